@@ -1,0 +1,144 @@
+// Benchmarks of the CPU fast path (Backend::kCpu): forward (ecf_sums + finalize), backward, and
+// both, at the shapes (V, N, D, K, M) of the README, with 1 and 2 threads.
+// Counters (bench/CPU_FLOOR.md):
+//   GFLOP/s  all the work the floor model counts (the projection GEMMs — one in forward, two in
+//            backward: recompute P, then dP·Aᵀ — plus the sincos, rotation and sum flops)
+//   x_floor  time per iteration / the floor model's time for the same pass and thread count
+//   Mproj/s  (v, n, k) projections per second
+// The floor's machine rates come from a calibration in this process, run once per (shape,
+// thread count) just before that benchmark's first run (about 1 s each; SIGREG_BENCH_FLOOR=0
+// skips it and the two floor counters). Calibrating in the same process, just before the timed
+// loop, keeps the ratio meaningful on a machine whose speed drifts (a shared VM).
+// The float64 reference backend is far too slow for these shapes and is not benchmarked here.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cpu_floor_model.hpp"
+#include "sigreg/sigreg.hpp"
+
+namespace {
+
+using Shape = sigreg_bench::FloorShape;
+using sigreg_bench::Pass;
+
+// The floor's rates for (shape, threads), measured on first use.
+const sigreg_bench::Rates* floor_rates(const Shape& shape, int threads) {
+  const char* env = std::getenv("SIGREG_BENCH_FLOOR");
+  if (env != nullptr && std::string(env) == "0") return nullptr;
+  static std::map<std::pair<std::string, int>, sigreg_bench::Rates> cache;
+  const auto key = std::make_pair(std::string(shape.name), threads);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    sigreg_bench::Rates r = sigreg_bench::machine_rates(threads, 3);
+    sigreg_bench::Rates one = r;
+    if (threads > 1) sigreg_bench::gemm_rates(shape, 1, 0.1, &one);
+    sigreg_bench::gemm_rates(shape, threads, 0.1, &r, threads > 1 ? one.proj_flops : 0.0,
+                             threads > 1 ? one.dz_flops : 0.0);
+    it = cache.emplace(key, r).first;
+  }
+  return &it->second;
+}
+
+// Inputs and buffers for one shape, built once per benchmark run.
+struct Fixture {
+  sigreg::Handle handle;
+  sigreg::Config config;
+  sigreg::Problem problem;
+  std::vector<float> Z, A, stats, dZ;
+  std::vector<double> sums;
+  std::vector<unsigned char> workspace;
+  float loss = 0.0f;
+
+  Fixture(const Shape& s, int threads) {
+    sigreg::HandleOptions options;
+    options.num_threads = threads;
+    check(sigreg::Handle::create(sigreg::Backend::kCpu, &handle, options));
+    config.num_slices = s.K;
+    config.num_knots = s.M;
+    problem.groups = s.V;
+    problem.samples = s.N;
+    problem.features = s.D;
+    Z.resize(static_cast<size_t>(s.V * s.N * s.D));
+    std::mt19937 rng(42);
+    std::normal_distribution<float> normal;
+    for (auto& z : Z) z = normal(rng);
+    A.resize(static_cast<size_t>(s.D * s.K));
+    check(sigreg::make_directions(handle, config, s.D, 0, A.data()));
+    sums.resize(static_cast<size_t>(s.V * s.K * s.M * 2));
+    stats.resize(static_cast<size_t>(s.V * s.K));
+    dZ.resize(Z.size());
+    size_t bytes = 0;
+    check(sigreg::workspace_size(handle, config, problem, &bytes));
+    workspace.resize(bytes);
+  }
+
+  sigreg::Workspace ws() { return {workspace.data(), workspace.size()}; }
+  void forward() {
+    check(sigreg::forward(handle, config, problem, Z.data(), A.data(), sums.data(), stats.data(),
+                          &loss, ws()));
+  }
+  void backward() {
+    check(sigreg::backward(handle, config, problem, problem.samples, Z.data(), A.data(),
+                           sums.data(), nullptr, dZ.data(), ws()));
+  }
+  static void check(const sigreg::Status& s) {
+    if (!s.ok()) throw std::runtime_error(s.to_string());
+  }
+};
+
+void run(benchmark::State& state, const Shape& shape, Pass pass) {
+  const int threads = static_cast<int>(state.range(0));
+  const sigreg_bench::Rates* rates = floor_rates(shape, threads);
+  Fixture f(shape, threads);
+  f.forward();  // warm-up, and the sums backward needs
+  const double t0 = sigreg_bench::now_s();
+  for (auto _ : state) {
+    if (pass != Pass::kBackward) f.forward();
+    if (pass != Pass::kForward) f.backward();
+    benchmark::DoNotOptimize(f.sums.data());
+    benchmark::DoNotOptimize(f.dZ.data());
+    benchmark::ClobberMemory();
+  }
+  const double seconds = sigreg_bench::now_s() - t0;
+  const double projections = static_cast<double>(shape.V * shape.N * shape.K);
+  const double iterations = static_cast<double>(state.iterations());
+  const sigreg_bench::Work work = sigreg_bench::work(shape, pass);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(work.flops() * iterations * 1e-9, benchmark::Counter::kIsRate);
+  if (rates != nullptr)  // wall time of the loop above, per iteration, over the floor's
+    state.counters["x_floor"] =
+        seconds / iterations / sigreg_bench::floor_of(work, *rates).seconds();
+  state.counters["Mproj/s"] =
+      benchmark::Counter(projections * iterations * 1e-6, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string("V=") + std::to_string(shape.V) + " N=" + std::to_string(shape.N) +
+                 " D=" + std::to_string(shape.D) + " K=" + std::to_string(shape.K) +
+                 " M=" + std::to_string(shape.M));
+}
+
+const int kRegistered = [] {
+  const std::pair<const char*, Pass> passes[] = {
+      {"forward", Pass::kForward}, {"backward", Pass::kBackward}, {"fwd+bwd", Pass::kBoth}};
+  for (const Shape& shape : sigreg_bench::kFloorShapes)
+    for (const auto& [name, pass] : passes)
+      benchmark::RegisterBenchmark(
+          (std::string("cpu/") + name + "/" + shape.name).c_str(),
+          [shape, pass = pass](benchmark::State& s) { run(s, shape, pass); })
+          ->ArgName("threads")
+          ->Arg(1)
+          ->Arg(2)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+  return 0;
+}();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,425 @@
+// Benchmarks of the CUDA backend (Backend::kCuda): forward (ecf_sums + finalize), backward, and
+// both, at the issue's shapes (V, N, D, K, M), for every kernel version of the one table
+// (HandleOptions::cuda_kernels: 1 simple, 2 fused, 3 fused forward + streamed backward), plus the
+// default version under MathMode::kAllowTF32, plus the floor's pieces measured in this program.
+//
+// Timing: CUDA events around one call on a stream, the L2 flushed before every repetition (a
+// cudaMemsetAsync over 2× the L2 size, outside the events); manual time (UseManualTime).
+// Counters:
+//   TFLOP/s   projection GEMMs only, 2·V·N·D·K each: 1 in forward, 2 in backward (P recomputed,
+//             dP·Aᵀ), 3 in both
+//   GB/s      bytes of Z read (once per call that reads it) + bytes of dZ written
+//   floor_ms  the floor (bench/FLOOR.md): cuBLAS GEMMs of the same shapes at the same precision
+//             (SGEMM, or TF32 tensor-op GEMM for the tf32 rows) + one read of Z at the bandwidth
+//             of a large device-to-device copy, all measured here with the same method
+//   x_floor   time / floor_ms (1.0 = at the floor)
+// Without a GPU every benchmark reports itself skipped (SkipWithError) and the program exits 0.
+#include <benchmark/benchmark.h>
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sigreg/sigreg.hpp"
+
+namespace {
+
+struct Shape {
+  const char* name;
+  int64_t V, N, D, K;
+  int M;
+};
+
+constexpr Shape kShapes[] = {
+    {"toy", 1, 4096, 32, 256, 17},
+    {"lejepa", 8, 256, 128, 1024, 17},
+    {"large", 1, 16384, 1024, 1024, 17},
+    {"huge", 1, 65536, 2048, 4096, 17},
+};
+
+enum class Pass { kForward, kBackward, kBoth };
+
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw Error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+void check(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS) throw Error(std::string(what) + ": " + cublasGetStatusString(s));
+}
+void check(const sigreg::Status& s, const char* what) {
+  if (!s.ok()) throw Error(std::string(what) + ": " + s.to_string());
+}
+
+bool gpu_present() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return count > 0;
+}
+
+struct DeviceFree {
+  void operator()(void* p) const { (void)cudaFree(p); }
+};
+using DevicePtr = std::unique_ptr<void, DeviceFree>;
+
+DevicePtr device_alloc(size_t bytes) {
+  void* p = nullptr;
+  check(cudaMalloc(&p, std::max<size_t>(bytes, 256)), "cudaMalloc");
+  return DevicePtr(p);
+}
+
+// Approximately standard normal entries (Box–Muller on a hash of the index): real data, never
+// zeros (zeros can run faster than data).
+__global__ void fill_normal_kernel(float* x, int64_t count, uint32_t seed) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 0x9E3779B1u ^ static_cast<uint32_t>(i >> 32) ^ seed;
+    h ^= h >> 16, h *= 0x85EBCA6Bu, h ^= h >> 13, h *= 0xC2B2AE35u, h ^= h >> 16;
+    uint32_t g = h * 0x27D4EB2Fu + 0x165667B1u;
+    g ^= g >> 15, g *= 0x2C1B3C6Du, g ^= g >> 12;
+    const float u1 = (static_cast<float>(h >> 8) + 0.5f) * 0x1p-24f;
+    const float u2 = (static_cast<float>(g >> 8) + 0.5f) * 0x1p-24f;
+    x[i] = sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
+  }
+}
+
+// The process-wide pieces: a stream, two events, the L2 flush buffer, a cuBLAS handle.
+struct Device {
+  cudaStream_t stream = nullptr;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  size_t flush_bytes = 0;
+  DevicePtr flush;
+  cublasHandle_t cublas = nullptr;
+
+  Device() {
+    int device = 0, l2 = 0;
+    check(cudaGetDevice(&device), "cudaGetDevice");
+    check(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device), "L2 size");
+    flush_bytes = 2 * static_cast<size_t>(std::max(l2, 1 << 20));
+    flush = device_alloc(flush_bytes);
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cudaEventCreate(&start), "cudaEventCreate");
+    check(cudaEventCreate(&stop), "cudaEventCreate");
+    check(cublasCreate(&cublas), "cublasCreate");
+    check(cublasSetStream(cublas, stream), "cublasSetStream");
+  }
+
+  static Device& get() {
+    static Device device;
+    return device;
+  }
+
+  // Seconds of the work `enqueue` puts on the stream, the L2 flushed first.
+  template <typename F>
+  double time(F&& enqueue) {
+    check(cudaMemsetAsync(flush.get(), 0x5A, flush_bytes, stream), "L2 flush");
+    check(cudaEventRecord(start, stream), "cudaEventRecord");
+    enqueue();
+    check(cudaEventRecord(stop, stream), "cudaEventRecord");
+    check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    check(cudaGetLastError(), "kernel launch");
+    float ms = 0.0f;
+    check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+    return 1e-3 * static_cast<double>(ms);
+  }
+
+  // Median seconds over `reps` timed repetitions after one warm-up.
+  template <typename F>
+  double median(F&& enqueue, int reps = 15) {
+    time(enqueue);
+    std::vector<double> t;
+    for (int i = 0; i < reps; ++i) t.push_back(time(enqueue));
+    std::nth_element(t.begin(), t.begin() + reps / 2, t.end());
+    return t[reps / 2];
+  }
+};
+
+// Inputs and outputs of one shape in device memory, kept while consecutive benchmarks use it.
+struct Buffers {
+  std::string shape;
+  DevicePtr Z, A, dZ, P, sums, stats, loss;
+  size_t z_bytes = 0;
+
+  static Buffers& of(const Shape& s) {
+    static Buffers b;
+    if (b.shape != s.name) {
+      b = Buffers();  // free the previous shape's memory first
+      b.allocate(s);
+    }
+    return b;
+  }
+
+ private:
+  void allocate(const Shape& s) {
+    Device& dev = Device::get();
+    z_bytes = static_cast<size_t>(s.V * s.N * s.D) * sizeof(float);
+    Z = device_alloc(z_bytes);
+    dZ = device_alloc(z_bytes);
+    A = device_alloc(static_cast<size_t>(s.D * s.K) * sizeof(float));
+    P = device_alloc(static_cast<size_t>(s.V * s.N * s.K) * sizeof(float));  // floor GEMMs only
+    sums = device_alloc(static_cast<size_t>(s.V * s.K * s.M * 2) * sizeof(double));
+    stats = device_alloc(static_cast<size_t>(s.V * s.K) * sizeof(float));
+    loss = device_alloc(sizeof(float));
+    fill_normal_kernel<<<1024, 256, 0, dev.stream>>>(static_cast<float*>(Z.get()), s.V * s.N * s.D,
+                                                     42u);
+    fill_normal_kernel<<<1024, 256, 0, dev.stream>>>(static_cast<float*>(P.get()), s.V * s.N * s.K,
+                                                     7u);
+    check(cudaGetLastError(), "fill_normal_kernel");
+    sigreg::Handle handle;
+    check(sigreg::Handle::create(sigreg::Backend::kCuda, &handle), "Handle::create");
+    sigreg::Config config;
+    config.num_slices = s.K;
+    check(sigreg::make_directions(handle, config, s.D, 0, static_cast<float*>(A.get()), dev.stream),
+          "make_directions");
+    check(cudaStreamSynchronize(dev.stream), "cudaStreamSynchronize");
+    shape = s.name;
+  }
+};
+
+// ---- The floor's pieces ------------------------------------------------------------------------
+
+// P = Z·A and dZ = dP·Aᵀ through cuBLAS, the calls of host/cuda/cuda_backend.cu (row-major
+// operands handed over as their column-major transposes).
+void sgemm_forward(const Shape& s, Buffers& b, bool tf32) {
+  Device& dev = Device::get();
+  check(cublasSetMathMode(dev.cublas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+        "cublasSetMathMode");
+  const float one = 1.0f, zero = 0.0f;
+  const int K = static_cast<int>(s.K), D = static_cast<int>(s.D),
+            rows = static_cast<int>(s.V * s.N);
+  check(cublasSgemm(dev.cublas, CUBLAS_OP_N, CUBLAS_OP_N, K, rows, D, &one,
+                    static_cast<const float*>(b.A.get()), K, static_cast<const float*>(b.Z.get()),
+                    D, &zero, static_cast<float*>(b.P.get()), K),
+        "cublasSgemm (P = Z·A)");
+}
+void sgemm_backward(const Shape& s, Buffers& b, bool tf32) {
+  Device& dev = Device::get();
+  check(cublasSetMathMode(dev.cublas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+        "cublasSetMathMode");
+  const float one = 1.0f, zero = 0.0f;
+  const int K = static_cast<int>(s.K), D = static_cast<int>(s.D),
+            rows = static_cast<int>(s.V * s.N);
+  check(cublasSgemm(dev.cublas, CUBLAS_OP_T, CUBLAS_OP_N, D, rows, K, &one,
+                    static_cast<const float*>(b.A.get()), K, static_cast<const float*>(b.P.get()),
+                    K, &zero, static_cast<float*>(b.dZ.get()), D),
+        "cublasSgemm (dZ = dP·Aᵀ)");
+}
+
+// Device bandwidth in bytes/s (read + write) from a large device-to-device copy.
+double copy_bandwidth() {
+  static double bandwidth = 0.0;
+  if (bandwidth > 0.0) return bandwidth;
+  constexpr size_t kBytes = size_t{512} << 20;
+  DevicePtr src = device_alloc(kBytes), dst = device_alloc(kBytes);
+  Device& dev = Device::get();
+  check(cudaMemsetAsync(src.get(), 0x3C, kBytes, dev.stream), "cudaMemsetAsync");
+  const double t = dev.median([&] {
+    check(cudaMemcpyAsync(dst.get(), src.get(), kBytes, cudaMemcpyDeviceToDevice, dev.stream),
+          "cudaMemcpyAsync");
+  });
+  bandwidth = 2.0 * static_cast<double>(kBytes) / t;
+  return bandwidth;
+}
+
+struct Floor {
+  double gemm_forward, gemm_backward, read_z;  // seconds
+  double of(Pass pass) const {
+    switch (pass) {
+      case Pass::kForward:
+        return gemm_forward + read_z;
+      case Pass::kBackward:
+        return gemm_forward + gemm_backward + read_z;
+      case Pass::kBoth:
+        return 2 * gemm_forward + gemm_backward + read_z;
+    }
+    return 0.0;
+  }
+};
+
+Floor floor_of(const Shape& s, bool tf32) {
+  static std::map<std::string, Floor> cache;
+  const std::string key = std::string(s.name) + (tf32 ? "/tf32" : "/fp32");
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  Buffers& b = Buffers::of(s);
+  Device& dev = Device::get();
+  Floor f;
+  f.gemm_forward = dev.median([&] { sgemm_forward(s, b, tf32); });
+  f.gemm_backward = dev.median([&] { sgemm_backward(s, b, tf32); });
+  f.read_z = static_cast<double>(b.z_bytes) / copy_bandwidth();
+  cache[key] = f;
+  return f;
+}
+
+// ---- Benchmarks ----------------------------------------------------------------------------
+
+double gemm_flops(const Shape& s) {
+  return 2.0 * static_cast<double>(s.V * s.N) * static_cast<double>(s.D * s.K);
+}
+
+void set_label(benchmark::State& state, const Shape& s) {
+  state.SetLabel(std::string("V=") + std::to_string(s.V) + " N=" + std::to_string(s.N) + " D=" +
+                 std::to_string(s.D) + " K=" + std::to_string(s.K) + " M=" + std::to_string(s.M));
+}
+
+void run_library(benchmark::State& state, const Shape& s, Pass pass, sigreg::CudaKernels version,
+                 bool tf32) {
+  if (!gpu_present()) {
+    state.SkipWithError("no CUDA device: benchmark skipped");
+    return;
+  }
+  try {
+    Device& dev = Device::get();
+    Buffers& b = Buffers::of(s);
+    sigreg::HandleOptions options;
+    options.cuda_kernels = version;
+    sigreg::Handle handle;
+    check(sigreg::Handle::create(sigreg::Backend::kCuda, &handle, options), "Handle::create");
+    sigreg::Config config;
+    config.num_slices = s.K;
+    config.num_knots = s.M;
+    config.math = tf32 ? sigreg::MathMode::kAllowTF32 : sigreg::MathMode::kFloat32;
+    const sigreg::Problem problem{s.V, s.N, s.D, sigreg::DType::kFloat32};
+    size_t bytes = 0;
+    check(sigreg::workspace_size(handle, config, problem, &bytes), "workspace_size");
+    DevicePtr workspace = device_alloc(bytes);
+    const sigreg::Workspace ws{workspace.get(), bytes};
+    auto* sums = static_cast<double*>(b.sums.get());
+    auto forward = [&] {
+      check(sigreg::forward(handle, config, problem, b.Z.get(), static_cast<float*>(b.A.get()),
+                            sums, static_cast<float*>(b.stats.get()),
+                            static_cast<float*>(b.loss.get()), ws, dev.stream),
+            "forward");
+    };
+    auto backward = [&] {
+      check(
+          sigreg::backward(handle, config, problem, s.N, b.Z.get(), static_cast<float*>(b.A.get()),
+                           sums, nullptr, b.dZ.get(), ws, dev.stream),
+          "backward");
+    };
+    auto step = [&] {
+      if (pass != Pass::kBackward) forward();
+      if (pass != Pass::kForward) backward();
+    };
+    forward();  // the sums backward needs; then one warm-up of the timed work
+    dev.time(step);
+    for (auto _ : state) state.SetIterationTime(dev.time(step));
+
+    const double gemms = pass == Pass::kForward ? 1.0 : pass == Pass::kBackward ? 2.0 : 3.0;
+    const double reads_z = pass == Pass::kBoth ? 2.0 : 1.0;
+    const double writes_dz = pass == Pass::kForward ? 0.0 : 1.0;
+    const double iterations = static_cast<double>(state.iterations());
+    state.counters["TFLOP/s"] =
+        benchmark::Counter(gemms * gemm_flops(s) * iterations * 1e-12, benchmark::Counter::kIsRate);
+    state.counters["GB/s"] = benchmark::Counter(
+        (reads_z + writes_dz) * static_cast<double>(b.z_bytes) * iterations * 1e-9,
+        benchmark::Counter::kIsRate);
+    // x_floor = mean time / floor: floor·iterations as an inverted rate over the manual time.
+    const double floor_s = floor_of(s, tf32).of(pass);
+    state.counters["floor_ms"] = floor_s * 1e3;
+    state.counters["x_floor"] = benchmark::Counter(
+        floor_s * iterations, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    set_label(state, s);
+  } catch (const Error& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+// One cuBLAS GEMM (or the Z-sized copy) of a shape, as the floor measures it.
+enum class Piece { kSgemmForward, kSgemmBackward, kTf32Forward, kTf32Backward, kCopyZ };
+
+void run_floor(benchmark::State& state, const Shape& s, Piece piece) {
+  if (!gpu_present()) {
+    state.SkipWithError("no CUDA device: benchmark skipped");
+    return;
+  }
+  try {
+    Device& dev = Device::get();
+    Buffers& b = Buffers::of(s);
+    auto work = [&] {
+      switch (piece) {
+        case Piece::kSgemmForward:
+          return sgemm_forward(s, b, false);
+        case Piece::kSgemmBackward:
+          return sgemm_backward(s, b, false);
+        case Piece::kTf32Forward:
+          return sgemm_forward(s, b, true);
+        case Piece::kTf32Backward:
+          return sgemm_backward(s, b, true);
+        case Piece::kCopyZ:
+          check(cudaMemcpyAsync(b.dZ.get(), b.Z.get(), b.z_bytes, cudaMemcpyDeviceToDevice,
+                                dev.stream),
+                "cudaMemcpyAsync");
+          return;
+      }
+    };
+    dev.time(work);
+    for (auto _ : state) state.SetIterationTime(dev.time(work));
+    const double iterations = static_cast<double>(state.iterations());
+    if (piece == Piece::kCopyZ) {
+      state.counters["GB/s"] = benchmark::Counter(
+          2.0 * static_cast<double>(b.z_bytes) * iterations * 1e-9, benchmark::Counter::kIsRate);
+      state.counters["peak_GB/s"] = copy_bandwidth() * 1e-9;
+    } else {
+      state.counters["TFLOP/s"] =
+          benchmark::Counter(gemm_flops(s) * iterations * 1e-12, benchmark::Counter::kIsRate);
+    }
+    set_label(state, s);
+  } catch (const Error& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+const int kRegistered = [] {
+  const std::pair<const char*, Pass> passes[] = {
+      {"forward", Pass::kForward}, {"backward", Pass::kBackward}, {"fwd+bwd", Pass::kBoth}};
+  const std::pair<const char*, sigreg::CudaKernels> versions[] = {
+      {"v1", sigreg::CudaKernels::kSimple},
+      {"v2", sigreg::CudaKernels::kFused},
+      {"v3", sigreg::CudaKernels::kFusedForward}};
+  const std::pair<const char*, Piece> pieces[] = {{"sgemm_P", Piece::kSgemmForward},
+                                                  {"sgemm_dZ", Piece::kSgemmBackward},
+                                                  {"tf32_P", Piece::kTf32Forward},
+                                                  {"tf32_dZ", Piece::kTf32Backward},
+                                                  {"copy_Z", Piece::kCopyZ}};
+  for (const Shape& shape : kShapes) {
+    for (const auto& [piece_name, piece] : pieces)
+      benchmark::RegisterBenchmark(
+          (std::string("floor/") + piece_name + "/" + shape.name).c_str(),
+          [shape, piece = piece](benchmark::State& st) { run_floor(st, shape, piece); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseManualTime();
+    for (const auto& [pass_name, pass] : passes) {
+      for (const auto& [version_name, version] : versions)
+        benchmark::RegisterBenchmark(
+            (std::string("cuda/") + version_name + "/" + pass_name + "/" + shape.name).c_str(),
+            [shape, pass = pass, version = version](benchmark::State& st) {
+              run_library(st, shape, pass, version, false);
+            })
+            ->Unit(benchmark::kMillisecond)
+            ->UseManualTime();
+      benchmark::RegisterBenchmark(
+          (std::string("cuda/tf32/") + pass_name + "/" + shape.name).c_str(),
+          [shape, pass = pass](benchmark::State& st) {
+            run_library(st, shape, pass, sigreg::CudaKernels::kDefault, true);
+          })
+          ->Unit(benchmark::kMillisecond)
+          ->UseManualTime();
+    }
+  }
+  return 0;
+}();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""This library against the plain PyTorch formulation of SIGReg, one command, same device, same
+inputs and directions (issue 4, item 6).
+
+    python3 bench/torch_side_by_side.py --device cuda --shape large --out table.md
+    python3 bench/torch_side_by_side.py --device cpu  --shape 1,512,64,128,17     (works anywhere)
+
+Rows: sigreg (every CUDA kernel version asked for, each in its own process because the binding
+keeps one handle per device; float32 input and bfloat16 input), and PyTorch written from the
+formulas of DESIGN.md §1 — `(Z@A).unsqueeze(-1) * t`, cos/sin means over N, weighted sum —
+eager and under torch.compile, in float32 and under bf16 autocast. Every row runs forward +
+backward on the same Z (seeded) and the same A (DESIGN.md §2's Philox4x32-10 + Box–Muller,
+reimplemented here in numpy and checked against the library, or against a known answer).
+
+Columns: median forward+backward time (L2 flushed between repetitions on CUDA), peak extra
+device memory over the inputs (CUDA only), and the largest error of the stats and of dZ against
+a float64 evaluation of the same formulas, as max_i |x_i − ref_i| / max_i |ref_i|.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+SHAPES = {  # (V, N, D, K, M), as bench/bench_cuda.cu
+    "toy": (1, 4096, 32, 256, 17),
+    "lejepa": (8, 256, 128, 1024, 17),
+    "large": (1, 16384, 1024, 1024, 17),
+    "huge": (1, 65536, 2048, 4096, 17),
+    "small": (1, 512, 64, 128, 17),
+}
+T_MAX = 3.0
+SEED, STEP = 7, 3
+
+# ---- Directions: DESIGN.md §2 (kernels/math.cuh), in numpy -----------------------------------
+
+_M0, _M1, _W0, _W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
+_MASK = np.uint64(0xFFFFFFFF)
+
+
+def _philox4x32_10(c0, c1, c2, c3, key0, key1):
+    c = [np.asarray(x, dtype=np.uint64) for x in (c0, c1, c2, c3)]
+    k0, k1 = np.uint64(key0), np.uint64(key1)
+    for _ in range(10):
+        p0 = np.uint64(_M0) * c[0]
+        p1 = np.uint64(_M1) * c[2]
+        hi0, lo0 = p0 >> np.uint64(32), p0 & _MASK
+        hi1, lo1 = p1 >> np.uint64(32), p1 & _MASK
+        c = [hi1 ^ c[1] ^ k0, lo1, hi0 ^ c[3] ^ k1, lo0]
+        k0 = (k0 + np.uint64(_W0)) & _MASK
+        k1 = (k1 + np.uint64(_W1)) & _MASK
+    return c
+
+
+def directions(D, K, seed, step):
+    """A (D×K) float64 before rounding: column k = Philox normals keyed by (seed, step, k) / norm."""
+    blocks = (D + 3) // 4
+    b, k = np.meshgrid(np.arange(blocks, dtype=np.uint64), np.arange(K, dtype=np.uint64),
+                       indexing="ij")
+    r = _philox4x32_10(b, k, np.full_like(b, step & 0xFFFFFFFF), np.full_like(b, step >> 32),
+                       seed & 0xFFFFFFFF, seed >> 32)
+    u = [(x.astype(np.float64) + 0.5) * 2.0**-32 for x in r]
+    z = np.empty((blocks, 4, K))
+    for pair in range(2):
+        radius = np.sqrt(-2.0 * np.log(u[2 * pair]))
+        angle = 2.0 * math.pi * u[2 * pair + 1]
+        z[:, 2 * pair] = radius * np.cos(angle)
+        z[:, 2 * pair + 1] = radius * np.sin(angle)
+    z = z.reshape(blocks * 4, K)[:D]
+    return z / np.sqrt((z * z).sum(axis=0))
+
+
+# reference::directions for D = 5, K = 3, seed 0x123456789ABCDEF, step 2^33 + 7 (from the C++).
+_KNOWN = [-0.587623815534285, 0.29848840057635012, -0.44352626921690291, 0.32337249623601433,
+          0.65038532940811333, -0.85011814929530227, -0.57395587725928143, -0.46701709629563054,
+          -0.27605458404383409, 0.15735419463204581, 0.12639703760139739, -0.029084792557132005,
+          0.44265425388924751, -0.50380791842254824, 0.059426612082128752]
+
+
+def check_directions(lib):
+    got = directions(5, 3, 0x123456789ABCDEF, (1 << 33) + 7).reshape(-1)
+    assert np.abs(got - np.array(_KNOWN)).max() < 1e-14, "numpy Philox directions ≠ reference"
+    if lib is not None:  # the library's own float32 directions, ≤ 1 ulp apart
+        mine = torch.from_numpy(directions(37, 19, SEED, STEP)).float()
+        theirs = lib.SIGReg(19, seed=SEED).directions(37, STEP).cpu()
+        ulps = (mine.view(torch.int32).long() - theirs.view(torch.int32).long()).abs().max()
+        assert int(ulps) <= 1, f"numpy directions differ from the library's by {int(ulps)} ulp"
+
+
+# ---- The formulas --------------------------------------------------------------------------
+
+
+def knots(M, t_max, device, dtype):
+    t = torch.arange(M, dtype=torch.float64) * (t_max / (M - 1))
+    q = torch.full((M,), 2 * t_max / (M - 1), dtype=torch.float64)
+    q[0] = q[-1] = t_max / (M - 1)  # trapezoid (DESIGN.md §1)
+    phi = torch.exp(-0.5 * t * t)
+    return [x.to(device=device, dtype=dtype) for x in (t, phi, q * phi)]
+
+
+def torch_sigreg(Z, A, t, phi, w):
+    """DESIGN.md §1 as a PyTorch user writes it: returns (loss, stats V×K)."""
+    P = Z @ A
+    x = P.unsqueeze(-1) * t
+    C = x.cos().mean(1)
+    S = x.sin().mean(1)
+    stats = Z.shape[1] * (((C - phi) ** 2 + S**2) * w).sum(-1)
+    return stats.mean(), stats
+
+
+def reference(Z, A, M, t_max, budget=1 << 28):
+    """Float64 stats (V×K) and dZ (V×N×D) from the closed forms, chunked over N."""
+    Z, A = Z.double(), A.double()
+    V, N, _ = Z.shape
+    K = A.shape[1]
+    t, phi, w = knots(M, t_max, Z.device, torch.float64)
+    rows = max(1, budget // (K * M * 8))
+    C = torch.zeros(V, K, M, dtype=torch.float64, device=Z.device)
+    S = torch.zeros_like(C)
+    for n0 in range(0, N, rows):
+        x = (Z[:, n0:n0 + rows] @ A).unsqueeze(-1) * t
+        C += x.cos().sum(1)
+        S += x.sin().sum(1)
+    C, S = C / N, S / N
+    stats = N * (((C - phi) ** 2 + S**2) * w).sum(-1)
+    a = (2.0 / (V * K)) * w * t * S  # dP = Σ_j a_j cos(t_j p) − b_j sin(t_j p)
+    b = (2.0 / (V * K)) * w * t * (C - phi)
+    dZ = torch.empty_like(Z)
+    for n0 in range(0, N, rows):
+        x = (Z[:, n0:n0 + rows] @ A).unsqueeze(-1) * t
+        dP = (a.unsqueeze(1) * x.cos() - b.unsqueeze(1) * x.sin()).sum(-1)
+        dZ[:, n0:n0 + rows] = dP @ A.T
+    return stats, dZ
+
+
+def rel_err(x, ref):
+    return float((x.double() - ref).abs().max() / ref.abs().max())
+
+
+# ---- Measuring one row ------------------------------------------------------------------------
+
+
+def measure(fn, Z, reps, device):
+    """fn(Zleaf) → (loss, stats). Median fwd+bwd seconds, peak extra bytes, stats, dZ."""
+    flush = None
+    if device.type == "cuda":
+        l2 = torch.cuda.get_device_properties(device).L2_cache_size
+        flush = torch.empty(2 * max(l2, 1 << 20), dtype=torch.uint8, device=device)
+
+    def once():
+        Zl = Z.detach().requires_grad_(True)
+        loss, stats = fn(Zl)
+        loss.backward()
+        return stats.detach(), Zl.grad
+
+    stats, dZ = once()  # warm-up (and compilation)
+    once()
+    times = []
+    for _ in range(reps):
+        if device.type == "cuda":
+            flush.zero_()
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            once()
+            stop.record()
+            stop.synchronize()
+            times.append(start.elapsed_time(stop) * 1e-3)
+        else:
+            t0 = time.perf_counter()
+            once()
+            times.append(time.perf_counter() - t0)
+    peak = None
+    if device.type == "cuda":
+        del flush
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        once()
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) - base
+    return float(np.median(times)), peak, stats, dZ
+
+
+def inputs(shape, device):
+    V, N, D, K, M = shape
+    g = torch.Generator().manual_seed(1234)
+    Z = torch.randn(V, N, D, generator=g).to(device)
+    A = torch.from_numpy(directions(D, K, SEED, STEP)).float().to(device)
+    return Z, A
+
+
+def import_sigreg():
+    try:
+        import sigreg  # noqa: F401
+    except ImportError:
+        here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python")
+        sys.path.insert(0, os.path.normpath(here))
+        try:
+            import sigreg  # noqa: F401
+        except ImportError as e:
+            return None, f"sigreg Python package not importable ({e})"
+    import sigreg
+
+    return sigreg, None
+
+
+def library_row(args, shape, version, dtype_name):
+    lib, why = import_sigreg()
+    name = f"sigreg v{version}" if version else "sigreg"
+    if lib is None:
+        return {"name": name, "dtype": dtype_name, "error": why}
+    device = torch.device(args.device)
+    V, N, D, K, M = shape
+    Z, A = inputs(shape, device)
+    ref_stats, ref_dZ = reference(Z, A, M, T_MAX)
+    cast = torch.bfloat16 if dtype_name == "bf16" else torch.float32
+
+    def fn(Zl):
+        loss, info = lib.sigreg_loss(Zl.to(cast), A, knots=M, t_max=T_MAX, distributed=False,
+                                     return_stats=True)
+        return loss, info.stats
+
+    t, peak, stats, dZ = measure(fn, Z, args.reps, device)
+    return {"name": name, "dtype": dtype_name, "time": t, "peak": peak,
+            "stats_err": rel_err(stats, ref_stats), "grad_err": rel_err(dZ, ref_dZ)}
+
+
+def torch_rows(args, shape):
+    device = torch.device(args.device)
+    V, N, D, K, M = shape
+    Z, A = inputs(shape, device)
+    ref_stats, ref_dZ = reference(Z, A, M, T_MAX)
+    t, phi, w = knots(M, T_MAX, device, torch.float32)
+    rows = []
+    for mode in args.modes.split(","):
+        base = torch.compile(torch_sigreg) if mode == "compile" else torch_sigreg
+        for dtype_name in args.dtypes.split(","):
+            def fn(Zl, base=base, dtype_name=dtype_name):
+                if dtype_name == "bf16":
+                    with torch.autocast(device.type, dtype=torch.bfloat16):
+                        return base(Zl, A, t, phi, w)
+                return base(Zl, A, t, phi, w)
+
+            row = {"name": f"torch {mode}", "dtype": dtype_name}
+            try:
+                r_t, peak, stats, dZ = measure(fn, Z, args.reps, device)
+                row.update(time=r_t, peak=peak, stats_err=rel_err(stats, ref_stats),
+                           grad_err=rel_err(dZ, ref_dZ))
+            except torch.OutOfMemoryError:
+                row["error"] = "out of device memory"
+            except Exception as e:  # a compile failure is a result, not a crash
+                row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+            rows.append(row)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    return rows
+
+
+def table(rows, shape, device_name):
+    V, N, D, K, M = shape
+    base = next((r["time"] for r in rows if r["name"].startswith("sigreg") and "time" in r
+                 and r["dtype"] == "fp32"), None)
+    out = [f"SIGReg forward+backward, V={V} N={N} D={D} K={K} M={M}, {device_name}, "
+           f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}", "",
+           "| implementation | input | fwd+bwd ms | × sigreg fp32 | peak extra MiB | "
+           "stats rel err | dZ rel err |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['name']} | {r['dtype']} | {r['error']} | | | | |")
+            continue
+        peak = "n/a" if r["peak"] is None else f"{r['peak'] / 2**20:.1f}"
+        ratio = f"{r['time'] / base:.1f}" if base else ""
+        out.append(f"| {r['name']} | {r['dtype']} | {r['time'] * 1e3:.3f} | {ratio} | {peak} | "
+                   f"{r['stats_err']:.1e} | {r['grad_err']:.1e} |")
+    out += ["", "rel err = max |x − ref| / max |ref| against float64 evaluations of the same "
+            "formulas on the same Z and A; bf16: sigreg gets Z cast to bfloat16 (it computes in "
+            "float32), torch runs under torch.autocast(bfloat16)."]
+    return "\n".join(out)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--shape", default=None,
+                   help="toy | lejepa | large | huge | small | V,N,D,K,M (default: large on "
+                        "CUDA, small on CPU)")
+    p.add_argument("--reps", type=int, default=10)
+    p.add_argument("--modes", default="eager,compile")
+    p.add_argument("--dtypes", default="fp32,bf16")
+    p.add_argument("--lib-versions", default=None,
+                   help="CUDA kernel versions to run (SIGREG_CUDA_VERSION), e.g. 1,2,3; "
+                        "default 1,2,3 on CUDA")
+    p.add_argument("--out", default=None, help="also write the markdown table here")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)  # "version:dtype"
+    args = p.parse_args()
+    name = args.shape or ("large" if args.device.startswith("cuda") else "small")
+    shape = SHAPES[name] if name in SHAPES else tuple(int(x) for x in name.split(","))
+    assert len(shape) == 5, "--shape: expected a name or V,N,D,K,M"
+
+    if args.child:  # one library row in a process of its own (SIGREG_CUDA_VERSION set)
+        version, dtype_name = args.child.split(":")
+        print(json.dumps(library_row(args, shape, int(version), dtype_name)))
+        return
+
+    lib, why = import_sigreg()
+    check_directions(lib)
+    on_cuda = torch.device(args.device).type == "cuda"
+    versions = args.lib_versions or ("1,2,3" if on_cuda else "0")
+    rows = []
+    for version in versions.split(","):
+        for dtype_name in args.dtypes.split(","):
+            env = dict(os.environ)
+            if version != "0":
+                env["SIGREG_CUDA_VERSION"] = version
+            cmd = [sys.executable, os.path.abspath(__file__), "--device", args.device,
+                   "--shape", ",".join(map(str, shape)), "--reps", str(args.reps),
+                   "--child", f"{version}:{dtype_name}"]
+            res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            try:
+                rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+            except (IndexError, json.JSONDecodeError):
+                err = (res.stderr.strip().splitlines() or ["no output"])[-1][:160]
+                rows.append({"name": f"sigreg v{version}", "dtype": dtype_name, "error": err})
+    rows += torch_rows(args, shape)
+    device_name = (torch.cuda.get_device_name(torch.device(args.device)) if on_cuda
+                   else "CPU")
+    text = table(rows, shape, device_name)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,365 @@
+// Backend::kCpu — the float32 fast path on the host (DESIGN.md §1 formulas, §5 rotation).
+// Projections go through cblas_sgemm one tile at a time, straight into a per-thread buffer, so
+// P = Z·A (V×N×K) never exists whole; the tile kernels (cpu_kernels.hpp) turn each tile into
+// ECF sums (forward) or into dP, which one more sgemm turns into dZ = dP·Aᵀ (backward).
+//
+// Parallel decomposition (OpenMP, deterministic for any thread count):
+//  - ecf_sums: work items (v, chunk of samples, block of kTileK slices). An item owns its
+//    float64 partial sums; the chunks are added in order afterwards. Float accumulation only
+//    runs over kTileN samples and is centred (cos − φ_j), so float64 sees short, small sums.
+//  - backward: work items (v, tile of kBwdTileN samples); an item owns its dZ rows and walks the
+//    slices in blocks of kBwdTileK, adding each block's dP·Aᵀ in the same order every time.
+// Tile sizes are compile-time constants, so the results never depend on the thread count.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <mutex>
+#include <string>
+
+#include "../backend.hpp"
+#include "cpu_kernels.hpp"
+#include "kernels/math.cuh"
+
+// OpenBLAS's thread-count controls, declared weak so that another CBLAS also links (then the
+// pointers are null and the BLAS is assumed to be single-threaded or OpenMP-aware).
+extern "C" {
+void openblas_set_num_threads(int num_threads) __attribute__((weak));
+int openblas_get_num_threads(void) __attribute__((weak));
+}
+
+namespace sigreg::detail {
+namespace {
+
+// Tile sizes, chosen by bench_cpu on a 2-core Zen (AVX2) VM: kTileK 128 beat 64 by 10–20% on
+// every shape (the GEMMs get wider, Z is re-read less); 256 was no better and halves the work
+// items. kBwdTileN 128 beat 64 by 2–5%.
+constexpr int64_t kLanes = 8;       // slices per vector in the tile kernels
+constexpr int64_t kTileN = 256;     // forward: samples per sgemm tile and per float run
+constexpr int64_t kChunkN = 2048;   // forward: fewest samples per work item …
+constexpr int64_t kMinItems = 64;   // … unless fewer items than this would remain (see Plan)
+constexpr int64_t kTileK = 128;     // forward: slices per work item
+constexpr int64_t kBwdTileN = 128;  // backward: samples (dZ rows) per work item
+constexpr int64_t kBwdTileK = 512;  // backward: slices per projection / dZ-update sgemm
+constexpr size_t kAlign = 64;       // every workspace piece starts on a cache line
+static_assert(kTileK % kLanes == 0 && kBwdTileK % kLanes == 0, "slice blocks are whole vectors");
+static_assert(kChunkN % kTileN == 0, "a chunk is a whole number of tiles");
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+size_t aligned_bytes(int64_t count, size_t element) {
+  const size_t bytes = static_cast<size_t>(count) * element;
+  return (bytes + kAlign - 1) / kAlign * kAlign;
+}
+
+// Sizes of every workspace piece: a function of the config, the problem and the thread count.
+struct Plan {
+  int64_t V, N, D, K, M;
+  int64_t k_blocks;         // forward: ceil(K / kTileK)
+  int64_t chunk_n;          // forward: samples per chunk, a multiple of kTileN
+  int64_t chunks;           // forward: ceil(N / chunk_n)
+  int64_t k_pad;            // K rounded up to whole vectors (backward coefficient tables)
+  int64_t bwd_k;            // backward slice block: min(k_pad, kBwdTileK)
+  size_t partial_bytes;     // forward: chunks × V × K × M × 2 float64 partial sums
+  size_t fwd_thread_bytes;  // forward, per thread: P tile kTileN × kTileK, acc kTileK × M × 2
+  size_t coef_bytes;        // backward: V × (M−1) × k_pad, twice (cos and sin coefficients)
+  size_t bwd_thread_bytes;  // backward, per thread: P / dP tile kBwdTileN × bwd_k
+
+  Plan(const Config& config, const Problem& problem)
+      : V(problem.groups),
+        N(problem.samples),
+        D(problem.features),
+        K(config.num_slices),
+        M(config.num_knots),
+        k_blocks(ceil_div(K, kTileK)),
+        chunk_n(chunk_samples(N, V * k_blocks)),
+        chunks(ceil_div(N, chunk_n)),
+        k_pad(round_up(K, kLanes)),
+        bwd_k(std::min(k_pad, kBwdTileK)),
+        partial_bytes(aligned_bytes(chunks * V * K * M * 2, sizeof(double))),
+        fwd_thread_bytes(aligned_bytes(kTileN * kTileK, sizeof(float)) +
+                         aligned_bytes(kTileK * M * 2, sizeof(float))),
+        coef_bytes(2 * aligned_bytes(V * (M - 1) * k_pad, sizeof(float))),
+        bwd_thread_bytes(aligned_bytes(kBwdTileN * bwd_k, sizeof(float))) {}
+
+  // Chunks split N only as far as needed for about kMinItems work items, so the float64
+  // partials (chunks × V × K × M × 2) stay a few MB however large N is. A function of the
+  // problem alone: the summation order never depends on the thread count.
+  static int64_t chunk_samples(int64_t N, int64_t items_without_chunks) {
+    const int64_t wanted = ceil_div(kMinItems, items_without_chunks);
+    const int64_t chunks = std::max<int64_t>(1, std::min(ceil_div(N, kChunkN), wanted));
+    return round_up(ceil_div(N, chunks), kTileN);
+  }
+
+  size_t forward_bytes(int threads) const {
+    return partial_bytes + static_cast<size_t>(threads) * fwd_thread_bytes;
+  }
+  size_t backward_bytes(int threads) const {
+    return coef_bytes + static_cast<size_t>(threads) * bwd_thread_bytes;
+  }
+  // One size serves ecf_sums and backward; kAlign extra to align the caller's pointer.
+  size_t workspace_bytes(int threads) const {
+    return kAlign + std::max(forward_bytes(threads), backward_bytes(threads));
+  }
+};
+
+// CBLAS takes int sizes and strides.
+Status check_blas_sizes(const Config& config, const Problem& problem) {
+  if (problem.features > INT_MAX || config.num_slices > INT_MAX)
+    return Status(Code::kNotSupported,
+                  "problem.features: the CPU backend's BLAS needs D, K ≤ 2^31−1, got D = " +
+                      std::to_string(problem.features));
+  return {};
+}
+
+char* align_workspace(const Workspace& workspace) {
+  const auto address = reinterpret_cast<uintptr_t>(workspace.data);
+  return static_cast<char*>(workspace.data) + ((kAlign - address % kAlign) % kAlign);
+}
+
+// OpenBLAS (pthread build) would run every per-tile sgemm that our OpenMP threads issue on its
+// own thread pool too, oversubscribing the cores. So while any kCpu handle exists OpenBLAS is
+// kept at one thread (the first handle saves the caller's setting, the last one restores it).
+// Measured on 2 cores: restoring the count after every call instead took the toy forward with
+// 2 threads from 2.9 ms to 19.6 ms, because raising the count wakes OpenBLAS's pool to spin.
+class BlasThreadsPin {
+ public:
+  static void acquire() {
+    if (openblas_get_num_threads == nullptr || openblas_set_num_threads == nullptr) return;
+    const std::lock_guard<std::mutex> lock(mutex());
+    if (users()++ == 0) saved() = openblas_get_num_threads();
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+  }
+  static void release() {
+    if (openblas_get_num_threads == nullptr || openblas_set_num_threads == nullptr) return;
+    const std::lock_guard<std::mutex> lock(mutex());
+    if (--users() == 0 && saved() > 1) openblas_set_num_threads(saved());
+  }
+  // Re-pins if the caller raised the count since the handle was created (cheap check).
+  static void ensure_single() {
+    if (openblas_get_num_threads != nullptr && openblas_set_num_threads != nullptr &&
+        openblas_get_num_threads() != 1)
+      openblas_set_num_threads(1);
+  }
+
+ private:
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static int& users() {
+    static int count = 0;
+    return count;
+  }
+  static int& saved() {
+    static int threads = 0;
+    return threads;
+  }
+};
+
+// φ_j rounded to float (the kernels subtract exactly these values) and Δ; on the stack, as
+// the hot path must not allocate.
+struct FloatKnots {
+  float phi[kMaxKnots];
+  float delta;
+  explicit FloatKnots(const Config& config)
+      : phi(), delta(static_cast<float>(config.t_max / (config.num_knots - 1))) {
+    for (int j = 0; j < config.num_knots; ++j) {
+      const double t = math::knot(j, config.num_knots, config.t_max);
+      phi[j] = static_cast<float>(std::exp(-0.5 * t * t));
+    }
+  }
+};
+
+class CpuBackend final : public BackendImpl {
+ public:
+  explicit CpuBackend(int threads) : threads_(threads) { BlasThreadsPin::acquire(); }
+  ~CpuBackend() override { BlasThreadsPin::release(); }
+  CpuBackend(const CpuBackend&) = delete;
+  CpuBackend& operator=(const CpuBackend&) = delete;
+
+  Backend kind() const override { return Backend::kCpu; }
+
+  size_t workspace_size(const Config& config, const Problem& problem) const override {
+    return Plan(config, problem).workspace_bytes(threads_);
+  }
+
+  Status directions(const Config& config, int64_t features, uint64_t step, float* A,
+                    Stream) override {
+    host_directions(config, features, step, A);
+    return {};
+  }
+
+  Status finalize(const FinalizeArgs& args) override {
+    host_finalize(args);
+    return {};
+  }
+
+  Status find_nonfinite(const Problem& problem, const void* Z, int64_t* first_index,
+                        Stream) override {
+    host_find_nonfinite(problem, Z, first_index);
+    return {};
+  }
+
+  Status ecf_sums(const SumsArgs& args) override;
+  Status backward(const BackwardArgs& args) override;
+
+ private:
+  int threads_;
+};
+
+// sums[v,k,j] = Σ_chunks partial[chunk,v,k,j] + N·φ_j (cos) — see the file comment.
+Status CpuBackend::ecf_sums(const SumsArgs& args) {
+  if (Status s = check_blas_sizes(args.config, args.problem); !s.ok()) return s;
+  const Plan plan(args.config, args.problem);
+  const FloatKnots fk(args.config);
+  const cpu::TileKnots knots{static_cast<int>(plan.M), fk.delta, fk.phi};
+  const int64_t V = plan.V, N = plan.N, D = plan.D, K = plan.K, M = plan.M;
+  const auto* Z = static_cast<const float*>(args.Z);
+  const float* A = args.A;
+  char* base = align_workspace(args.workspace);
+  auto* partial = reinterpret_cast<double*>(base);
+  char* thread_base = base + plan.partial_bytes;
+  const int64_t items = V * plan.chunks * plan.k_blocks;
+  BlasThreadsPin::ensure_single();
+
+#pragma omp parallel num_threads(threads_)
+  {
+    char* mine = thread_base + static_cast<size_t>(omp_get_thread_num()) * plan.fwd_thread_bytes;
+    auto* P = reinterpret_cast<float*>(mine);  // kTileN × ldp
+    auto* acc = reinterpret_cast<float*>(mine + aligned_bytes(kTileN * kTileK, sizeof(float)));
+
+    // Items ordered with the slice block fastest, so threads working at once share Z rows.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t kb = item % plan.k_blocks;
+      const int64_t chunk = (item / plan.k_blocks) % plan.chunks;
+      const int64_t v = item / (plan.k_blocks * plan.chunks);
+      const int64_t k0 = kb * kTileK, kw = std::min(kTileK, K - k0);
+      const int64_t vectors = ceil_div(kw, kLanes), ldp = vectors * kLanes;
+      const int64_t n_begin = chunk * plan.chunk_n, n_end = std::min(N, n_begin + plan.chunk_n);
+      double* part = partial + ((chunk * V + v) * K + k0) * M * 2;
+      std::fill(part, part + kw * M * 2, 0.0);
+      // Pad lanes (k ≥ kw) are never written by sgemm; zero keeps them finite, and their
+      // accumulators are dropped below.
+      for (int64_t n = 0; n < kTileN; ++n) std::fill(P + n * ldp + kw, P + (n + 1) * ldp, 0.0f);
+
+      for (int64_t n0 = n_begin; n0 < n_end; n0 += kTileN) {
+        const int64_t rows = std::min(kTileN, n_end - n0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
+                    static_cast<int>(kw), static_cast<int>(D), 1.0f, Z + (v * N + n0) * D,
+                    static_cast<int>(D), A + k0, static_cast<int>(K), 0.0f, P,
+                    static_cast<int>(ldp));
+        std::fill(acc, acc + vectors * M * 2 * kLanes, 0.0f);
+        cpu::ecf_accumulate_tile(P, rows, ldp, vectors, knots, acc);
+        for (int64_t k = 0; k < kw; ++k) {
+          const float* a = acc + (k / kLanes) * M * 2 * kLanes + k % kLanes;
+          double* out = part + k * M * 2;
+          for (int64_t jc = 2; jc < M * 2; ++jc) out[jc] += static_cast<double>(a[jc * kLanes]);
+        }
+      }
+    }
+
+#pragma omp for schedule(static)
+    for (int64_t vk = 0; vk < V * K; ++vk) {
+      double* out = args.sums + vk * M * 2;
+      for (int64_t j = 0; j < M; ++j) {
+        double c = 0.0, s = 0.0;
+        for (int64_t chunk = 0; chunk < plan.chunks; ++chunk) {
+          const double* part = partial + (chunk * V * K + vk) * M * 2;
+          c += part[2 * j];
+          s += part[2 * j + 1];
+        }
+        // The kernels subtracted exactly φ_j-as-float per sample (j = 0: nothing, cos 0 = 1).
+        out[2 * j] = c + static_cast<double>(N) * static_cast<double>(fk.phi[j]);
+        out[2 * j + 1] = s;
+      }
+    }
+  }
+  return {};
+}
+
+// dP[v,n,k] = Σ_{j≥1} a[v,j,k]·cos(t_j P) + b[v,j,k]·sin(t_j P) with, in float64,
+// a = g·(2/(V·K))·w_j·t_j·S, b = −g·(2/(V·K))·w_j·t_j·(C − φ_j), C, S = sums / N_global.
+Status CpuBackend::backward(const BackwardArgs& args) {
+  if (Status s = check_blas_sizes(args.config, args.problem); !s.ok()) return s;
+  const Plan plan(args.config, args.problem);
+  const FloatKnots fk(args.config);
+  const cpu::TileKnots knots{static_cast<int>(plan.M), fk.delta, fk.phi};
+  const int64_t V = plan.V, N = plan.N, D = plan.D, K = plan.K, M = plan.M;
+  const int64_t k_pad = plan.k_pad;
+  const auto* Z = static_cast<const float*>(args.Z);
+  auto* dZ = static_cast<float*>(args.dZ);
+  const float* A = args.A;
+  char* base = align_workspace(args.workspace);
+  auto* coef_cos = reinterpret_cast<float*>(base);  // V × (M−1) × k_pad
+  auto* coef_sin = reinterpret_cast<float*>(base + plan.coef_bytes / 2);
+  char* thread_base = base + plan.coef_bytes;
+  const double g = args.grad_loss != nullptr ? static_cast<double>(*args.grad_loss) : 1.0;
+  const double scale = g * 2.0 / static_cast<double>(V * K);
+  const double n_global = static_cast<double>(args.global_samples);
+  const bool simpson = args.config.quadrature == Quadrature::kSimpson;
+  const int64_t tiles = ceil_div(N, kBwdTileN);
+  const int64_t items = V * tiles;
+  BlasThreadsPin::ensure_single();
+
+#pragma omp parallel num_threads(threads_)
+  {
+#pragma omp for schedule(static)
+    for (int64_t vj = 0; vj < V * (M - 1); ++vj) {
+      const int64_t v = vj / (M - 1);
+      const int j = static_cast<int>(vj % (M - 1)) + 1;
+      const double t = math::knot(j, static_cast<int>(M), args.config.t_max);
+      const double phi = std::exp(-0.5 * t * t);
+      const double wt =
+          scale * math::knot_weight(j, static_cast<int>(M), args.config.t_max, simpson) * t;
+      float* a = coef_cos + vj * k_pad;
+      float* b = coef_sin + vj * k_pad;
+      for (int64_t k = 0; k < K; ++k) {
+        const double* s = args.sums + (v * K + k) * M * 2;
+        a[k] = static_cast<float>(wt * (s[2 * j + 1] / n_global));
+        b[k] = static_cast<float>(-wt * (s[2 * j] / n_global - phi));
+      }
+      std::fill(a + K, a + k_pad, 0.0f);  // pad lanes: dP = 0 there
+      std::fill(b + K, b + k_pad, 0.0f);
+    }
+
+    auto* P = reinterpret_cast<float*>(thread_base + static_cast<size_t>(omp_get_thread_num()) *
+                                                         plan.bwd_thread_bytes);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t v = item / tiles;
+      const int64_t n0 = (item % tiles) * kBwdTileN;
+      const int64_t rows = std::min(kBwdTileN, N - n0);
+      const float* z = Z + (v * N + n0) * D;
+      float* dz = dZ + (v * N + n0) * D;
+      for (int64_t k0 = 0; k0 < K; k0 += plan.bwd_k) {
+        const int64_t kw = std::min(plan.bwd_k, K - k0);
+        const int64_t vectors = ceil_div(kw, kLanes), ldp = vectors * kLanes;
+        for (int64_t n = 0; n < rows; ++n) std::fill(P + n * ldp + kw, P + (n + 1) * ldp, 0.0f);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
+                    static_cast<int>(kw), static_cast<int>(D), 1.0f, z, static_cast<int>(D), A + k0,
+                    static_cast<int>(K), 0.0f, P, static_cast<int>(ldp));
+        const int64_t coef = v * (M - 1) * k_pad + k0;
+        cpu::ecf_grad_tile(P, rows, ldp, vectors, knots, coef_cos + coef, coef_sin + coef, k_pad);
+        // dz (rows × D) = dP (rows × kw) · A[:, k0:k0+kw]ᵀ, accumulated over slice blocks.
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                    static_cast<int>(D), static_cast<int>(kw), 1.0f, P, static_cast<int>(ldp),
+                    A + k0, static_cast<int>(K), k0 == 0 ? 0.0f : 1.0f, dz, static_cast<int>(D));
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Status make_cpu_backend(const HandleOptions& options, std::unique_ptr<BackendImpl>* out) {
+  const int threads = options.num_threads > 0 ? options.num_threads : omp_get_max_threads();
+  *out = std::make_unique<CpuBackend>(std::max(threads, 1));
+  return {};
+}
+
+}  // namespace sigreg::detail

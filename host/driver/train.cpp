@@ -1,0 +1,195 @@
+// The training loop and the evaluation: see train.hpp.
+#include "train.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <numeric>
+#if defined(__SSE__) || defined(_M_X64)
+#include <xmmintrin.h>
+#endif
+
+#include "probes.hpp"
+#include "rng.hpp"
+#include "sigreg_op.hpp"
+
+namespace sigreg::toy {
+
+void print_line(const std::string& line) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::fprintf(stdout, "%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+Evaluation evaluate_embedding(const std::vector<float>& Z, int64_t d, const SwissRoll& data,
+                              const Split& split, int64_t knn, bool with_roundness, Backend backend,
+                              int64_t eval_slices, uint64_t seed, std::string* error) {
+  Evaluation e;
+  e.linear_r2 = linear_probe_r2(Z.data(), d, data.t, split.fit, split.held_out);
+  e.knn_r2 = knn_probe_r2(Z.data(), d, data.t, split.fit, split.held_out, knn);
+  const CloudShape shape = cloud_shape(Z.data(), data.points, d);
+  e.spread = shape.spread;
+  e.eig_min = shape.eig_min;
+  e.eig_max = shape.eig_max;
+  if (!with_roundness) return e;
+
+  Config config;
+  config.num_slices = eval_slices;
+  config.seed = seed;
+  Problem problem;
+  problem.samples = static_cast<int64_t>(split.held_out.size());
+  problem.features = d;
+  std::vector<float> held(static_cast<size_t>(problem.samples * d));
+  for (size_t r = 0; r < split.held_out.size(); ++r)
+    std::copy(Z.begin() + split.held_out[r] * d, Z.begin() + (split.held_out[r] + 1) * d,
+              held.begin() + static_cast<int64_t>(r) * d);
+  auto op = make_sigreg_op(backend, config, problem, error);
+  if (op == nullptr) return e;
+  std::vector<float> stats(static_cast<size_t>(eval_slices));
+  if (Status s = op->stats(held.data(), 0, stats.data()); !s.ok()) {
+    *error = s.to_string();
+    return e;
+  }
+  e.roundness = std::accumulate(stats.begin(), stats.end(), 0.0) / static_cast<double>(eval_slices);
+  e.roundness_ratio = e.roundness / null_expectation(config);
+  return e;
+}
+
+Status step_gradients(Model& model, const float* X, int64_t B, double lambda, SigregOp* op,
+                      uint64_t step, StepBuffers* buffers, double* pred_loss, float* sigreg_loss) {
+  StepBuffers& b = *buffers;
+  const int64_t W = model.shape().width;
+  const auto size = static_cast<size_t>(2 * B * W);
+  b.Z.resize(size), b.Y.resize(size), b.dY.resize(size), b.dZ.assign(size, 0.0f);
+  b.dZ_sig.resize(size);
+  model.zero_grad();
+  model.encode(X, 2 * B, b.Z.data(), &b.cache);
+  model.predict(b.Z.data(), 2 * B, b.Y.data());
+
+  // Prediction loss: row i of Y predicts row (i + B) mod 2B of Z; both sides get gradient.
+  const double norm = 1.0 / static_cast<double>(B * W);
+  double loss = 0.0;
+  for (int64_t i = 0; i < 2 * B; ++i) {
+    const int64_t target = (i + B) % (2 * B);
+    for (int64_t j = 0; j < W; ++j) {
+      const double diff = static_cast<double>(b.Y[i * W + j]) - b.Z[target * W + j];
+      loss += diff * diff * norm;
+      b.dY[i * W + j] = static_cast<float>(2.0 * diff * norm);
+      b.dZ[target * W + j] -= static_cast<float>(2.0 * diff * norm);
+    }
+  }
+  *pred_loss = loss;
+  model.predict_backward(b.Z.data(), 2 * B, b.dY.data(), b.dZ.data());
+
+  *sigreg_loss = 0.0f;
+  if (op != nullptr) {
+    const bool regularise = lambda != 0.0;
+    if (Status s = op->loss(b.Z.data(), step, sigreg_loss, static_cast<float>(lambda),
+                            regularise ? b.dZ_sig.data() : nullptr);
+        !s.ok())
+      return s;
+    if (regularise)
+      for (size_t i = 0; i < size; ++i) b.dZ[i] += b.dZ_sig[i];
+  }
+  model.encode_backward(b.cache, b.dZ.data());
+  return {};
+}
+
+RunResult train_run(const SwissRoll& data, const Split& split, const TrainOptions& o) {
+#if defined(__SSE__) || defined(_M_X64)
+  // Flush denormals to zero on this thread: a collapsing run's gradients and Adam moments sink
+  // into the denormal range, where every operation is ~100× slower. Deterministic either way.
+  _mm_setcsr(_mm_getcsr() | 0x8040);
+#endif
+  RunResult result;
+  result.options = o;
+  const int64_t B = o.batch, W = o.shape.width, in = data.dim;
+  Model model(o.shape, sub_seed(o.seed, 3));
+  Adam adam(model.params.size(), o.lr);
+  Rng batch_rng(sub_seed(o.seed, 4));
+
+  Config config;
+  config.num_slices = o.slices;
+  config.seed = o.seed;
+  Problem problem;
+  problem.groups = 2;
+  problem.samples = B;
+  problem.features = W;
+  auto op = make_sigreg_op(o.backend, config, problem, &result.error);
+  if (op == nullptr) return result;
+
+  // Epoch order over all pairs, reshuffled whenever it runs out.
+  const auto num_pairs = static_cast<int64_t>(data.pairs.size() / 2);
+  std::vector<int64_t> order(static_cast<size_t>(num_pairs));
+  std::iota(order.begin(), order.end(), 0);
+  int64_t cursor = num_pairs;
+
+  std::vector<float> X(static_cast<size_t>(2 * B * in));
+  StepBuffers buffers;
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  auto evaluate = [&](int64_t step) {
+    std::vector<float> all(static_cast<size_t>(data.points * W));
+    model.encode(data.x.data(), data.points, all.data(), nullptr);
+    Evaluation e = evaluate_embedding(all, W, data, split, o.knn, true, o.backend, o.eval_slices,
+                                      sub_seed(o.seed, 5), &result.error);
+    e.step = step;
+    if (step > 0) {
+      e.pred_loss = result.loss_pred.back();
+      e.sigreg_loss = result.loss_sigreg.back();
+    }
+    result.trajectory.push_back(e);
+    if (o.progress) {
+      char line[320];
+      std::snprintf(line, sizeof line,
+                    "[%s] step %5lld/%lld  pred %.4g  sigreg %.4g  | linear R2 %.3f  kNN R2 %.3f  "
+                    "spread %.3g  roundness %.3g  | %.0f steps/s",
+                    o.label.c_str(), static_cast<long long>(step), static_cast<long long>(o.steps),
+                    e.pred_loss, e.sigreg_loss, e.linear_r2, e.knn_r2, e.spread, e.roundness_ratio,
+                    step > 0 ? static_cast<double>(step) / elapsed() : 0.0);
+      print_line(line);
+    }
+    return e;
+  };
+  if (o.eval_every > 0) evaluate(0);
+
+  for (int64_t step = 0; step < o.steps; ++step) {
+    // Batch: rows 0..B−1 are the a-sides, B..2B−1 the b-sides.
+    for (int64_t i = 0; i < B; ++i) {
+      if (cursor == num_pairs) {
+        for (int64_t j = num_pairs - 1; j > 0; --j)
+          std::swap(order[j], order[batch_rng.below(j + 1)]);
+        cursor = 0;
+      }
+      const int64_t pair = order[cursor++];
+      const int64_t a = data.pairs[pair * 2], b = data.pairs[pair * 2 + 1];
+      std::copy(data.x.begin() + a * in, data.x.begin() + (a + 1) * in, X.begin() + i * in);
+      std::copy(data.x.begin() + b * in, data.x.begin() + (b + 1) * in, X.begin() + (B + i) * in);
+    }
+    double pred_loss = 0.0;
+    float sig_loss = 0.0f;
+    if (Status st = step_gradients(model, X.data(), B, o.lambda, op.get(),
+                                   static_cast<uint64_t>(step), &buffers, &pred_loss, &sig_loss);
+        !st.ok()) {
+      result.error = st.to_string();
+      return result;
+    }
+    adam.step(model.params, model.grads);
+    result.loss_pred.push_back(static_cast<float>(pred_loss));
+    result.loss_sigreg.push_back(sig_loss);
+    if (o.eval_every > 0 && (step + 1) % o.eval_every == 0 && step + 1 != o.steps)
+      evaluate(step + 1);
+  }
+  result.seconds = elapsed();
+  result.steps_per_second = static_cast<double>(o.steps) / std::max(result.seconds, 1e-9);
+  result.final_eval = evaluate(o.steps);
+  result.embedding.resize(static_cast<size_t>(data.points * W));
+  model.encode(data.x.data(), data.points, result.embedding.data(), nullptr);
+  return result;
+}
+
+}  // namespace sigreg::toy

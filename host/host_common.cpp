@@ -1,0 +1,55 @@
+// Host implementations shared by the reference and CPU backends: directions (float64, then
+// rounded once to float), finalize (float64; V×K×M work, never on a hot path) and the
+// non-finite scan of find_nonfinite.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "backend.hpp"
+#include "kernels/finite.cuh"
+#include "sigreg/reference.hpp"
+
+namespace sigreg::detail {
+
+void host_directions(const Config& config, int64_t features, uint64_t step, float* A) {
+  std::vector<double> exact(static_cast<size_t>(features * config.num_slices));
+  reference::directions(config, features, step, exact.data());
+  for (size_t i = 0; i < exact.size(); ++i) A[i] = static_cast<float>(exact[i]);
+}
+
+void host_finalize(const FinalizeArgs& args) {
+  const size_t count = static_cast<size_t>(args.groups * args.config.num_slices);
+  std::vector<double> stats(count);
+  const double loss =
+      reference::finalize(args.config, args.groups, args.global_samples, args.sums, stats.data());
+  if (args.stats != nullptr)
+    for (size_t i = 0; i < count; ++i) args.stats[i] = static_cast<float>(stats[i]);
+  if (args.loss != nullptr) *args.loss = static_cast<float>(loss);
+}
+
+// One pass in blocks: a branch-free OR over each block's verdicts (vectorises), and only a
+// block that holds a non-finite value is searched element by element.
+void host_find_nonfinite(const Problem& problem, const void* Z, int64_t* first_index) {
+  constexpr int64_t kBlock = 4096;
+  const int64_t count = problem.groups * problem.samples * problem.features;
+  const auto* bytes = static_cast<const unsigned char*>(Z);
+  auto bits = [bytes](int64_t i) {
+    uint32_t b;
+    std::memcpy(&b, bytes + i * 4, 4);
+    return b;
+  };
+  for (int64_t begin = 0; begin < count; begin += kBlock) {
+    const int64_t end = std::min(count, begin + kBlock);
+    bool any = false;
+    for (int64_t i = begin; i < end; ++i) any |= math::is_nonfinite_bits(bits(i));
+    if (!any) continue;
+    for (int64_t i = begin; i < end; ++i)
+      if (math::is_nonfinite_bits(bits(i))) {
+        *first_index = i;
+        return;
+      }
+  }
+  *first_index = -1;
+}
+
+}  // namespace sigreg::detail

@@ -1,0 +1,67 @@
+// Backend::kReference: the float64 reference behind the public float32 API. Converts the inputs
+// to double, runs reference.cpp, rounds the outputs once. It allocates its double copies on
+// every call: it is a checker, not a hot path.
+#include <vector>
+
+#include "../backend.hpp"
+#include "sigreg/reference.hpp"
+
+namespace sigreg::detail {
+namespace {
+
+std::vector<double> widen(const float* x, int64_t count) {
+  return std::vector<double>(x, x + count);
+}
+
+class ReferenceBackend final : public BackendImpl {
+ public:
+  Backend kind() const override { return Backend::kReference; }
+  size_t workspace_size(const Config&, const Problem&) const override { return 0; }
+
+  Status directions(const Config& config, int64_t features, uint64_t step, float* A,
+                    Stream) override {
+    host_directions(config, features, step, A);
+    return {};
+  }
+
+  Status ecf_sums(const SumsArgs& a) override {
+    const Problem& p = a.problem;
+    const auto Z = widen(static_cast<const float*>(a.Z), p.groups * p.samples * p.features);
+    const auto A = widen(a.A, p.features * a.config.num_slices);
+    reference::ecf_sums(a.config, p.groups, p.samples, p.features, Z.data(), A.data(), a.sums);
+    return {};
+  }
+
+  Status finalize(const FinalizeArgs& a) override {
+    host_finalize(a);
+    return {};
+  }
+
+  Status find_nonfinite(const Problem& problem, const void* Z, int64_t* first_index,
+                        Stream) override {
+    host_find_nonfinite(problem, Z, first_index);
+    return {};
+  }
+
+  Status backward(const BackwardArgs& a) override {
+    const Problem& p = a.problem;
+    const int64_t count = p.groups * p.samples * p.features;
+    const auto Z = widen(static_cast<const float*>(a.Z), count);
+    const auto A = widen(a.A, p.features * a.config.num_slices);
+    std::vector<double> dZ(static_cast<size_t>(count));
+    const double g = a.grad_loss != nullptr ? *a.grad_loss : 1.0;
+    reference::backward(a.config, p.groups, p.samples, a.global_samples, p.features, Z.data(),
+                        A.data(), a.sums, g, dZ.data());
+    float* out = static_cast<float*>(a.dZ);
+    for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(dZ[static_cast<size_t>(i)]);
+    return {};
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<BackendImpl> make_reference_backend() {
+  return std::make_unique<ReferenceBackend>();
+}
+
+}  // namespace sigreg::detail

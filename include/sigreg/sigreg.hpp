@@ -1,0 +1,198 @@
+// sigreg — SIGReg (LeJEPA's sketched isotropic-Gaussian regulariser) and its gradient.
+//
+// The public API a training program includes. Math: DESIGN.md §1 (formulas), §2 (directions),
+// §3 (distributed split). Letters: V groups, N samples per group, D features, K slices
+// (directions), M knots.
+//
+// Conventions shared by every function below:
+//  - Every pointer refers to the memory of the handle's backend: host memory for the CPU
+//    backends, device memory for the CUDA backend.
+//  - Layouts are row-major and contiguous: Z and dZ are V×N×D, A is D×K (column k is a unit
+//    direction), sums are V×K×M×2 float64 (…, 0) = Σ_n cos(t_j·P[v,n,k]), (…, 1) = Σ_n sin(…),
+//    stats are V×K, loss is one float.
+//  - On the CUDA backend every call is asynchronous on the caller's stream: it launches work and
+//    returns; it never allocates and never synchronises. The CPU backends run to completion.
+//  - Every call returns a Status. On failure nothing has been written to the outputs unless the
+//    status says a backend error happened mid-way; the message names the offending argument and
+//    what was expected. No function exits the process or throws.
+//  - Results are deterministic: the same inputs on the same backend and configuration give
+//    bitwise-equal outputs (no floating-point atomics anywhere).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "sigreg/status.hpp"
+
+// Identical to cudaStream_t, declared here so CPU-only code need not include CUDA headers.
+struct CUstream_st;
+
+namespace sigreg {
+
+using Stream = CUstream_st*;  // a cudaStream_t; nullptr is the legacy default stream
+
+// Numerical integration rule over the knots t_j = j·t_max/(M−1) (DESIGN.md §1).
+enum class Quadrature {
+  kTrapezoid,  // q_0 = q_{M−1} = Δ, q_j = 2Δ otherwise (LeJEPA's choice)
+  kSimpson,    // q = 2·(Δ/3)·(1,4,2,…,4,1); needs M odd
+};
+
+// Element type of Z and dZ. Accumulation is always float32 or wider.
+enum class DType {
+  kFloat32,
+  kBFloat16,  // reserved: not yet implemented, rejected with Code::kNotSupported
+  kFloat16,   // reserved: not yet implemented, rejected with Code::kNotSupported
+};
+
+// What the projection GEMMs may trade for speed. A permission, not an order: a backend without
+// the faster unit (the CPU backends) stays exact.
+enum class MathMode {
+  kFloat32,    // full float32 products (default)
+  kAllowTF32,  // tensor-core TF32 projections where available (CUDA)
+};
+
+// The regulariser's hyper-parameters. Defaults match LeJEPA's SIGReg (17 knots on [0, 3],
+// trapezoid, 256 slices).
+struct Config {
+  int64_t num_slices = 256;  // K ≥ 1: random directions per step
+  int num_knots = 17;        // M ≥ 2 (odd for Simpson)
+  double t_max = 3.0;        // 0 < t_max ≤ FLT_MAX: last knot
+  Quadrature quadrature = Quadrature::kTrapezoid;
+  uint64_t seed = 0;  // key of the direction generator (DESIGN.md §2)
+  MathMode math = MathMode::kFloat32;
+};
+
+// Shape of one call's input. In a distributed job `samples` is this rank's local N_r.
+struct Problem {
+  int64_t groups = 1;    // V ≥ 1: views / time steps, each regularised separately
+  int64_t samples = 0;   // N ≥ 1 per group
+  int64_t features = 0;  // D ≥ 1
+  DType dtype = DType::kFloat32;
+};
+
+// Scratch memory owned by the caller (size from workspace_size()).
+struct Workspace {
+  void* data = nullptr;
+  size_t bytes = 0;
+};
+
+enum class Backend {
+  kReference,  // float64 reference loops on the host (float32 in/out, float64 inside); slow
+  kCpu,        // float32 fast path on the host: BLAS projections, threads, rotation recurrence
+  kCuda,       // CUDA kernels and cuBLAS on the current (or chosen) device
+};
+
+const char* backend_name(Backend backend);
+
+// Returns whether this build contains the CUDA backend and a usable GPU is present.
+bool cuda_available();
+
+// The CUDA backend's kernel versions: one table, each version validated by the same tests and
+// timed by the same benchmarks (bench/bench_cuda.cu). Every version computes the same function;
+// versions 2 and 3 apply to float32 math with M ≤ 32 and fall back to version 1 otherwise.
+enum class CudaKernels {
+  kDefault = 0,  // the environment variable SIGREG_CUDA_VERSION (1, 2 or 3) if set, else kSimple
+  kSimple = 1,  // cuBLAS P = Z·A into the workspace, ECF / dP kernels over it, cuBLAS dZ = dP·Aᵀ
+  kFused = 2,   // fused forward (P tiles on chip, never in memory); fused backward: P recomputed
+                // on chip, dP written once (the one V×N×K buffer), cuBLAS dZ = dP·Aᵀ
+  kFusedForward = 3,  // kFused's forward, kSimple's backward (P streamed through the workspace):
+                      // the recompute-versus-stream comparison for the backward
+};
+
+// Note for the CPU backend: it parallelises with OpenMP and calls BLAS from inside its threads,
+// so while any kCpu handle exists OpenBLAS is held at 1 thread (the first handle saves the
+// process's setting, the last one destroyed restores it). On a machine shared with other busy
+// processes, OMP_WAIT_POLICY=passive avoids OpenMP's spin-waiting.
+struct HandleOptions {
+  int num_threads = 0;  // CPU backend: worker threads; 0 = all hardware threads
+  int device = -1;      // CUDA backend: device ordinal; -1 = the current device
+  // CUDA backend: kernel version. The default stays kSimple until a GPU run has validated the
+  // fused versions (bench/FLOOR.md); CPU backends ignore it.
+  CudaKernels cuda_kernels = CudaKernels::kDefault;
+};
+
+namespace detail {
+class BackendImpl;
+}
+
+// A backend plus its long-lived resources (the cuBLAS handle, the thread count). Create one per
+// training process (or per thread); creation may allocate, calls through it do not. A handle is
+// not safe for concurrent use from several threads; distinct handles are independent.
+class Handle {
+ public:
+  Handle();
+  ~Handle();
+  Handle(Handle&&) noexcept;
+  Handle& operator=(Handle&&) noexcept;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  // Creates a handle for `backend`. Fails with kNotSupported when the build has no CUDA backend
+  // or no GPU is present, and with kCudaError / kCublasError when initialisation fails.
+  static Status create(Backend backend, Handle* out, const HandleOptions& options = {});
+
+  bool valid() const { return impl_ != nullptr; }
+  Backend backend() const;  // kReference for an invalid handle: check valid() first
+  detail::BackendImpl* impl() const { return impl_.get(); }
+
+ private:
+  std::unique_ptr<detail::BackendImpl> impl_;
+};
+
+// Checks `config` and `problem` without touching memory: the same checks every call makes.
+Status can_implement(const Handle& handle, const Config& config, const Problem& problem);
+
+// Bytes of workspace that ecf_sums, forward and backward need for this problem (one size serves
+// all three). May be 0, in which case Workspace{} is accepted.
+Status workspace_size(const Handle& handle, const Config& config, const Problem& problem,
+                      size_t* bytes);
+
+// Fills A (D×K) with the directions of training step `step`: column k is a vector of D standard
+// normals drawn by Philox4x32-10 keyed by (config.seed, step, k), divided by its norm. Every
+// backend produces the same values (up to float rounding), so ranks and backends agree from
+// the step number alone (DESIGN.md §2).
+Status make_directions(const Handle& handle, const Config& config, int64_t features, uint64_t step,
+                       float* A, Stream stream = nullptr);
+
+// Distributed step 1: the local ECF sums (V×K×M×2 float64) of this rank's Z (V×N_r×D) projected
+// on A (D×K). Sums from several ranks (or shards) add element-wise.
+Status ecf_sums(const Handle& handle, const Config& config, const Problem& problem, const void* Z,
+                const float* A, double* sums, Workspace workspace, Stream stream = nullptr);
+
+// Distributed step 2: statistics from the (globally reduced) sums. `global_samples` is
+// N = Σ_r N_r. Writes stats (V×K) and/or loss (scalar); either may be nullptr, not both.
+Status finalize(const Handle& handle, const Config& config, int64_t groups, int64_t global_samples,
+                const double* sums, float* stats, float* loss, Stream stream = nullptr);
+
+// One-shot forward for a single process: ecf_sums then finalize with N = problem.samples.
+// `sums` (V×K×M×2) is required: backward needs it. stats and/or loss may be nullptr, not both.
+Status forward(const Handle& handle, const Config& config, const Problem& problem, const void* Z,
+               const float* A, double* sums, float* stats, float* loss, Workspace workspace,
+               Stream stream = nullptr);
+
+// Gradient of g·loss with respect to this rank's Z: dZ (V×N_r×D, same dtype as Z) — the
+// gradient of the GLOBAL loss (N = global_samples) with respect to the local samples.
+// `sums` are the reduced sums passed to finalize. `grad_loss` points to g (one float in the
+// backend's memory, e.g. the upstream gradient of an autograd graph); nullptr means g = 1.
+Status backward(const Handle& handle, const Config& config, const Problem& problem,
+                int64_t global_samples, const void* Z, const float* A, const double* sums,
+                const float* grad_loss, void* dZ, Workspace workspace, Stream stream = nullptr);
+
+// Opt-in check for non-finite inputs (NaN, ±Inf). The regulariser itself never checks: a NaN or
+// ±Inf in Z propagates, so every slice whose projection involves it (in practice all slices of
+// that group, since directions are dense) gets NaN sums and stats, the loss is NaN and so is the
+// gradient — nothing crashes, hangs or indexes out of range (see tests/RELIABILITY.md).
+// This call writes to *first_index (one int64 in the backend's memory) the smallest flat index
+// v·N·D + n·D + d of a non-finite element of Z (V×N×D), or −1 when every element is finite.
+// Deterministic on every backend; on CUDA asynchronous like every other call (it reads Z once).
+Status find_nonfinite(const Handle& handle, const Problem& problem, const void* Z,
+                      int64_t* first_index, Stream stream = nullptr);
+
+// The expectation of stat under the null (every projection i.i.d. N(0,1)), for any N:
+// Σ_j w_j (1 − φ_j²) (DESIGN.md §1). A cloud is "round" when its stats sit near this value.
+// NaN when `config` is invalid (can_implement() says why).
+double null_expectation(const Config& config);
+
+}  // namespace sigreg

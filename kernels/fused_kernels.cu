@@ -1,0 +1,326 @@
+// The fused kernels of the CUDA backend (kernel versions kFused / kFusedForward, see
+// include/sigreg/sigreg.hpp): each block computes a 128-sample × 64-slice tile of P = Z·A on
+// chip and applies the ECF epilogue (forward) or the dP epilogue (backward) to it, so the forward
+// moves only Z, A and the V×RB×M×2×K partials through device memory (DESIGN.md §5).
+//
+// GEMM: exact float32 FFMA. D is walked in chunks of 16, double-buffered in shared memory (Z's
+// chunk stored transposed, A's as is, one barrier per chunk; the next chunk's global loads are in
+// flight during the current chunk's FFMAs). Each of the 256 threads owns 8 samples × 4 slices of
+// the tile (32 accumulators), read from shared memory as float4.
+// Epilogue: the tile goes through shared memory (aliasing the GEMM buffers) so that thread
+// (slice s = tid % 64, lane = tid / 64) walks samples lane, lane + 4, … of one slice: one sincosf
+// of Δ·p per sample, the M knots by the rotation of kernels/phasor.cuh (anchored at j = 0 only:
+// M ≤ 32, the same anchors as the simple kernels), centred float sums cos − φ_j and sin per knot.
+// Forward reduction: the 4 lanes' float runs are summed in double in a fixed order, per row
+// block, into the partials; launch_ecf_finish_blocks then sums the row blocks in order. No
+// atomics, nothing depends on the grid size: bitwise run-to-run deterministic.
+// Backward: each thread loads its slice's 2·M coefficients once per tile and writes dP (coalesced
+// along k); dZ = dP·Aᵀ is a cuBLAS call (host/cuda/cuda_backend.cu).
+#include <algorithm>
+
+#include "kernels/fused_kernels.cuh"
+#include "kernels/math.cuh"
+#include "kernels/phasor.cuh"
+
+namespace sigreg::kernels {
+namespace {
+
+using math::Phasor;
+
+// Grid-stride over tiles; more blocks would only queue (tests/kernel_emulation replaces it).
+constexpr int64_t kMaxBlocks = int64_t{1} << 20;
+
+constexpr int kLanes = kFusedThreads / kFusedSlices;  // sample lanes of the epilogue: 4
+constexpr int kMicroCols = kFusedSlices / 4;          // 16 thread columns of 4 slices
+constexpr int kMicroRows = 8;                         // samples per thread: 2 × float4
+constexpr int kPad = 4;                               // keeps rows 16-byte aligned
+constexpr int kEpilogueRuns = kFusedRows / kLanes;    // samples per thread per tile: 32
+constexpr int kFusedMinBlocks = 2;  // resident blocks per SM: caps registers at 128 a thread
+
+static_assert(kFusedThreads == 256 && kFusedSlices == 64 && kFusedRows == 128,
+              "the load and micro-tile maps below are written for 256 threads on 128×64");
+static_assert(kMicroCols * (kFusedRows / kMicroRows) == kFusedThreads, "one micro-tile a thread");
+static_assert(kFusedRows * kFusedDepth == 8 * kFusedThreads, "8 Z loads per thread per chunk");
+static_assert(kFusedSlices * kFusedDepth == 4 * kFusedThreads, "4 A loads per thread per chunk");
+static_assert(kFusedMaxKnots <= math::kAnchorKnots, "one anchor (j = 0) serves every knot");
+
+struct GemmBuffers {
+  float z[2][kFusedDepth][kFusedRows + kPad];  // Z chunk, transposed: [d][sample]
+  float a[2][kFusedDepth][kFusedSlices];       // A chunk: [d][slice]
+};
+// The block's shared memory: the GEMM buffers, then the finished P tile, then (forward) the
+// lane reduction, one after another in the same bytes (≤ 48 KB: static allocation).
+union alignas(16) FusedShared {
+  GemmBuffers gemm;
+  float p[kFusedRows][kFusedSlices + kPad];
+  double reduce[kLanes][2][kLanes][kFusedSlices];  // [knot in group][cos/sin][lane][slice]
+};
+static_assert(sizeof(FusedShared) <= 48 * 1024, "static shared memory limit");
+
+unsigned int blocks_for(int64_t tiles) {
+  return static_cast<unsigned int>(std::max<int64_t>(1, std::min(tiles, kMaxBlocks)));
+}
+
+__device__ __forceinline__ Phasor phasor_of(float angle) {
+  Phasor x;
+  sincosf(angle, &x.s, &x.c);
+  return x;
+}
+
+// Global → registers: chunk [d0, d0 + 16) of rows [row0, row0 + 128) of Zv (N×D) and of
+// slices [k0, k0 + 64) of A (D×K); zeros outside the matrices.
+__device__ __forceinline__ void load_chunk(const float* __restrict__ Zv,
+                                           const float* __restrict__ A, int64_t N, int64_t D,
+                                           int64_t K, int64_t row0, int64_t k0, int64_t d0, int tid,
+                                           float (&zr)[8], float (&ar)[4]) {
+  const int64_t dz = d0 + tid % kFusedDepth;
+  const int rz = tid / kFusedDepth;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const int64_t n = row0 + rz + 16 * i;
+    zr[i] = (n < N && dz < D) ? Zv[n * D + dz] : 0.0f;
+  }
+  const int64_t k = k0 + tid % kFusedSlices;
+  const int da = tid / kFusedSlices;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int64_t d = d0 + da + 4 * i;
+    ar[i] = (d < D && k < K) ? A[d * K + k] : 0.0f;
+  }
+}
+
+__device__ __forceinline__ void store_chunk(GemmBuffers& s, int buffer, int tid,
+                                            const float (&zr)[8], const float (&ar)[4]) {
+  const int dz = tid % kFusedDepth, rz = tid / kFusedDepth;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) s.z[buffer][dz][rz + 16 * i] = zr[i];
+  const int ka = tid % kFusedSlices, da = tid / kFusedSlices;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) s.a[buffer][da + 4 * i][ka] = ar[i];
+}
+
+// P tile (rows [row0, row0 + 128) of group v, slices [k0, k0 + 64)) → smem.p. Rows past N and
+// slices past K hold 0. Leaves a barrier behind: smem.p is ready to read.
+__device__ __forceinline__ void project_tile(const float* __restrict__ Zv,
+                                             const float* __restrict__ A, int64_t N, int64_t D,
+                                             int64_t K, int64_t row0, int64_t k0, FusedShared& sm) {
+  const int tid = static_cast<int>(threadIdx.x);
+  const int tx = tid % kMicroCols, ty = tid / kMicroCols;
+  float acc[kMicroRows][4];
+#pragma unroll
+  for (int i = 0; i < kMicroRows; ++i)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) acc[i][c] = 0.0f;
+
+  float zr[8], ar[4];
+  load_chunk(Zv, A, N, D, K, row0, k0, 0, tid, zr, ar);
+  store_chunk(sm.gemm, 0, tid, zr, ar);
+  __syncthreads();
+  const int64_t chunks = (D + kFusedDepth - 1) / kFusedDepth;
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    const int buffer = static_cast<int>(chunk & 1);
+    const bool more = chunk + 1 < chunks;
+    if (more) load_chunk(Zv, A, N, D, K, row0, k0, (chunk + 1) * kFusedDepth, tid, zr, ar);
+#pragma unroll
+    for (int d = 0; d < kFusedDepth; ++d) {
+      const float4 z0 = *reinterpret_cast<const float4*>(&sm.gemm.z[buffer][d][4 * ty]);
+      const float4 z1 =
+          *reinterpret_cast<const float4*>(&sm.gemm.z[buffer][d][kFusedRows / 2 + 4 * ty]);
+      const float4 a = *reinterpret_cast<const float4*>(&sm.gemm.a[buffer][d][4 * tx]);
+      const float zv[kMicroRows] = {z0.x, z0.y, z0.z, z0.w, z1.x, z1.y, z1.z, z1.w};
+      const float av[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+      for (int i = 0; i < kMicroRows; ++i)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) acc[i][c] = fmaf(zv[i], av[c], acc[i][c]);
+    }
+    if (more) store_chunk(sm.gemm, buffer ^ 1, tid, zr, ar);
+    __syncthreads();  // this chunk's reads are done before it is overwritten (or aliased by p)
+  }
+#pragma unroll
+  for (int i = 0; i < kMicroRows; ++i) {
+    const int row = (i < 4 ? 0 : kFusedRows / 2) + 4 * ty + (i % 4);
+    *reinterpret_cast<float4*>(&sm.p[row][4 * tx]) =
+        float4{acc[i][0], acc[i][1], acc[i][2], acc[i][3]};
+  }
+  __syncthreads();
+}
+
+// One block per tile (v, row block, 64 slices), grid-stride. kChunk ≥ M knot accumulators per
+// thread (the unrolled knot loop stops at M); see the file comment for the reduction.
+template <int kChunk, int kRowTiles>
+__global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
+    fused_ecf_partials_kernel(const float* __restrict__ Z, const float* __restrict__ A, int64_t V,
+                              int64_t N, int64_t D, int64_t K, KnotGrid grid, int64_t row_blocks,
+                              double* __restrict__ partials) {
+  static_assert(kChunk % kLanes == 0 && kChunk <= kFusedMaxKnots, "knot groups of 4 lanes");
+  __shared__ FusedShared sm;
+  const int M = grid.M;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int slice = tid % kFusedSlices, lane = tid / kFusedSlices;
+  const int64_t k_tiles = (K + kFusedSlices - 1) / kFusedSlices;
+  const int64_t tiles = V * row_blocks * k_tiles;
+
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int64_t k_tile = tile % k_tiles;
+    const int64_t rest = tile / k_tiles;
+    const int64_t rb = rest % row_blocks;
+    const int64_t v = rest / row_blocks;
+    const int64_t k0 = k_tile * kFusedSlices;
+    const int64_t k = k0 + slice;
+    const float* Zv = Z + v * N * D;
+
+    float acc_c[kChunk], acc_s[kChunk];
+#pragma unroll
+    for (int jj = 0; jj < kChunk; ++jj) acc_c[jj] = acc_s[jj] = 0.0f;
+
+    for (int t = 0; t < kRowTiles; ++t) {
+      const int64_t row0 = (rb * kRowTiles + t) * kFusedRows;
+      if (row0 >= N) break;  // uniform across the block
+      project_tile(Zv, A, N, D, K, row0, k0, sm);
+      if (k < K) {
+        for (int r = 0; r < kEpilogueRuns; ++r) {
+          const int row = lane + kLanes * r;
+          if (row0 + row >= N) break;
+          const float p = sm.p[row][slice];
+          const Phasor step = phasor_of(grid.delta * p);
+          Phasor x{1.0f, 0.0f};
+#pragma unroll
+          for (int jj = 0; jj < kChunk; ++jj) {
+            if (jj == M) break;
+            acc_c[jj] += x.c - grid.phi[jj];
+            acc_s[jj] += x.s;
+            math::rotate(x, step);
+          }
+        }
+      }
+      __syncthreads();  // smem.p is read before the next tile's GEMM (or the reduction) reuses it
+    }
+
+    // The 4 lanes' runs, summed in double in lane order, 4 knots at a time (one knot a lane).
+#pragma unroll
+    for (int group = 0; group < kChunk / kLanes; ++group) {
+      if (group * kLanes >= M) break;  // uniform
+#pragma unroll
+      for (int q = 0; q < kLanes; ++q) {
+        sm.reduce[q][0][lane][slice] = static_cast<double>(acc_c[group * kLanes + q]);
+        sm.reduce[q][1][lane][slice] = static_cast<double>(acc_s[group * kLanes + q]);
+      }
+      __syncthreads();
+      const int j = group * kLanes + lane;
+      if (k < K && j < M) {
+        double c = 0.0, s = 0.0;
+#pragma unroll
+        for (int r = 0; r < kLanes; ++r) {
+          c += sm.reduce[lane][0][r][slice];
+          s += sm.reduce[lane][1][r][slice];
+        }
+        double* out = partials + ((v * row_blocks + rb) * M + j) * 2 * K + k;
+        out[0] = c;
+        out[K] = s;
+      }
+      __syncthreads();  // the buffer is rewritten by the next group (or tile)
+    }
+  }
+}
+
+// One block per tile (v, 128 samples, 64 slices), grid-stride: P tile on chip, then
+// dP = Σ_j a_j cos(t_j p) − b_j sin(t_j p) written to dP (the one V×N×K buffer).
+template <int kChunk>
+__global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
+    fused_dp_kernel(const float* __restrict__ Z, const float* __restrict__ A,
+                    const float* __restrict__ coefficients, int64_t V, int64_t N, int64_t D,
+                    int64_t K, KnotGrid grid, float* __restrict__ dP) {
+  static_assert(kChunk <= kFusedMaxKnots, "one anchor (j = 0) serves every knot");
+  __shared__ FusedShared sm;
+  const int M = grid.M;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int slice = tid % kFusedSlices, lane = tid / kFusedSlices;
+  const int64_t k_tiles = (K + kFusedSlices - 1) / kFusedSlices;
+  const int64_t row_tiles = (N + kFusedRows - 1) / kFusedRows;
+  const int64_t tiles = V * row_tiles * k_tiles;
+
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int64_t k_tile = tile % k_tiles;
+    const int64_t rest = tile / k_tiles;
+    const int64_t row0 = (rest % row_tiles) * kFusedRows;
+    const int64_t v = rest / row_tiles;
+    const int64_t k0 = k_tile * kFusedSlices;
+    const int64_t k = k0 + slice;
+
+    project_tile(Z + v * N * D, A, N, D, K, row0, k0, sm);
+    if (k < K) {
+      float a[kChunk], b[kChunk];
+      const float* coef = coefficients + v * M * 2 * K + k;
+#pragma unroll
+      for (int jj = 0; jj < kChunk; ++jj) {
+        a[jj] = jj < M ? coef[static_cast<int64_t>(2 * jj) * K] : 0.0f;
+        b[jj] = jj < M ? coef[static_cast<int64_t>(2 * jj + 1) * K] : 0.0f;
+      }
+      float* out = dP + (v * N + row0) * K + k;
+      for (int r = 0; r < kEpilogueRuns; ++r) {
+        const int row = lane + kLanes * r;
+        if (row0 + row >= N) break;
+        const float p = sm.p[row][slice];
+        const Phasor step = phasor_of(grid.delta * p);
+        Phasor x{1.0f, 0.0f};
+        float dp = 0.0f;
+#pragma unroll
+        for (int jj = 0; jj < kChunk; ++jj) {
+          if (jj == M) break;
+          dp += a[jj] * x.c - b[jj] * x.s;
+          math::rotate(x, step);
+        }
+        out[static_cast<int64_t>(row) * K] = dp;
+      }
+    }
+    __syncthreads();  // smem.p is read before the next tile's GEMM reuses it
+  }
+}
+
+template <int kChunk>
+cudaError_t launch_partials(const float* Z, const float* A, int64_t V, int64_t N, int64_t D,
+                            int64_t K, const KnotGrid& grid, double* partials,
+                            cudaStream_t stream) {
+  const int64_t row_blocks = fused_row_blocks(N);
+  const int64_t tiles = V * row_blocks * ((K + kFusedSlices - 1) / kFusedSlices);
+  auto* const kernel = fused_ecf_partials_kernel<kChunk, kFusedRowTilesPerBlock>;
+  kernel<<<blocks_for(tiles), kFusedThreads, 0, stream>>>(Z, A, V, N, D, K, grid, row_blocks,
+                                                          partials);
+  return cudaGetLastError();
+}
+
+template <int kChunk>
+cudaError_t launch_dp_chunk(const float* Z, const float* A, const float* coefficients, int64_t V,
+                            int64_t N, int64_t D, int64_t K, const KnotGrid& grid, float* dP,
+                            cudaStream_t stream) {
+  const int64_t tiles =
+      V * ((N + kFusedRows - 1) / kFusedRows) * ((K + kFusedSlices - 1) / kFusedSlices);
+  auto* const kernel = fused_dp_kernel<kChunk>;
+  kernel<<<blocks_for(tiles), kFusedThreads, 0, stream>>>(Z, A, coefficients, V, N, D, K, grid, dP);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t launch_fused_ecf_partials(const float* Z, const float* A, int64_t V, int64_t N,
+                                      int64_t D, int64_t K, const KnotGrid& grid, double* partials,
+                                      cudaStream_t stream) {
+  if (grid.M <= 8) return launch_partials<8>(Z, A, V, N, D, K, grid, partials, stream);
+  if (grid.M <= 16) return launch_partials<16>(Z, A, V, N, D, K, grid, partials, stream);
+  if (grid.M <= 24) return launch_partials<24>(Z, A, V, N, D, K, grid, partials, stream);
+  if (grid.M <= 32) return launch_partials<32>(Z, A, V, N, D, K, grid, partials, stream);
+  return cudaErrorInvalidValue;  // the backend never asks: fused_supports(M) is checked first
+}
+
+cudaError_t launch_fused_dp(const float* Z, const float* A, const float* coefficients, int64_t V,
+                            int64_t N, int64_t D, int64_t K, const KnotGrid& grid, float* dP,
+                            cudaStream_t stream) {
+  if (grid.M <= 8) return launch_dp_chunk<8>(Z, A, coefficients, V, N, D, K, grid, dP, stream);
+  if (grid.M <= 16) return launch_dp_chunk<16>(Z, A, coefficients, V, N, D, K, grid, dP, stream);
+  if (grid.M <= 24) return launch_dp_chunk<24>(Z, A, coefficients, V, N, D, K, grid, dP, stream);
+  if (grid.M <= 32) return launch_dp_chunk<32>(Z, A, coefficients, V, N, D, K, grid, dP, stream);
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace sigreg::kernels

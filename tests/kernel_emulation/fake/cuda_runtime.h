@@ -1,0 +1,83 @@
+// Host emulation of the few CUDA runtime pieces the kernels (ecf_kernels.cu, fused_kernels.cu)
+// use: every CUDA thread of a block is a std::thread, __syncthreads is a std::barrier, blocks run
+// one after another (so a function-static array is the block's shared memory).
+#pragma once
+#include <math.h>
+
+#include <atomic>
+#include <barrier>
+#include <cmath>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+#define __launch_bounds__(...)
+#define __restrict__ __restrict
+
+struct dim3 {
+  unsigned x, y, z;
+  dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
+inline std::barrier<>* g_barrier = nullptr;
+inline void __syncthreads() { g_barrier->arrive_and_wait(); }
+inline int min(int a, int b) { return a < b ? a : b; }
+// Integer atomicMin (kernels/finite_kernels.cu), returning the old value like CUDA's.
+inline unsigned long long atomicMin(unsigned long long* address, unsigned long long value) {
+  std::atomic_ref<unsigned long long> slot(*address);
+  unsigned long long old = slot.load();
+  while (value < old && !slot.compare_exchange_weak(old, value)) {
+  }
+  return old;
+}
+
+using cudaError_t = int;
+constexpr cudaError_t cudaSuccess = 0;
+constexpr cudaError_t cudaErrorInvalidValue = 1;
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+inline cudaError_t cudaGetLastError() { return cudaSuccess; }
+struct CUstream_st;
+using cudaStream_t = CUstream_st*;
+struct cudaFuncAttributes {};
+template <class F>
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes*, F) {
+  return cudaSuccess;
+}
+
+inline long long g_launches = 0;
+template <class F, class... Args>
+void emulate_launch(F kernel, dim3 grid, dim3 block, size_t, cudaStream_t, Args... args) {
+  ++g_launches;
+  const unsigned threads = block.x * block.y * block.z;
+  for (unsigned b = 0; b < grid.x; ++b) {
+    std::barrier<> bar(threads);
+    g_barrier = &bar;
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t)
+      pool.emplace_back([=] {
+        blockIdx = dim3(b);
+        gridDim = grid;
+        blockDim = block;
+        threadIdx = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
+        kernel(args...);
+      });
+    for (auto& th : pool) th.join();
+  }
+}
+template <class F, class... Args>
+void emulate_launch(F kernel, unsigned grid, int block, size_t s, cudaStream_t st, Args... args) {
+  emulate_launch(kernel, dim3(grid), dim3(static_cast<unsigned>(block)), s, st, args...);
+}
+template <class F, class... Args>
+void emulate_launch(F kernel, unsigned grid, dim3 block, size_t s, cudaStream_t st, Args... args) {
+  emulate_launch(kernel, dim3(grid), block, s, st, args...);
+}

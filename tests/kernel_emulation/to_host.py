@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Rewrites a .cu file's launches `kernel<<<grid, block, smem, stream>>>(args)` as
+`emulate_launch(kernel, grid, block, smem, stream, args)` so that g++ can compile it against
+fake/cuda_runtime.h. Usage: to_host.py IN.cu OUT.cpp [MAX_BLOCKS] — MAX_BLOCKS, if given,
+replaces kMaxBlocks so that the grid-stride loops run several tiles per block."""
+import re
+import sys
+
+source = open(sys.argv[1]).read()
+if len(sys.argv) > 3:
+    source, count = re.subn(r"(constexpr int64_t kMaxBlocks = )[^;]+;", r"\g<1>" + sys.argv[3] + ";",
+                            source)
+    assert count == 1, "kMaxBlocks not found"
+out, i = [], 0
+while True:
+    j = source.find("<<<", i)
+    if j < 0:
+        out.append(source[i:])
+        break
+    k = j
+    while k > 0 and (source[k - 1].isalnum() or source[k - 1] in "_<>:"):
+        k -= 1
+    end = source.find(">>>(", j)
+    out.append(source[i:k])
+    out.append("emulate_launch(%s, %s, " % (source[k:j], source[j + 3:end]))
+    i = end + 4
+open(sys.argv[2], "w").write("".join(out))

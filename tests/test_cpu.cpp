@@ -1,0 +1,360 @@
+// Backend::kCpu (the float32 fast path) against the float64 reference (DESIGN.md §1):
+// ECF sums, stats and loss to 1e-5 relative, dZ to 1e-4 of max|dZ_ref|, over awkward shapes
+// (N = 1, K = 1, odd D, N and K off every tile size, V > 1, N = 65536, several slice blocks);
+// bitwise determinism across runs and thread counts; the workspace contract; the distributed
+// split; and the vectorised sincos against float64 libm.
+#include <cstring>
+
+#include "common.hpp"
+// simd.hpp's vectors pass by value only between always-inline helpers (see cpu_kernels.cpp).
+#pragma GCC diagnostic ignored "-Wpsabi"
+#include "host/cpu/cpu_kernels.hpp"
+#include "host/cpu/simd.hpp"
+
+namespace sigreg::test {
+namespace {
+
+struct Shape {
+  int64_t V, N, D, K;
+  int M = 17;
+  Quadrature quadrature = Quadrature::kTrapezoid;
+};
+
+std::ostream& operator<<(std::ostream& os, const Shape& s) {
+  return os << "V=" << s.V << " N=" << s.N << " D=" << s.D << " K=" << s.K << " M=" << s.M
+            << (s.quadrature == Quadrature::kSimpson ? " simpson" : " trapezoid");
+}
+
+Config config_for(const Shape& s) {
+  Config c;
+  c.num_slices = s.K;
+  c.num_knots = s.M;
+  c.quadrature = s.quadrature;
+  c.seed = 1234;
+  return c;
+}
+
+Handle cpu_handle(int threads) {
+  Handle h;
+  HandleOptions options;
+  options.num_threads = threads;
+  const Status s = Handle::create(Backend::kCpu, &h, options);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  return h;
+}
+
+// Everything one forward + backward on the CPU backend writes.
+struct Outputs {
+  std::vector<double> sums;
+  std::vector<float> stats, dZ;
+  float loss = 0.0f;
+};
+
+// Runs forward then backward with outputs poisoned (NaN) beforehand and a workspace of exactly
+// workspace_size() bytes at an odd offset, guarded on both sides to catch stray writes.
+Outputs run_cpu(const Handle& h, const Config& c, const Problem& p, const std::vector<float>& Z,
+                const std::vector<float>& A, const float* grad_loss = nullptr) {
+  Outputs out;
+  out.sums.resize(static_cast<size_t>(p.groups * c.num_slices * c.num_knots * 2));
+  out.stats.resize(static_cast<size_t>(p.groups * c.num_slices));
+  out.dZ.resize(Z.size());
+  poison(out.sums);
+  poison(out.stats);
+  poison(out.dZ);
+  out.loss = std::numeric_limits<float>::quiet_NaN();
+  size_t bytes = 0;
+  EXPECT_TRUE(workspace_size(h, c, p, &bytes).ok());
+  constexpr size_t kGuard = 256, kOffset = 4;
+  std::vector<unsigned char> raw(bytes + 2 * kGuard + kOffset, 0xA5);
+  const Workspace ws{raw.data() + kGuard + kOffset, bytes};
+  Status s = forward(h, c, p, Z.data(), A.data(), out.sums.data(), out.stats.data(), &out.loss, ws);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  s = backward(h, c, p, p.samples, Z.data(), A.data(), out.sums.data(), grad_loss, out.dZ.data(),
+               ws);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  for (size_t i = 0; i < kGuard; ++i) {
+    EXPECT_EQ(raw[i], 0xA5) << "write before the workspace at " << i;
+    EXPECT_EQ(raw[raw.size() - 1 - i], 0xA5) << "write after the workspace";
+  }
+  return out;
+}
+
+struct Expected {
+  std::vector<double> sums, stats, dZ;
+  double loss = 0.0;
+};
+
+Expected run_reference(const Config& c, const Problem& p, const std::vector<float>& Z,
+                       const std::vector<float>& A, double g = 1.0) {
+  Expected e;
+  const auto Zd = widen(Z), Ad = widen(A);
+  e.sums.resize(static_cast<size_t>(p.groups * c.num_slices * c.num_knots * 2));
+  e.stats.resize(static_cast<size_t>(p.groups * c.num_slices));
+  e.dZ.resize(Z.size());
+  reference::ecf_sums(c, p.groups, p.samples, p.features, Zd.data(), Ad.data(), e.sums.data());
+  e.loss = reference::finalize(c, p.groups, p.samples, e.sums.data(), e.stats.data());
+  reference::backward(c, p.groups, p.samples, p.samples, p.features, Zd.data(), Ad.data(),
+                      e.sums.data(), g, e.dZ.data());
+  return e;
+}
+
+// Relative error of the worst element, for the log: max |x − ref| / max |ref|.
+template <typename T>
+double worst_relative(const std::vector<T>& x, const std::vector<double>& ref) {
+  double err = 0.0;
+  for (size_t i = 0; i < x.size(); ++i)
+    err = std::max(err, std::fabs(static_cast<double>(x[i]) - ref[i]));
+  return err / std::max(max_abs(ref), 1e-300);
+}
+
+class CpuVsReference : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(CpuVsReference, MatchesFloat64Reference) {
+  const Shape shape = GetParam();
+  const Config c = config_for(shape);
+  Problem p;
+  p.groups = shape.V;
+  p.samples = shape.N;
+  p.features = shape.D;
+  const Handle h = cpu_handle(2);
+  std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
+  SIGREG_ASSERT_OK(make_directions(h, c, shape.D, 7, A.data()));
+  const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
+
+  const Outputs got = run_cpu(h, c, p, Z, A);
+  const Expected want = run_reference(c, p, Z, A);
+  // Raw sums are O(N); their informative part, N·(C − φ), is O(√N): compare at that scale.
+  const double sums_atol = 1e-5 * std::sqrt(static_cast<double>(shape.N));
+  EXPECT_TRUE(all_close(got.sums, want.sums, 1e-6, sums_atol)) << shape;
+  EXPECT_TRUE(all_close(got.stats, want.stats, 1e-5, 0.0)) << shape;
+  EXPECT_NEAR(got.loss, want.loss, 1e-5 * std::fabs(want.loss)) << shape;
+  EXPECT_TRUE(all_close(got.dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ))) << shape;
+  std::cout << "[          ] " << shape << ": stats rel err "
+            << worst_relative(got.stats, want.stats) << ", dZ err / max|dZ| "
+            << worst_relative(got.dZ, want.dZ) << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CpuVsReference,
+                         ::testing::Values(Shape{1, 1, 3, 1}, Shape{1, 300, 5, 1},
+                                           Shape{1, 257, 32, 64}, Shape{2, 777, 7, 19},
+                                           Shape{3, 2053, 16, 70, 9, Quadrature::kSimpson},
+                                           Shape{1, 100, 4, 1030, 5}, Shape{2, 65, 9, 13, 2},
+                                           Shape{1, 4099, 33, 130, 33}, Shape{1, 65536, 8, 16}));
+
+// g scales dZ linearly and is read through the pointer.
+TEST(Cpu, GradLossScalesGradient) {
+  const Shape shape{2, 333, 12, 24};
+  const Config c = config_for(shape);
+  const Problem p{shape.V, shape.N, shape.D, DType::kFloat32};
+  const Handle h = cpu_handle(2);
+  std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
+  SIGREG_ASSERT_OK(make_directions(h, c, shape.D, 3, A.data()));
+  const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
+  const float g = -0.37f;
+  const Outputs got = run_cpu(h, c, p, Z, A, &g);
+  const Expected want = run_reference(c, p, Z, A, g);
+  EXPECT_TRUE(all_close(got.dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ)));
+}
+
+// Projections far outside the fast sincos range take the float64 fallback per tile. With D = 1,
+// A = 1 and Δ = 3/16, values on a 1/64 grid make P and θ = Δ·P exact in float, so the reference
+// sees the same angles and only the sincos and rotation errors remain.
+TEST(Cpu, LargeProjectionsUseExactFallback) {
+  Config c;
+  c.num_slices = 1;
+  const Problem p{1, 3000, 1, DType::kFloat32};
+  auto Z = random_normal(3000, test_seed());
+  for (auto& z : Z) z = std::round(z * 64.0f) / 64.0f;
+  Z[5] = 40000.5f;
+  Z[1000] = -123456.25f;
+  Z[2999] = 65536.0f;
+  const std::vector<float> A{1.0f};
+  const Outputs got = run_cpu(cpu_handle(2), c, p, Z, A);
+  const Expected want = run_reference(c, p, Z, A);
+  EXPECT_TRUE(all_close(got.sums, want.sums, 1e-6, 1e-5 * std::sqrt(3000.0)));
+  EXPECT_TRUE(all_close(got.stats, want.stats, 1e-5, 0.0));
+  EXPECT_TRUE(all_close(got.dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ)));
+}
+
+// Same inputs → bitwise-equal sums, stats, loss and dZ, run to run and for 1, 2, 3 threads.
+TEST(Cpu, BitwiseDeterministicAcrossThreadCounts) {
+  const Shape shape{2, 5000, 24, 150};  // several chunks, slice blocks and dZ tiles
+  const Config c = config_for(shape);
+  const Problem p{shape.V, shape.N, shape.D, DType::kFloat32};
+  std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
+  const Handle h1 = cpu_handle(1);
+  SIGREG_ASSERT_OK(make_directions(h1, c, shape.D, 11, A.data()));
+  const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
+  const Outputs base = run_cpu(h1, c, p, Z, A);
+  for (int threads : {1, 2, 3}) {
+    const Handle h = cpu_handle(threads);
+    for (int run = 0; run < 2; ++run) {
+      const Outputs o = run_cpu(h, c, p, Z, A);
+      EXPECT_EQ(0, std::memcmp(o.sums.data(), base.sums.data(), o.sums.size() * sizeof(double)))
+          << threads << " threads, run " << run;
+      EXPECT_EQ(0, std::memcmp(o.stats.data(), base.stats.data(), o.stats.size() * sizeof(float)))
+          << threads << " threads, run " << run;
+      EXPECT_EQ(0, std::memcmp(o.dZ.data(), base.dZ.data(), o.dZ.size() * sizeof(float)))
+          << threads << " threads, run " << run;
+      EXPECT_EQ(0, std::memcmp(&o.loss, &base.loss, sizeof(float)));
+    }
+  }
+}
+
+// Two shards: their ecf_sums add up to the whole batch's, and backward on one shard with the
+// reduced sums and the global N is the reference gradient of the global loss (DESIGN.md §3).
+TEST(Cpu, DistributedSplitMatchesReference) {
+  const Shape shape{2, 1500, 10, 40};
+  const int64_t n1 = 600, n2 = shape.N - n1;
+  const Config c = config_for(shape);
+  const Handle h = cpu_handle(2);
+  std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
+  SIGREG_ASSERT_OK(make_directions(h, c, shape.D, 5, A.data()));
+  const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
+  std::vector<float> Z1, Z2;  // per group v: the first n1 samples go to shard 1
+  for (int64_t v = 0; v < shape.V; ++v) {
+    const auto row = [&](int64_t n) { return Z.begin() + (v * shape.N + n) * shape.D; };
+    Z1.insert(Z1.end(), row(0), row(n1));
+    Z2.insert(Z2.end(), row(n1), row(shape.N));
+  }
+  const Problem p1{shape.V, n1, shape.D, DType::kFloat32},
+      p2{shape.V, n2, shape.D, DType::kFloat32};
+  size_t bytes1 = 0, bytes2 = 0;
+  SIGREG_ASSERT_OK(workspace_size(h, c, p1, &bytes1));
+  SIGREG_ASSERT_OK(workspace_size(h, c, p2, &bytes2));
+  std::vector<unsigned char> raw(std::max(bytes1, bytes2));
+  const Workspace ws{raw.data(), raw.size()};
+  const size_t count = static_cast<size_t>(shape.V * shape.K * c.num_knots * 2);
+  std::vector<double> s1(count), s2(count), reduced(count);
+  SIGREG_ASSERT_OK(ecf_sums(h, c, p1, Z1.data(), A.data(), s1.data(), ws));
+  SIGREG_ASSERT_OK(ecf_sums(h, c, p2, Z2.data(), A.data(), s2.data(), ws));
+  for (size_t i = 0; i < count; ++i) reduced[i] = s1[i] + s2[i];
+
+  const Expected whole = run_reference(c, {shape.V, shape.N, shape.D, DType::kFloat32}, Z, A);
+  EXPECT_TRUE(all_close(reduced, whole.sums, 1e-6, 1e-5 * std::sqrt(1500.0)));
+
+  std::vector<float> dZ1(Z1.size());
+  poison(dZ1);
+  SIGREG_ASSERT_OK(
+      backward(h, c, p1, shape.N, Z1.data(), A.data(), reduced.data(), nullptr, dZ1.data(), ws));
+  const auto Z1d = widen(Z1), Ad = widen(A);
+  std::vector<double> want(Z1.size());
+  reference::backward(c, shape.V, n1, shape.N, shape.D, Z1d.data(), Ad.data(), whole.sums.data(),
+                      1.0, want.data());
+  EXPECT_TRUE(all_close(dZ1, want, 0.0, 1e-4 * max_abs(want)));
+}
+
+TEST(Cpu, WorkspaceSizeDependsOnThreadsNotOnCalls) {
+  Config c;
+  const Problem p{1, 4096, 32, DType::kFloat32};
+  size_t one = 0, two = 0, again = 0;
+  SIGREG_ASSERT_OK(workspace_size(cpu_handle(1), c, p, &one));
+  const Handle h2 = cpu_handle(2);
+  SIGREG_ASSERT_OK(workspace_size(h2, c, p, &two));
+  SIGREG_ASSERT_OK(workspace_size(h2, c, p, &again));
+  EXPECT_GT(one, 0u);
+  EXPECT_GE(two, one);
+  EXPECT_EQ(two, again);
+  // Never anything like an N×K (let alone N×K×M) buffer: ≪ N·K floats here.
+  EXPECT_LT(two, static_cast<size_t>(4096 * 256 * 4) / 4);
+  // And bounded as N grows: N = 2^24, K = 1024 needs a few MB, not O(N).
+  Config wide;
+  wide.num_slices = 1024;
+  size_t huge = 0;
+  SIGREG_ASSERT_OK(workspace_size(h2, wide, {1, int64_t{1} << 24, 64, DType::kFloat32}, &huge));
+  EXPECT_LT(huge, size_t{16} << 20);
+}
+
+// ---- sincos ----------------------------------------------------------------------------------
+
+// Error in units of the float spacing at the float64 result (at least the spacing at 2^-10, as
+// absolute accuracy is what the ECF sums need near zeros of sin and cos).
+double ulp_error(float got, double want) {
+  const double scale = std::max(std::fabs(want), 0x1p-10);
+  const double ulp = std::ldexp(1.0, std::ilogb(scale) - 23);
+  return std::fabs(static_cast<double>(got) - want) / ulp;
+}
+
+std::vector<float> sincos_test_inputs() {
+  std::vector<float> x;
+  for (int i = -1000000; i <= 1000000; ++i) x.push_back(static_cast<float>(i) * 1e-5f);  // ±10
+  std::mt19937_64 rng(99);
+  std::uniform_real_distribution<double> wide(-3e4, 3e4);
+  for (int i = 0; i < 1000000; ++i) x.push_back(static_cast<float>(wide(rng)));
+  for (int q = -19000; q <= 19000; q += 7) {  // near the reduction points q·π/2
+    const float c = static_cast<float>(q * 1.5707963267948966);
+    x.push_back(c);
+    x.push_back(std::nextafter(c, 1e9f));
+    x.push_back(std::nextafter(c, -1e9f));
+  }
+  for (float v : {0.0f, -0.0f, 1e-30f, 6399.9f, 6400.0f, 6400.1f, -6400.1f, 1e6f, 3.4e38f})
+    x.push_back(v);
+  return x;
+}
+
+template <typename F>
+void check_sincos(F&& sincos, const char* what) {
+  const auto x = sincos_test_inputs();
+  std::vector<float> s(x.size()), c(x.size());
+  sincos(x.data(), static_cast<int64_t>(x.size()), s.data(), c.data());
+  double worst_s = 0.0, worst_c = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double xd = static_cast<double>(x[i]);
+    worst_s = std::max(worst_s, ulp_error(s[i], std::sin(xd)));
+    worst_c = std::max(worst_c, ulp_error(c[i], std::cos(xd)));
+  }
+  std::cout << "[          ] " << what << ": max error sin " << worst_s << " ulp, cos " << worst_c
+            << " ulp over " << x.size() << " arguments, |x| ≤ 3e4 and beyond\n";
+  EXPECT_LE(worst_s, 2.0) << what;
+  EXPECT_LE(worst_c, 2.0) << what;
+}
+
+TEST(CpuSincos, LibraryBuildWithinTwoUlpOfFloat64) {
+  std::cout << "[          ] kernel build: " << detail::cpu::kernel_isa() << "\n";
+  check_sincos(detail::cpu::sincos_array, "library sincos");
+}
+
+// The same header compiled for this test's baseline target (SSE2, no FMA contraction): the
+// code path of the library's fallback build on CPUs without AVX2.
+TEST(CpuSincos, BaselineBuildWithinTwoUlpOfFloat64) {
+  check_sincos(
+      [](const float* x, int64_t count, float* s, float* c) {
+        using detail::simd::f8;
+        for (int64_t i = 0; i + detail::simd::kLanes <= count; i += detail::simd::kLanes) {
+          alignas(32) float in[8], so[8], co[8];
+          std::memcpy(in, x + i, sizeof(in));
+          f8 vs, vc;
+          const f8 v = detail::simd::load(in);
+          bool fast = true;
+          const auto ok = detail::simd::in_fast_range(v);
+          for (int l = 0; l < 8; ++l) fast = fast && ok[l] != 0;
+          if (fast) {
+            detail::simd::sincos<false>(v, &vs, &vc);
+          } else {
+            detail::simd::sincos<true>(v, &vs, &vc);
+          }
+          detail::simd::store(so, vs);
+          detail::simd::store(co, vc);
+          std::memcpy(s + i, so, sizeof(so));
+          std::memcpy(c + i, co, sizeof(co));
+        }
+        for (int64_t i = count / 8 * 8; i < count; ++i) {  // tail: through the library
+          detail::cpu::sincos_array(x + i, 1, s + i, c + i);
+        }
+      },
+      "baseline sincos");
+}
+
+TEST(CpuSincos, NonFiniteGivesNaN) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> x{std::numeric_limits<float>::quiet_NaN(), inf, -inf};
+  std::vector<float> s(3), c(3);
+  detail::cpu::sincos_array(x.data(), 3, s.data(), c.data());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(std::isnan(s[i]));
+    EXPECT_TRUE(std::isnan(c[i]));
+  }
+}
+
+}  // namespace
+}  // namespace sigreg::test

@@ -1,0 +1,485 @@
+// The float64 reference (sigreg::reference) against the facts of DESIGN.md §1–3 that hold
+// independently of any implementation: the null expectation (closed value and Monte Carlo), the
+// infinite-range closed form, the collapsed-cloud closed forms, non-negativity and symmetries,
+// the gradient against finite differences, the distributed split, and the directions of §2
+// (including the Philox4x32-10 known-answer vectors).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "kernels/math.cuh"
+#include "tests/common.hpp"
+
+namespace sigreg::test {
+namespace {
+
+using reference::Knots;
+
+Config make_config(int64_t K, int M = 17, double t_max = 3.0,
+                   Quadrature q = Quadrature::kTrapezoid) {
+  Config c;
+  c.num_slices = K;
+  c.num_knots = M;
+  c.t_max = t_max;
+  c.quadrature = q;
+  return c;
+}
+
+// D×K with orthonormal columns (Gram–Schmidt on Gaussian columns), D ≥ K: if the rows of Z are
+// i.i.d. N(0, I_D), the rows of Z·A are i.i.d. N(0, I_K).
+std::vector<double> orthonormal_columns(int64_t D, int64_t K, uint64_t seed) {
+  std::vector<double> A = random_normal_double(static_cast<size_t>(D * K), seed);
+  for (int64_t k = 0; k < K; ++k) {
+    for (int pass = 0; pass < 2; ++pass) {  // twice is enough for float64 orthogonality
+      for (int64_t l = 0; l < k; ++l) {
+        double dot = 0.0;
+        for (int64_t d = 0; d < D; ++d) dot += A[d * K + k] * A[d * K + l];
+        for (int64_t d = 0; d < D; ++d) A[d * K + k] -= dot * A[d * K + l];
+      }
+    }
+    double norm = 0.0;
+    for (int64_t d = 0; d < D; ++d) norm += A[d * K + k] * A[d * K + k];
+    norm = std::sqrt(norm);
+    for (int64_t d = 0; d < D; ++d) A[d * K + k] /= norm;
+  }
+  return A;
+}
+
+std::vector<double> directions(const Config& c, int64_t D, uint64_t step) {
+  std::vector<double> A(static_cast<size_t>(D * c.num_slices));
+  reference::directions(c, D, step, A.data());
+  return A;
+}
+
+std::vector<double> stats_of(const Config& c, int64_t V, int64_t N, int64_t D,
+                             const std::vector<double>& Z, const std::vector<double>& A) {
+  return reference_run(c, V, N, D, Z, A).stats;
+}
+
+double loss_of(const Config& c, int64_t V, int64_t N, int64_t D, const std::vector<double>& Z,
+               const std::vector<double>& A) {
+  std::vector<double> sums(static_cast<size_t>(V * c.num_slices * c.num_knots * 2));
+  reference::ecf_sums(c, V, N, D, Z.data(), A.data(), sums.data());
+  return reference::finalize(c, V, N, sums.data(), nullptr);
+}
+
+// ---- Knots and the null expectation ----------------------------------------------------
+
+TEST(ReferenceKnots, GridAndWeightsFollowDesign) {
+  for (const Quadrature q : {Quadrature::kTrapezoid, Quadrature::kSimpson}) {
+    const Config c = make_config(1, 9, 2.5, q);
+    const Knots k = reference::knots(c);
+    ASSERT_EQ(k.t.size(), 9u);
+    const double delta = 2.5 / 8;
+    const double simpson[9] = {1, 4, 2, 4, 2, 4, 2, 4, 1};
+    double total_q = 0.0;
+    for (int j = 0; j < 9; ++j) {
+      EXPECT_DOUBLE_EQ(k.t[j], j * delta);
+      EXPECT_DOUBLE_EQ(k.phi[j], std::exp(-0.5 * k.t[j] * k.t[j]));
+      const double qj = q == Quadrature::kSimpson ? 2.0 * delta / 3.0 * simpson[j]
+                                                  : (j == 0 || j == 8 ? delta : 2.0 * delta);
+      EXPECT_DOUBLE_EQ(k.w[j], qj * k.phi[j]);
+      total_q += qj;
+    }
+    EXPECT_NEAR(total_q, 2.0 * 2.5, 1e-12);  // both rules integrate 1 over [−t_max, t_max]
+  }
+}
+
+TEST(ReferenceNull, DefaultExpectationValue) {
+  EXPECT_NEAR(null_expectation(Config{}), 1.052464154799, 1e-11);
+}
+
+TEST(ReferenceNull, ExpectationIsSumOfWeightedOneMinusPhiSquared) {
+  for (const Config& c : {make_config(1), make_config(1, 2, 1.0), make_config(1, 33, 5.0),
+                          make_config(1, 9, 4.0, Quadrature::kSimpson)}) {
+    const Knots k = reference::knots(c);
+    double e = 0.0;
+    for (size_t j = 0; j < k.t.size(); ++j) e += k.w[j] * (1.0 - k.phi[j] * k.phi[j]);
+    EXPECT_NEAR(null_expectation(c), e, 1e-14);
+  }
+}
+
+// Monte Carlo: stats of i.i.d. N(0,1) projections must average to null_expectation() for any N.
+// Groups are independent batches; with orthonormal A the K slices of one group are independent
+// too, so every (v, k) is one independent draw of stat.
+struct NullCase {
+  int64_t N, D, K, V;
+  int M;
+  double t_max;
+  Quadrature quadrature;
+};
+
+class ReferenceNullMonteCarlo : public ::testing::TestWithParam<NullCase> {};
+
+TEST_P(ReferenceNullMonteCarlo, MeanMatchesExpectationWithinStandardError) {
+  const NullCase p = GetParam();
+  const Config c = make_config(p.K, p.M, p.t_max, p.quadrature);
+  const std::vector<double> A = p.D == 1 ? std::vector<double>(static_cast<size_t>(p.K), 1.0)
+                                         : orthonormal_columns(p.D, p.K, test_seed(1));
+  const auto Z = random_normal_double(static_cast<size_t>(p.V * p.N * p.D), test_seed(2));
+  const std::vector<double> stats = stats_of(c, p.V, p.N, p.D, Z, A);
+  const double n = static_cast<double>(stats.size());
+  const double mean = std::accumulate(stats.begin(), stats.end(), 0.0) / n;
+  double var = 0.0;
+  for (double s : stats) var += (s - mean) * (s - mean);
+  var /= n - 1.0;
+  const double standard_error = std::sqrt(var / n);
+  const double expected = null_expectation(c);
+  EXPECT_LE(std::fabs(mean - expected), 4.5 * standard_error)
+      << "mean " << mean << " expected " << expected << " s.e. " << standard_error << " over "
+      << stats.size() << " draws";
+  // The test has teeth: a mis-scaled statistic (e.g. without the factor N) is many s.e. away.
+  EXPECT_LT(standard_error, 0.02 * expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ReferenceNullMonteCarlo,
+    ::testing::Values(NullCase{1, 1, 1, 6000, 17, 3.0, Quadrature::kTrapezoid},
+                      NullCase{16, 1, 1, 4000, 17, 3.0, Quadrature::kTrapezoid},
+                      NullCase{32, 24, 16, 300, 17, 3.0, Quadrature::kTrapezoid},
+                      NullCase{5, 8, 8, 800, 2, 1.0, Quadrature::kTrapezoid},
+                      NullCase{64, 12, 12, 250, 9, 4.0, Quadrature::kSimpson}),
+    [](const ::testing::TestParamInfo<NullCase>& case_info) {
+      const NullCase& p = case_info.param;
+      return "N" + std::to_string(p.N) + "_D" + std::to_string(p.D) + "_K" + std::to_string(p.K) +
+             "_M" + std::to_string(p.M) +
+             (p.quadrature == Quadrature::kSimpson ? "_simpson" : "_trapezoid");
+    });
+
+// ---- Infinite-range closed form ------------------------------------------------------------
+
+// N·∫|φ_N(t) − e^{−t²/2}|² e^{−t²/2} dt by a fine trapezoid on [−T, T] written from the ECF's
+// definition, independent of the library's code.
+double brute_force_integral(const std::vector<double>& x) {
+  const double T = 14.0, h = 1e-3;
+  const double n = static_cast<double>(x.size());
+  double total = 0.0;
+  const int64_t steps = static_cast<int64_t>(std::llround(T / h));
+  for (int64_t i = 0; i <= steps; ++i) {
+    const double t = static_cast<double>(i) * h;
+    double c = 0.0, s = 0.0;
+    for (double xi : x) c += std::cos(t * xi), s += std::sin(t * xi);
+    c /= n;
+    s /= n;
+    const double phi = std::exp(-0.5 * t * t);
+    const double f = ((c - phi) * (c - phi) + s * s) * phi;
+    total += (i == 0 ? 1.0 : 2.0) * h * f;  // even integrand: twice [0, T], t = 0 once
+  }
+  return n * total;
+}
+
+std::vector<std::vector<double>> sample_clouds(uint64_t seed) {
+  return {random_normal_double(20, seed), random_normal_double(20, seed + 1, 1.3, 0.5),
+          random_normal_double(7, seed + 2, 0.2, -1.0), random_normal_double(1, seed + 3),
+          std::vector<double>(5, 0.75)};
+}
+
+TEST(ReferenceInfiniteRange, ClosedFormMatchesDirectIntegration) {
+  for (const auto& x : sample_clouds(test_seed())) {
+    const double closed = reference::infinite_range_stat(x.data(), static_cast<int64_t>(x.size()));
+    EXPECT_NEAR(closed, brute_force_integral(x), 1e-9 * std::max(1.0, std::fabs(closed)));
+    EXPECT_GE(closed, -1e-12);
+  }
+}
+
+TEST(ReferenceInfiniteRange, QuadratureConvergesToClosedForm) {
+  struct Rule {
+    int M;
+    double t_max;
+    Quadrature q;
+  };
+  for (const auto& x : sample_clouds(test_seed())) {
+    const int64_t N = static_cast<int64_t>(x.size());
+    const double closed = reference::infinite_range_stat(x.data(), N);
+    for (const Rule r :
+         {Rule{401, 10.0, Quadrature::kTrapezoid}, Rule{1201, 12.0, Quadrature::kTrapezoid},
+          Rule{401, 10.0, Quadrature::kSimpson}, Rule{1201, 12.0, Quadrature::kSimpson}}) {
+      const Config c = make_config(1, r.M, r.t_max, r.q);
+      // D = 1, A = [1]: the projections are the samples themselves.
+      const double stat = stats_of(c, 1, N, 1, x, {1.0})[0];
+      EXPECT_NEAR(stat, closed, 1e-9 * std::max(1.0, closed))
+          << "M=" << r.M << " t_max=" << r.t_max
+          << (r.q == Quadrature::kSimpson ? " Simpson" : " trapezoid");
+    }
+    // The default grid [0, 3] with 17 knots truncates the integral: visibly different, which
+    // shows the fine-grid agreement above is not vacuous.
+    const double coarse_error = std::fabs(stats_of(make_config(1), 1, N, 1, x, {1.0})[0] - closed);
+    EXPECT_GT(coarse_error, 1e-6);
+  }
+}
+
+// ---- Collapsed cloud -------------------------------------------------------------------------
+
+TEST(ReferenceCollapsed, StatAndGradientMatchClosedForms) {
+  const int64_t V = 2, N = 7, D = 5, K = 6;
+  const double g = 0.7;
+  for (const Config& c : {make_config(K), make_config(K, 9, 4.0, Quadrature::kSimpson)}) {
+    const auto A = directions(c, D, 3);
+    const auto z = random_normal_double(static_cast<size_t>(V * D), test_seed());
+    std::vector<double> Z;
+    for (int64_t v = 0; v < V; ++v)
+      for (int64_t n = 0; n < N; ++n) Z.insert(Z.end(), z.begin() + v * D, z.begin() + (v + 1) * D);
+    const ReferenceRun r = reference_run(c, V, N, D, Z, A, g);
+    const Knots kn = reference::knots(c);
+    std::vector<double> expected_stats, expected_dZ;
+    double expected_loss = 0.0;
+    for (int64_t v = 0; v < V; ++v) {
+      std::vector<double> dz(static_cast<size_t>(D), 0.0);
+      for (int64_t k = 0; k < K; ++k) {
+        double x = 0.0;
+        for (int64_t d = 0; d < D; ++d) x += z[v * D + d] * A[d * K + k];
+        double stat = 0.0, dp = 0.0;
+        for (size_t j = 0; j < kn.t.size(); ++j) {
+          stat += kn.w[j] * (1.0 - 2.0 * kn.phi[j] * std::cos(kn.t[j] * x) + kn.phi[j] * kn.phi[j]);
+          dp += kn.w[j] * kn.t[j] * kn.phi[j] * std::sin(kn.t[j] * x);
+        }
+        stat *= static_cast<double>(N);
+        dp *= g * 2.0 / static_cast<double>(V * K);
+        expected_stats.push_back(stat);
+        expected_loss += stat / static_cast<double>(V * K);
+        for (int64_t d = 0; d < D; ++d) dz[d] += dp * A[d * K + k];
+      }
+      for (int64_t n = 0; n < N; ++n) expected_dZ.insert(expected_dZ.end(), dz.begin(), dz.end());
+    }
+    EXPECT_TRUE(all_close(r.stats, expected_stats, 1e-11, 1e-13));
+    EXPECT_NEAR(r.loss, expected_loss, 1e-11 * expected_loss);
+    EXPECT_TRUE(all_close(r.dZ, expected_dZ, 1e-10, 1e-12 * max_abs(expected_dZ)));
+  }
+}
+
+// ---- Non-negativity and symmetries -----------------------------------------------------------
+
+TEST(ReferenceProperties, StatIsNonNegative) {
+  uint64_t salt = 0;
+  for (const Config& c : {make_config(8), make_config(8, 2, 0.5), make_config(8, 65, 8.0),
+                          make_config(8, 5, 3.0, Quadrature::kSimpson)}) {
+    for (const double scale : {1e-4, 0.3, 1.0, 5.0}) {
+      const int64_t V = 2, N = 9, D = 6;
+      const auto Z = random_normal_double(V * N * D, test_seed(++salt), scale, 0.1);
+      const auto stats = stats_of(c, V, N, D, Z, directions(c, D, salt));
+      for (double s : stats) EXPECT_GE(s, 0.0);
+    }
+  }
+}
+
+TEST(ReferenceProperties, InvariantToPermutingSamples) {
+  const int64_t V = 2, N = 30, D = 6, K = 5;
+  const Config c = make_config(K);
+  const auto Z = random_normal_double(V * N * D, test_seed(1));
+  const auto A = directions(c, D, 11);
+  std::vector<int64_t> order(N);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(test_seed(2)));
+  std::vector<double> Zp(Z.size());
+  for (int64_t v = 0; v < V; ++v)
+    for (int64_t n = 0; n < N; ++n)
+      std::copy_n(Z.begin() + (v * N + order[n]) * D, D, Zp.begin() + (v * N + n) * D);
+  const ReferenceRun a = reference_run(c, V, N, D, Z, A), b = reference_run(c, V, N, D, Zp, A);
+  EXPECT_TRUE(all_close(b.stats, a.stats, 1e-12, 0.0));
+  EXPECT_NEAR(b.loss, a.loss, 1e-12 * a.loss);
+  // The gradient follows its sample.
+  std::vector<double> dZ_permuted(a.dZ.size());
+  for (int64_t v = 0; v < V; ++v)
+    for (int64_t n = 0; n < N; ++n)
+      std::copy_n(a.dZ.begin() + (v * N + order[n]) * D, D, dZ_permuted.begin() + (v * N + n) * D);
+  EXPECT_TRUE(all_close(b.dZ, dZ_permuted, 1e-10, 1e-12 * max_abs(a.dZ)));
+}
+
+TEST(ReferenceProperties, PermutingSlicesPermutesStats) {
+  const int64_t V = 2, N = 25, D = 6, K = 7;
+  const Config c = make_config(K);
+  const auto Z = random_normal_double(V * N * D, test_seed(1));
+  const auto A = directions(c, D, 5);
+  std::vector<int64_t> order(K);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(test_seed(2)));
+  std::vector<double> Ap(A.size());
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t k = 0; k < K; ++k) Ap[d * K + k] = A[d * K + order[k]];
+  const ReferenceRun a = reference_run(c, V, N, D, Z, A), b = reference_run(c, V, N, D, Z, Ap);
+  for (int64_t v = 0; v < V; ++v)
+    for (int64_t k = 0; k < K; ++k)
+      EXPECT_EQ(b.stats[v * K + k], a.stats[v * K + order[k]]) << "v=" << v << " k=" << k;
+  EXPECT_NEAR(b.loss, a.loss, 1e-13 * a.loss);
+  EXPECT_TRUE(all_close(b.dZ, a.dZ, 1e-10, 1e-12 * max_abs(a.dZ)));  // Σ_k order only
+}
+
+// ---- Gradient --------------------------------------------------------------------------------
+
+TEST(ReferenceGradient, MatchesCentralFiniteDifferences) {
+  const int64_t V = 2, N = 5, D = 4, K = 3;
+  for (const Config& c :
+       {make_config(K), make_config(K, 9, 4.0, Quadrature::kSimpson), make_config(K, 2, 1.5)}) {
+    auto Z = random_normal_double(V * N * D, test_seed(static_cast<uint64_t>(c.num_knots)));
+    const auto A = directions(c, D, 2);
+    const ReferenceRun r = reference_run(c, V, N, D, Z, A);
+    std::vector<double> numeric(Z.size());
+    const double h = 1e-5;
+    for (size_t i = 0; i < Z.size(); ++i) {
+      const double z = Z[i];
+      Z[i] = z + h;
+      const double up = loss_of(c, V, N, D, Z, A);
+      Z[i] = z - h;
+      const double down = loss_of(c, V, N, D, Z, A);
+      Z[i] = z;
+      numeric[i] = (up - down) / (2.0 * h);
+    }
+    EXPECT_TRUE(all_close(r.dZ, numeric, 1e-6, 1e-6 * max_abs(numeric)))
+        << "M=" << c.num_knots << " t_max=" << c.t_max;
+  }
+}
+
+TEST(ReferenceGradient, ScalesWithUpstreamGradient) {
+  const int64_t V = 1, N = 11, D = 3, K = 4;
+  const Config c = make_config(K);
+  const auto Z = random_normal_double(V * N * D, test_seed());
+  const auto A = directions(c, D, 0);
+  const ReferenceRun one = reference_run(c, V, N, D, Z, A, 1.0);
+  const ReferenceRun g = reference_run(c, V, N, D, Z, A, -2.5);
+  std::vector<double> scaled(one.dZ);
+  for (double& x : scaled) x *= -2.5;
+  EXPECT_TRUE(all_close(g.dZ, scaled, 1e-14, 1e-14 * max_abs(scaled)));
+}
+
+// ---- Distributed split (DESIGN.md §3) ------------------------------------------------------
+
+TEST(ReferenceDistributed, ShardedSumsAndBackwardEqualOneShot) {
+  const int64_t V = 2, N = 23, D = 5, K = 4;
+  const Config c = make_config(K);
+  const int64_t M = c.num_knots;
+  const auto Z = random_normal_double(V * N * D, test_seed(), 1.2, 0.3);
+  const auto A = directions(c, D, 9);
+  const ReferenceRun whole = reference_run(c, V, N, D, Z, A, 0.8);
+
+  const int64_t bounds[] = {0, 6, 7, N};  // uneven: 6, 1 and 16 samples
+  std::vector<double> reduced(static_cast<size_t>(V * K * M * 2), 0.0);
+  for (int r = 0; r < 3; ++r) {
+    const int64_t n = bounds[r + 1] - bounds[r];
+    const auto Zr = shard_rows(Z, V, N, D, bounds[r], bounds[r + 1]);
+    std::vector<double> partial(reduced.size());
+    reference::ecf_sums(c, V, n, D, Zr.data(), A.data(), partial.data());
+    for (size_t i = 0; i < reduced.size(); ++i) reduced[i] += partial[i];  // the all-reduce
+  }
+  EXPECT_TRUE(all_close(reduced, whole.sums, 1e-12, 1e-12));
+  std::vector<double> stats(static_cast<size_t>(V * K));
+  const double loss = reference::finalize(c, V, N, reduced.data(), stats.data());
+  EXPECT_TRUE(all_close(stats, whole.stats, 1e-11, 0.0));
+  EXPECT_NEAR(loss, whole.loss, 1e-11 * whole.loss);
+
+  std::vector<double> dZ(Z.size());
+  for (int r = 0; r < 3; ++r) {
+    const int64_t n = bounds[r + 1] - bounds[r];
+    const auto Zr = shard_rows(Z, V, N, D, bounds[r], bounds[r + 1]);
+    std::vector<double> dZr(Zr.size());
+    reference::backward(c, V, n, N, D, Zr.data(), A.data(), reduced.data(), 0.8, dZr.data());
+    for (int64_t v = 0; v < V; ++v)
+      std::copy_n(dZr.begin() + v * n * D, n * D, dZ.begin() + (v * N + bounds[r]) * D);
+  }
+  EXPECT_TRUE(all_close(dZ, whole.dZ, 1e-10, 1e-12 * max_abs(whole.dZ)));
+}
+
+// ---- Directions (DESIGN.md §2) ---------------------------------------------------------------
+
+TEST(ReferenceDirections, PhiloxMatchesRandom123KnownAnswers) {
+  struct Kat {
+    math::Philox4 counter;
+    uint32_t key0, key1;
+    math::Philox4 expected;
+  };
+  const Kat kats[] = {
+      {{{0, 0, 0, 0}}, 0, 0, {{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u}}},
+      {{{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}},
+       0xffffffffu,
+       0xffffffffu,
+       {{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu}}},
+      {{{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}},
+       0xa4093822u,
+       0x299f31d0u,
+       {{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}}},
+  };
+  for (const Kat& kat : kats) {
+    const math::Philox4 r = math::philox4x32_10(kat.counter, kat.key0, kat.key1);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(r.v[i], kat.expected.v[i]) << "word " << i;
+  }
+}
+
+TEST(ReferenceDirections, ColumnsHaveUnitNorm) {
+  for (const int64_t D : {1, 2, 3, 4, 5, 37, 256}) {
+    const Config c = make_config(9);
+    const auto A = directions(c, D, 123);
+    for (int64_t k = 0; k < 9; ++k) {
+      double norm2 = 0.0;
+      for (int64_t d = 0; d < D; ++d) norm2 += A[d * 9 + k] * A[d * 9 + k];
+      EXPECT_NEAR(norm2, 1.0, 1e-14) << "D=" << D << " k=" << k;
+    }
+  }
+}
+
+TEST(ReferenceDirections, DeterministicAndKeyedBySeedStepSlice) {
+  const int64_t D = 13, K = 6;
+  Config c = make_config(K);
+  c.seed = 42;
+  const auto base = directions(c, D, 7);
+  EXPECT_EQ(directions(c, D, 7), base);  // bitwise
+  // Column k depends only on (seed, step, k), not on how many slices were asked for.
+  Config few = c;
+  few.num_slices = 2;
+  const auto prefix = directions(few, D, 7);
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t k = 0; k < 2; ++k) EXPECT_EQ(prefix[d * 2 + k], base[d * K + k]);
+
+  auto differs = [&](const std::vector<double>& other) {
+    for (size_t i = 0; i < base.size(); ++i)
+      if (std::fabs(other[i] - base[i]) > 1e-6) return true;
+    return false;
+  };
+  EXPECT_TRUE(differs(directions(c, D, 8)));
+  EXPECT_TRUE(differs(directions(c, D, 7 + (uint64_t{1} << 32))));  // high half of the step
+  for (const uint64_t seed : {uint64_t{43}, uint64_t{42} + (uint64_t{1} << 32)}) {
+    Config other = c;
+    other.seed = seed;
+    EXPECT_TRUE(differs(directions(other, D, 7))) << "seed " << seed;
+  }
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t l = 0; l < k; ++l) {
+      double dot = 0.0;
+      for (int64_t d = 0; d < D; ++d) dot += base[d * K + k] * base[d * K + l];
+      EXPECT_LT(std::fabs(dot), 1.0 - 1e-6) << "columns " << k << " and " << l;
+    }
+}
+
+TEST(ReferenceDirections, EntriesAreScaledStandardNormals) {
+  const int64_t D = 128, K = 512;
+  Config c = make_config(K);
+  c.seed = test_seed();
+  const auto A = directions(c, D, 1);
+  const double count = static_cast<double>(A.size()), root_d = std::sqrt(double(D));
+  double sum = 0.0, sum2 = 0.0, sum4 = 0.0, within_one = 0.0;
+  for (double a : A) {
+    const double x = a * root_d;
+    sum += x;
+    sum2 += x * x;
+    sum4 += x * x * x * x;
+    within_one += std::fabs(x) < 1.0 ? 1.0 : 0.0;
+  }
+  EXPECT_LT(std::fabs(sum / count), 4.5 / std::sqrt(count));
+  EXPECT_NEAR(sum2 / count, 1.0, 1e-12);  // the normalisation makes this exact
+  // x = √D·g/‖g‖: E[x⁴] = 3D/(D+2); P(|x| < 1) ≈ 0.6827 (s.e. ≈ 0.0018 here).
+  EXPECT_NEAR(sum4 / count, 3.0 * D / (D + 2.0), 0.1);
+  EXPECT_NEAR(within_one / count, 0.6827, 0.01);
+  // Distinct columns are independent directions: E[(a_k·a_l)²] = 1/D.
+  double dots2 = 0.0, pairs = 0.0;
+  for (int64_t k = 0; k < 128; ++k)
+    for (int64_t l = 0; l < k; ++l) {
+      double dot = 0.0;
+      for (int64_t d = 0; d < D; ++d) dot += A[d * K + k] * A[d * K + l];
+      dots2 += dot * dot;
+      pairs += 1.0;
+    }
+  EXPECT_NEAR(dots2 / pairs * D, 1.0, 0.1);
+}
+
+}  // namespace
+}  // namespace sigreg::test
