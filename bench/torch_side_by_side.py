@@ -4,6 +4,7 @@ inputs and directions (issue 4, item 6).
 
     python3 bench/torch_side_by_side.py --device cuda --shape large --out table.md
     python3 bench/torch_side_by_side.py --device cpu  --shape 1,512,64,128,17     (works anywhere)
+    python3 bench/torch_side_by_side.py --device cpu  --shape cpu --threads 2     (the CPU table)
 
 Rows: sigreg (every CUDA kernel version asked for, each in its own process because the binding
 keeps one handle per device; float32 input and bfloat16 input), and PyTorch written from the
@@ -13,9 +14,19 @@ backward on the same Z (seeded) and the same A (DESIGN.md §2's Philox4x32-10 + 
 reimplemented here in numpy and checked against the library, or against a known answer).
 
 Columns: median forward+backward time (L2 flushed between repetitions on CUDA), peak extra
-device memory over the inputs (CUDA only), and the largest error of the stats and of dZ against
-a float64 evaluation of the same formulas, as max_i |x_i − ref_i| / max_i |ref_i|.
+memory over the inputs, and the largest error of the stats and of dZ against a float64 evaluation
+of the same formulas, as max_i |x_i − ref_i| / max_i |ref_i|.
+
+On CPU (--device cpu) every row runs in a process of its own with torch.set_num_threads(--threads)
+(the library's handle takes its thread count from torch), after two warm-up steps; `--shape cpu`
+runs the four CPU shapes of bench/bench_cpu.cpp. Peak memory on CPU: the resident set's high-water
+mark over one warm forward+backward minus the resident set just before it (Linux: malloc_trim(0),
+then /proc/self/clear_refs resets VmHWM, then VmHWM − VmRSS from /proc/self/status), so it counts
+every buffer the step allocates (workspace, the returned gradient, autograd's saved tensors) and
+nothing that existed before the step. The float64 reference is computed once per shape.
 """
+import ctypes
+import gc
 import argparse
 import json
 import math
@@ -33,7 +44,10 @@ SHAPES = {  # (V, N, D, K, M), as bench/bench_cuda.cu
     "large": (1, 16384, 1024, 1024, 17),
     "huge": (1, 65536, 2048, 4096, 17),
     "small": (1, 512, 64, 128, 17),
+    "tall": (1, 65536, 64, 256, 17),
+    "wide": (1, 2048, 1024, 1024, 17),
 }
+SHAPE_GROUPS = {"cpu": ("toy", "lejepa", "tall", "wide")}  # bench/bench_cpu.cpp's shapes
 T_MAX = 3.0
 SEED, STEP = 7, 3
 
@@ -138,6 +152,39 @@ def reference(Z, A, M, t_max, budget=1 << 28):
     return stats, dZ
 
 
+def cached_reference(Z, A, shape, ref_dir):
+    """reference() of this shape, computed once and kept in ref_dir (None: not kept)."""
+    path = os.path.join(ref_dir, "ref-" + "x".join(map(str, shape)) + ".pt") if ref_dir else None
+    if path and os.path.exists(path):
+        return torch.load(path)
+    ref = reference(Z, A, shape[4], T_MAX)
+    if path:
+        torch.save(ref, path)
+    return ref
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def cpu_peak_bytes(once):
+    """Resident high-water mark over one once() minus the resident set before it (Linux)."""
+    try:
+        gc.collect()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current VmRSS
+        before = _status_kib("VmRSS")
+        once()
+        return (_status_kib("VmHWM") - before) * 1024
+    except (OSError, KeyError):
+        return None
+
+
 def rel_err(x, ref):
     return float((x.double() - ref).abs().max() / ref.abs().max())
 
@@ -175,6 +222,8 @@ def measure(fn, Z, reps, device):
             once()
             times.append(time.perf_counter() - t0)
     peak = None
+    if device.type == "cpu":
+        peak = cpu_peak_bytes(once)
     if device.type == "cuda":
         del flush
         torch.cuda.synchronize(device)
@@ -217,7 +266,7 @@ def library_row(args, shape, version, dtype_name):
     device = torch.device(args.device)
     V, N, D, K, M = shape
     Z, A = inputs(shape, device)
-    ref_stats, ref_dZ = reference(Z, A, M, T_MAX)
+    ref_stats, ref_dZ = cached_reference(Z, A, shape, args.ref_dir)
     cast = torch.bfloat16 if dtype_name == "bf16" else torch.float32
 
     def fn(Zl):
@@ -234,7 +283,7 @@ def torch_rows(args, shape):
     device = torch.device(args.device)
     V, N, D, K, M = shape
     Z, A = inputs(shape, device)
-    ref_stats, ref_dZ = reference(Z, A, M, T_MAX)
+    ref_stats, ref_dZ = cached_reference(Z, A, shape, args.ref_dir)
     t, phi, w = knots(M, T_MAX, device, torch.float32)
     rows = []
     for mode in args.modes.split(","):
@@ -283,13 +332,56 @@ def table(rows, shape, device_name):
     return "\n".join(out)
 
 
+def run_child(args, shape, child, env=None):
+    """One row in a process of its own; returns its row dict (or an error row)."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--device", args.device,
+           "--shape", ",".join(map(str, shape)), "--reps", str(args.reps),
+           "--threads", str(args.threads), "--child", child]
+    if args.ref_dir:
+        cmd += ["--ref-dir", args.ref_dir]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    try:
+        return json.loads(res.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        err = (res.stderr.strip().splitlines() or ["no output"])[-1][:160]
+        parts = child.split(":")
+        name = f"torch {parts[1]}" if parts[0] == "torch" else f"sigreg v{parts[0]}"
+        return {"name": name, "dtype": parts[-1], "error": err}
+
+
+def cpu_rows(args, shape):
+    """Every row of one shape on CPU, each in its own process (time, peak RSS, errors)."""
+    import tempfile
+
+    own_dir = args.ref_dir is None
+    if own_dir:
+        args.ref_dir = tempfile.mkdtemp(prefix="sigreg-sbs-")
+    try:
+        Z, A = inputs(shape, torch.device("cpu"))
+        cached_reference(Z, A, shape, args.ref_dir)  # once, for every child
+        del Z, A
+        rows = [run_child(args, shape, f"0:{d}") for d in args.dtypes.split(",")]
+        for mode in args.modes.split(","):
+            for d in args.dtypes.split(","):
+                rows.append(run_child(args, shape, f"torch:{mode}:{d}"))
+        return rows
+    finally:
+        if own_dir:
+            import shutil
+
+            shutil.rmtree(args.ref_dir, ignore_errors=True)
+            args.ref_dir = None
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--shape", default=None,
-                   help="toy | lejepa | large | huge | small | V,N,D,K,M (default: large on "
-                        "CUDA, small on CPU)")
+                   help="toy | lejepa | large | huge | small | tall | wide | V,N,D,K,M, or cpu "
+                        "(toy, lejepa, tall, wide); default: large on CUDA, small on CPU")
     p.add_argument("--reps", type=int, default=10)
+    p.add_argument("--threads", type=int, default=2,
+                   help="CPU: torch.set_num_threads (the library's handle follows it)")
     p.add_argument("--modes", default="eager,compile")
     p.add_argument("--dtypes", default="fp32,bf16")
     p.add_argument("--lib-versions", default=None,
@@ -297,43 +389,49 @@ def main():
                         "default 1,2,3 on CUDA")
     p.add_argument("--out", default=None, help="also write the markdown table here")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)  # "version:dtype"
+    p.add_argument("--ref-dir", default=None, help=argparse.SUPPRESS)  # cached references
     args = p.parse_args()
-    name = args.shape or ("large" if args.device.startswith("cuda") else "small")
-    shape = SHAPES[name] if name in SHAPES else tuple(int(x) for x in name.split(","))
-    assert len(shape) == 5, "--shape: expected a name or V,N,D,K,M"
+    on_cuda = torch.device(args.device).type == "cuda"
+    if not on_cuda:
+        torch.set_num_threads(args.threads)
+    name = args.shape or ("large" if on_cuda else "small")
+    names = SHAPE_GROUPS.get(name, (name,))
+    shapes = [SHAPES[n] if n in SHAPES else tuple(int(x) for x in n.split(",")) for n in names]
+    assert all(len(s) == 5 for s in shapes), "--shape: expected a name or V,N,D,K,M"
 
-    if args.child:  # one library row in a process of its own (SIGREG_CUDA_VERSION set)
-        version, dtype_name = args.child.split(":")
-        print(json.dumps(library_row(args, shape, int(version), dtype_name)))
+    if args.child:  # one row in a process of its own
+        shape = shapes[0]
+        parts = args.child.split(":")
+        if parts[0] == "torch":  # "torch:mode:dtype" (CPU)
+            args.modes, args.dtypes = parts[1], parts[2]
+            print(json.dumps(torch_rows(args, shape)[0]))
+        else:  # "version:dtype" (SIGREG_CUDA_VERSION set by the parent on CUDA)
+            print(json.dumps(library_row(args, shape, int(parts[0]), parts[1])))
         return
 
     lib, why = import_sigreg()
     check_directions(lib)
-    on_cuda = torch.device(args.device).type == "cuda"
-    versions = args.lib_versions or ("1,2,3" if on_cuda else "0")
-    rows = []
-    for version in versions.split(","):
-        for dtype_name in args.dtypes.split(","):
-            env = dict(os.environ)
-            if version != "0":
-                env["SIGREG_CUDA_VERSION"] = version
-            cmd = [sys.executable, os.path.abspath(__file__), "--device", args.device,
-                   "--shape", ",".join(map(str, shape)), "--reps", str(args.reps),
-                   "--child", f"{version}:{dtype_name}"]
-            res = subprocess.run(cmd, env=env, capture_output=True, text=True)
-            try:
-                rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
-            except (IndexError, json.JSONDecodeError):
-                err = (res.stderr.strip().splitlines() or ["no output"])[-1][:160]
-                rows.append({"name": f"sigreg v{version}", "dtype": dtype_name, "error": err})
-    rows += torch_rows(args, shape)
     device_name = (torch.cuda.get_device_name(torch.device(args.device)) if on_cuda
-                   else "CPU")
-    text = table(rows, shape, device_name)
-    print(text)
+                   else f"CPU, {args.threads} threads")
+    texts = []
+    for shape in shapes:
+        if on_cuda:
+            rows = []
+            versions = args.lib_versions or "1,2,3"
+            for version in versions.split(","):
+                for dtype_name in args.dtypes.split(","):
+                    env = dict(os.environ)
+                    if version != "0":
+                        env["SIGREG_CUDA_VERSION"] = version
+                    rows.append(run_child(args, shape, f"{version}:{dtype_name}", env))
+            rows += torch_rows(args, shape)
+        else:
+            rows = cpu_rows(args, shape)
+        texts.append(table(rows, shape, device_name))
+        print(texts[-1] + "\n", flush=True)
     if args.out:
         with open(args.out, "w") as f:
-            f.write(text + "\n")
+            f.write("\n\n".join(texts) + "\n")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@
 #include <iostream>
 #include <memory>
 
-#include "tests/common.hpp"
+#include "tests/runner.hpp"
 
 namespace sigreg::test {
 namespace {
@@ -197,6 +197,47 @@ std::string backend_param(const ::testing::TestParamInfo<Backend>& param) {
 }
 INSTANTIATE_TEST_SUITE_P(Backends, HostBackend,
                          ::testing::Values(Backend::kReference, Backend::kCpu), backend_param);
+
+// The CUDA backend under the same policy (skipped without a GPU): find_nonfinite gives the
+// host's index, and a NaN / Inf sample makes exactly its group NaN.
+TEST(CudaNonFinite, SamePolicyAsTheHost) {
+  SIGREG_REQUIRE_GPU();
+  if (!test_built_with_cuda()) GTEST_SKIP() << "test built without the CUDA runtime";
+  Runner gpu(Backend::kCuda);
+  SIGREG_ASSERT_OK(gpu.create());
+  Config c;
+  c.num_slices = 40;
+  const Problem p{2, 300, 17, DType::kFloat32};
+  const int64_t K = c.num_slices, count = 2 * 300 * 17;
+  auto Z = random_normal(static_cast<size_t>(count), test_seed());
+  std::vector<float> A(static_cast<size_t>(17 * K));
+  SIGREG_ASSERT_OK(make_directions(make_handle(Backend::kReference), c, 17, 5, A.data()));
+  auto first = gpu.alloc<int64_t>(1);
+  auto dA = gpu.copy(A);
+  for (const float bad : {kNaN, kInf, -kInf}) {
+    for (const int64_t at : {int64_t{-1}, int64_t{0}, int64_t{300 * 17 + 40}, count - 1}) {
+      auto Zb = Z;
+      if (at >= 0) Zb[static_cast<size_t>(at)] = bad;
+      if (at >= 0 && at + 100 < count) Zb[static_cast<size_t>(at + 100)] = kNaN;
+      auto dZ = gpu.copy(Zb);
+      SIGREG_ASSERT_OK(find_nonfinite(gpu.handle(), p, dZ.data(), first.data(), gpu.stream()));
+      EXPECT_EQ(first.download()[0], at);
+      if (at < 0) continue;
+      size_t bytes = 0;
+      SIGREG_ASSERT_OK(workspace_size(gpu.handle(), c, p, &bytes));
+      auto ws = gpu.alloc<unsigned char>(bytes);
+      auto sums = gpu.alloc<double>(static_cast<size_t>(2 * K * c.num_knots * 2));
+      auto stats = gpu.alloc<float>(static_cast<size_t>(2 * K));
+      SIGREG_ASSERT_OK(forward(gpu.handle(), c, p, dZ.data(), dA.data(), sums.data(), stats.data(),
+                               nullptr, Workspace{ws.data(), bytes}, gpu.stream()));
+      const auto got = stats.download();
+      const int64_t bad_group = at / (300 * 17);
+      for (int64_t v = 0; v < 2; ++v)
+        for (int64_t k = 0; k < K; ++k)
+          EXPECT_EQ(std::isnan(got[v * K + k]), v == bad_group) << "v " << v << " k " << k;
+    }
+  }
+}
 
 // ---- Exploded clouds ---------------------------------------------------------------------
 

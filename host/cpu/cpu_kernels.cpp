@@ -9,6 +9,8 @@
 // bits (FMA contraction), as expected across CPUs.
 #include "cpu_kernels.hpp"
 
+#include "../backend.hpp"  // kMaxKnots
+
 // Vectors pass by value only between always-inline helpers, never across a call boundary, so
 // the AVX-versus-SSE calling convention GCC warns about (-Wpsabi) never applies.
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -54,10 +56,11 @@ SIGREG_ALWAYS_INLINE bool tile_in_fast_range(const float* P, int64_t rows, int64
   return all;
 }
 
-// acc (M×2 vectors for one lane vector) += Σ over U rows of (cos jθ − φ_j, sin jθ), j ≥ 1.
+// acc (M×2 vectors for one lane vector) += Σ over U rows of (cos jθ − φ_j, sin jθ), j ≥ 1;
+// u_phi[j] = U·φ_j (exact: U is a power of two), a table so the loop broadcasts it from memory.
 template <int U, bool kExact>
 SIGREG_ALWAYS_INLINE void accumulate_rows(const float* P, int64_t ldp, const TileKnots& knots,
-                                          f8* acc) {
+                                          const float* u_phi, f8* acc) {
   f8 c1[U], s1[U], c[U], s[U];
   for (int u = 0; u < U; ++u) {
     simd::sincos<kExact>(knots.delta * simd::load(P + u * ldp), &s1[u], &c1[u]);
@@ -70,7 +73,7 @@ SIGREG_ALWAYS_INLINE void accumulate_rows(const float* P, int64_t ldp, const Til
       sum_c += c[u];
       sum_s += s[u];
     }
-    acc[2 * j] += sum_c - static_cast<float>(U) * knots.phi[j];
+    acc[2 * j] += sum_c - u_phi[j];
     acc[2 * j + 1] += sum_s;
     if (j + 1 == knots.M) break;
     for (int u = 0; u < U; ++u) rotate(&c[u], &s[u], c1[u], s1[u]);
@@ -80,13 +83,15 @@ SIGREG_ALWAYS_INLINE void accumulate_rows(const float* P, int64_t ldp, const Til
 template <bool kExact>
 SIGREG_ALWAYS_INLINE void accumulate_tile(const float* P, int64_t rows, int64_t ldp,
                                           int64_t vectors, const TileKnots& knots, float* acc) {
+  float rows_phi[kMaxKnots];  // kRows·φ_j
+  for (int j = 0; j < knots.M; ++j) rows_phi[j] = static_cast<float>(kRows) * knots.phi[j];
   for (int64_t kv = 0; kv < vectors; ++kv) {
     f8* a = reinterpret_cast<f8*>(acc) + kv * knots.M * 2;
     const float* p = P + kv * kLanes;
     int64_t n = 0;
     for (; n + kRows <= rows; n += kRows)
-      accumulate_rows<kRows, kExact>(p + n * ldp, ldp, knots, a);
-    for (; n < rows; ++n) accumulate_rows<1, kExact>(p + n * ldp, ldp, knots, a);
+      accumulate_rows<kRows, kExact>(p + n * ldp, ldp, knots, rows_phi, a);
+    for (; n < rows; ++n) accumulate_rows<1, kExact>(p + n * ldp, ldp, knots, knots.phi, a);
   }
 }
 
@@ -106,7 +111,10 @@ SIGREG_ALWAYS_INLINE void grad_rows(float* P, int64_t ldp, const TileKnots& knot
     const f8 aj = simd::load(a + (j - 1) * ldc), bj = simd::load(b + (j - 1) * ldc);
     for (int u = 0; u < U; ++u) {
       rotate(&c[u], &s[u], c1[u], s1[u]);
-      dp[u] += aj * c[u] + bj * s[u];
+      // Two FMAs into dp (written so, `dp += a·c + b·s` contracts to a multiply, an FMA and an
+      // add).
+      dp[u] = aj * c[u] + dp[u];
+      dp[u] = bj * s[u] + dp[u];
     }
   }
   for (int u = 0; u < U; ++u) simd::store(P + u * ldp, dp[u]);

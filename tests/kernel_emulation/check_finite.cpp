@@ -2,14 +2,19 @@
 // threads through fake/cuda_runtime.h and checks it against a plain loop: every size class
 // (one element, partial and whole blocks, several grid-stride rounds), NaN / ±Inf placed at the
 // start, in the middle, at the end and several at once, finite extremes (denormals, ±0, ±FLT_MAX)
-// that must not count. run_finite.sh builds it with the normal grid cap and with 3 blocks.
+// that must not count. Then the non-finite policy on the ECF kernels (kernels/ecf_kernels.cu):
+// a NaN / Inf projection P[v,n,k] makes exactly slice (v,k) NaN — sums, stat, dP column — and
+// leaves every other slice bitwise as it was. run_finite.sh builds it with the normal grid cap
+// and with 3 blocks, under ASan + UBSan.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
+#include "kernels/ecf_kernels.cuh"
 #include "kernels/finite_kernels.cuh"
 
 namespace {
@@ -33,9 +38,69 @@ void check(const std::vector<float>& x, const char* what) {
   }
 }
 
+struct EcfRun {
+  std::vector<double> sums;
+  std::vector<float> stats, dP;
+  float loss = 0.0f;
+};
+
+// The CUDA backend's forward and backward kernel sequence on given projections P (V×N×K).
+EcfRun ecf_run(std::vector<float> P, int64_t V, int64_t N, int64_t K, int M) {
+  namespace k = sigreg::kernels;
+  const double t_max = 3.0;
+  const k::KnotGrid grid = k::make_knot_grid(M, t_max);
+  EcfRun r;
+  std::vector<double> partials(static_cast<size_t>(k::ecf_partials_count(V, N, K, M)));
+  r.sums.resize(static_cast<size_t>(V * K * M * 2));
+  r.stats.resize(static_cast<size_t>(V * K));
+  k::launch_ecf_partials(P.data(), V, N, K, grid, partials.data(), nullptr);
+  k::launch_ecf_finish(partials.data(), V, N, K, grid, r.sums.data(), nullptr);
+  k::launch_finalize(r.sums.data(), V, K, M, t_max, false, N, r.stats.data(), &r.loss, nullptr);
+  std::vector<float> coefficients(static_cast<size_t>(k::coefficients_count(V, K, M)));
+  k::launch_backward_coefficients(r.sums.data(), V, K, M, t_max, false, N, nullptr,
+                                  coefficients.data(), nullptr);
+  k::launch_dp(P.data(), coefficients.data(), V, N, K, grid, nullptr);
+  r.dP = std::move(P);
+  return r;
+}
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+void check_ecf_policy() {
+  const int64_t V = 2, N = 40, K = 40;
+  const int M = 17;
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> normal;
+  std::vector<float> P(static_cast<size_t>(V * N * K));
+  for (float& p : P) p = normal(rng);
+  const EcfRun clean = ecf_run(P, V, N, K, M);
+  P[(1 * N + 7) * K + 33] = std::numeric_limits<float>::quiet_NaN();  // slice (1, 33)
+  P[(0 * N + 3) * K + 5] = std::numeric_limits<float>::infinity();    // slice (0, 5)
+  const EcfRun bad = ecf_run(P, V, N, K, M);
+  auto poisoned = [](int64_t v, int64_t k) { return (v == 1 && k == 33) || (v == 0 && k == 5); };
+  int wrong = 0;
+  for (int64_t v = 0; v < V; ++v)
+    for (int64_t k = 0; k < K; ++k) {
+      const float s = bad.stats[v * K + k];
+      wrong += poisoned(v, k) ? !std::isnan(s) : !same_bits(s, clean.stats[v * K + k]);
+      for (int64_t n = 0; n < N; ++n) {
+        const float d = bad.dP[(v * N + n) * K + k];
+        wrong += poisoned(v, k) ? !std::isnan(d) : !same_bits(d, clean.dP[(v * N + n) * K + k]);
+      }
+    }
+  wrong += !std::isnan(bad.loss) + !std::isfinite(clean.loss);
+  if (wrong != 0) {
+    ++failures;
+    std::printf("FAIL ECF non-finite policy: %d values wrong\n", wrong);
+  }
+  std::printf("ECF kernels: a NaN / Inf projection poisons exactly its slice (%s)\n",
+              wrong == 0 ? "ok" : "FAILED");
+}
+
 }  // namespace
 
 int main() {
+  check_ecf_policy();
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
   const float extremes[] = {0.0f,

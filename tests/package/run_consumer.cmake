@@ -2,7 +2,8 @@
 #   MODE=install       cmake --install SIGREG_BUILD_DIR into a scratch prefix, then
 #                      find_package(sigreg) against it
 #   MODE=subdirectory  add_subdirectory(SIGREG_SOURCE_DIR) (CPU-only, to keep the test short)
-# Inputs: MODE, SIGREG_SOURCE_DIR, SIGREG_BUILD_DIR, WORK_DIR, GENERATOR.
+# Inputs: MODE, SIGREG_SOURCE_DIR, SIGREG_BUILD_DIR, WORK_DIR, GENERATOR, CONSUMER_CXX_FLAGS (the
+# build's CMAKE_CXX_FLAGS: a consumer of a sanitizer-instrumented libsigreg links with the same).
 cmake_minimum_required(VERSION 3.24)
 
 function(run)
@@ -32,6 +33,6 @@ else()
   message(FATAL_ERROR "MODE must be install or subdirectory, got '${MODE}'")
 endif()
 run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK_DIR}/build -G ${GENERATOR}
-    -DCMAKE_BUILD_TYPE=Release ${configure_args})
+    -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=${CONSUMER_CXX_FLAGS}" ${configure_args})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build -j 2)
 run(${WORK_DIR}/build/app)
