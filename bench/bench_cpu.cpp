@@ -5,10 +5,11 @@
 //            backward: recompute P, then dP·Aᵀ — plus the sincos, rotation and sum flops)
 //   x_floor  time per iteration / the floor model's time for the same pass and thread count
 //   Mproj/s  (v, n, k) projections per second
-// The floor's machine rates come from a calibration in this process, run once per (shape,
-// thread count) just before that benchmark's first run (about 1 s each; SIGREG_BENCH_FLOOR=0
-// skips it and the two floor counters). Calibrating in the same process, just before the timed
-// loop, keeps the ratio meaningful on a machine whose speed drifts (a shared VM).
+// The floor's machine rates: with SIGREG_CPU_RATES=FILE, read from the file `cpu_floor --save
+// FILE` wrote (the same rates as cpu_floor's table; recommended on a noisy machine: measure the
+// rates once when it is quiet); otherwise measured in this process once per (shape, thread
+// count), just before that benchmark's first run (about 1 s each). SIGREG_BENCH_FLOOR=0 skips
+// the floor and its counter.
 // The float64 reference backend is far too slow for these shapes and is not benchmarked here.
 #include <benchmark/benchmark.h>
 
@@ -36,6 +37,13 @@ const sigreg_bench::Rates* floor_rates(const Shape& shape, int threads) {
   static std::map<std::pair<std::string, int>, sigreg_bench::Rates> cache;
   const auto key = std::make_pair(std::string(shape.name), threads);
   auto it = cache.find(key);
+  const char* file = std::getenv("SIGREG_CPU_RATES");
+  if (it == cache.end() && file != nullptr) {
+    sigreg_bench::Rates r;
+    if (!sigreg_bench::load_rate(file, shape.name, threads, &r))
+      throw std::runtime_error(std::string("SIGREG_CPU_RATES: no rates for ") + shape.name);
+    it = cache.emplace(key, r).first;
+  }
   if (it == cache.end()) {
     sigreg_bench::Rates r = sigreg_bench::machine_rates(threads, 3);
     sigreg_bench::Rates one = r;

@@ -2,7 +2,9 @@
 // bandwidth, OpenBLAS sgemm at the benchmark GEMM shapes; 1 and 2 threads) and prints the floor
 // model of bench/CPU_FLOOR.md for forward + backward at the benchmark shapes.
 //
-//   cpu_floor [--quick]      (--quick: fewer repetitions, about 3× faster, noisier)
+//   cpu_floor [--quick] [--save FILE]
+//     --quick: fewer repetitions, about 3× faster, noisier
+//     --save FILE: also write the rates, for `SIGREG_CPU_RATES=FILE bench_cpu`
 #include <cstdio>
 #include <cstring>
 
@@ -11,7 +13,18 @@
 using namespace sigreg_bench;
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false;
+  const char* save = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else if (std::strcmp(argv[i], "--save") == 0 && i + 1 < argc) {
+      save = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: cpu_floor [--quick] [--save FILE]\n");
+      return 2;
+    }
+  }
   const int reps = quick ? 3 : 7;
   const double min_s = quick ? 0.1 : 0.4;
   if (!have_avx2_fma()) std::printf("warning: no AVX2+FMA; the FMA rates are not measured\n");
@@ -43,6 +56,16 @@ int main(int argc, char** argv) {
                 1e-9 * shape_rates[i][2].dz_flops);
   }
   std::printf("(*2T: the better of one 2-thread sgemm and 2 × the 1-thread rate)\n");
+  if (save != nullptr) {
+    std::FILE* f = std::fopen(save, "w");
+    if (f == nullptr) {
+      std::fprintf(stderr, "cpu_floor: cannot write %s\n", save);
+      return 1;
+    }
+    for (int i = 0; i < 4; ++i)
+      for (int t = 1; t <= 2; ++t) save_rate(f, kFloorShapes[i].name, t, shape_rates[i][t]);
+    std::fclose(f);
+  }
 
   std::printf("\nFloor, forward + backward (ms): GEMM + element work + Z/dZ bytes\n");
   std::printf("%-8s %3s %12s %10s %10s %8s %10s %16s\n", "shape", "T", "GEMM GFLOP", "elem Gop",

@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -251,6 +253,32 @@ inline void gemm_rates(const FloorShape& s, int threads, double min_s, Rates* r,
   r->proj_flops =
       std::max(sgemm_rate(rows, s.K, s.D, false, threads, min_s), threads * one_thread_proj);
   r->dz_flops = std::max(sgemm_rate(rows, s.D, s.K, true, threads, min_s), threads * one_thread_dz);
+}
+
+// ---- Rates files: cpu_floor --save FILE writes them, bench_cpu reads SIGREG_CPU_RATES=FILE ----
+// One line per (shape, threads): "name threads fma_ops mixed_ops bytes proj_flops dz_flops".
+
+inline void save_rate(std::FILE* f, const char* shape, int threads, const Rates& r) {
+  std::fprintf(f, "%s %d %.6e %.6e %.6e %.6e %.6e\n", shape, threads, r.fma_ops, r.mixed_ops,
+               r.bytes, r.proj_flops, r.dz_flops);
+}
+
+// Finds (shape, threads) in `path`; false when the file or the line is missing.
+inline bool load_rate(const char* path, const char* shape, int threads, Rates* r) {
+  std::FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return false;
+  char name[64];
+  int t = 0;
+  Rates x;
+  bool found = false;
+  while (std::fscanf(f, "%63s %d %lf %lf %lf %lf %lf", name, &t, &x.fma_ops, &x.mixed_ops, &x.bytes,
+                     &x.proj_flops, &x.dz_flops) == 7)
+    if (std::strcmp(name, shape) == 0 && t == threads) {
+      *r = x;
+      found = true;
+    }
+  std::fclose(f);
+  return found;
 }
 
 }  // namespace sigreg_bench

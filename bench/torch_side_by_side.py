@@ -192,8 +192,8 @@ def rel_err(x, ref):
 # ---- Measuring one row ------------------------------------------------------------------------
 
 
-def measure(fn, Z, reps, device):
-    """fn(Zleaf) → (loss, stats). Median fwd+bwd seconds, peak extra bytes, stats, dZ."""
+def measure(fn, Z, reps, device, stat="median"):
+    """fn(Zleaf) → (loss, stats). Median (or min) fwd+bwd seconds, peak extra bytes, stats, dZ."""
     flush = None
     if device.type == "cuda":
         l2 = torch.cuda.get_device_properties(device).L2_cache_size
@@ -232,7 +232,7 @@ def measure(fn, Z, reps, device):
         once()
         torch.cuda.synchronize(device)
         peak = torch.cuda.max_memory_allocated(device) - base
-    return float(np.median(times)), peak, stats, dZ
+    return float(np.min(times) if stat == "min" else np.median(times)), peak, stats, dZ
 
 
 def inputs(shape, device):
@@ -274,7 +274,7 @@ def library_row(args, shape, version, dtype_name):
                                      return_stats=True)
         return loss, info.stats
 
-    t, peak, stats, dZ = measure(fn, Z, args.reps, device)
+    t, peak, stats, dZ = measure(fn, Z, args.reps, device, args.stat)
     return {"name": name, "dtype": dtype_name, "time": t, "peak": peak,
             "stats_err": rel_err(stats, ref_stats), "grad_err": rel_err(dZ, ref_dZ)}
 
@@ -297,7 +297,7 @@ def torch_rows(args, shape):
 
             row = {"name": f"torch {mode}", "dtype": dtype_name}
             try:
-                r_t, peak, stats, dZ = measure(fn, Z, args.reps, device)
+                r_t, peak, stats, dZ = measure(fn, Z, args.reps, device, args.stat)
                 row.update(time=r_t, peak=peak, stats_err=rel_err(stats, ref_stats),
                            grad_err=rel_err(dZ, ref_dZ))
             except torch.OutOfMemoryError:
@@ -310,13 +310,13 @@ def torch_rows(args, shape):
     return rows
 
 
-def table(rows, shape, device_name):
+def table(rows, shape, device_name, stat="median"):
     V, N, D, K, M = shape
     base = next((r["time"] for r in rows if r["name"].startswith("sigreg") and "time" in r
                  and r["dtype"] == "fp32"), None)
     out = [f"SIGReg forward+backward, V={V} N={N} D={D} K={K} M={M}, {device_name}, "
            f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}", "",
-           "| implementation | input | fwd+bwd ms | × sigreg fp32 | peak extra MiB | "
+           f"| implementation | input | fwd+bwd ms ({stat}) | × sigreg fp32 | peak extra MiB | "
            "stats rel err | dZ rel err |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
@@ -336,7 +336,7 @@ def run_child(args, shape, child, env=None):
     """One row in a process of its own; returns its row dict (or an error row)."""
     cmd = [sys.executable, os.path.abspath(__file__), "--device", args.device,
            "--shape", ",".join(map(str, shape)), "--reps", str(args.reps),
-           "--threads", str(args.threads), "--child", child]
+           "--stat", args.stat, "--threads", str(args.threads), "--child", child]
     if args.ref_dir:
         cmd += ["--ref-dir", args.ref_dir]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -380,6 +380,8 @@ def main():
                    help="toy | lejepa | large | huge | small | tall | wide | V,N,D,K,M, or cpu "
                         "(toy, lejepa, tall, wide); default: large on CUDA, small on CPU")
     p.add_argument("--reps", type=int, default=10)
+    p.add_argument("--stat", choices=("median", "min"), default="median",
+                   help="time statistic over --reps (min: for a machine shared with other jobs)")
     p.add_argument("--threads", type=int, default=2,
                    help="CPU: torch.set_num_threads (the library's handle follows it)")
     p.add_argument("--modes", default="eager,compile")
@@ -427,7 +429,7 @@ def main():
             rows += torch_rows(args, shape)
         else:
             rows = cpu_rows(args, shape)
-        texts.append(table(rows, shape, device_name))
+        texts.append(table(rows, shape, device_name, args.stat))
         print(texts[-1] + "\n", flush=True)
     if args.out:
         with open(args.out, "w") as f:

@@ -1,6 +1,6 @@
 // Hostile inputs on the host backends (kReference, kCpu): the non-finite policy and the opt-in
 // check find_nonfinite, exploded clouds (|t·p| far beyond 2π) against the float64 reference, and
-// sizes past 2^31 elements (tests/RELIABILITY.md states the policy and the measured numbers).
+// sizes past 2^31 elements (README.md, "Reliability" states the policy and the measured numbers).
 //
 // Non-finite policy (include/sigreg/sigreg.hpp, find_nonfinite): NaN / ±Inf in Z or A propagate
 // and never crash. A non-finite Z[v,n,d] reaches P[v,n,k] for every k with A[d,k] ≠ 0 — every

@@ -8,6 +8,7 @@
 // statistic. Adam on all parameters. Deterministic given the seed.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -42,7 +43,8 @@ struct Evaluation {
   int64_t step = 0;
   double linear_r2 = 0, knn_r2 = 0;
   double spread = 0, eig_min = 0, eig_max = 0;
-  double roundness = 0, roundness_ratio = 0;
+  // NaN = not measured (the raw input has no SIGReg statistic); written as null in JSON.
+  double roundness = std::nan(""), roundness_ratio = std::nan("");
   double pred_loss = 0, sigreg_loss = 0;  // training losses at that step (batch values)
 };
 

@@ -183,7 +183,7 @@ Status backward(const Handle& handle, const Config& config, const Problem& probl
 // Opt-in check for non-finite inputs (NaN, ±Inf). The regulariser itself never checks: a NaN or
 // ±Inf in Z propagates, so every slice whose projection involves it (in practice all slices of
 // that group, since directions are dense) gets NaN sums and stats, the loss is NaN and so is the
-// gradient — nothing crashes, hangs or indexes out of range (see tests/RELIABILITY.md).
+// gradient — nothing crashes, hangs or indexes out of range (see README.md, "Reliability").
 // This call writes to *first_index (one int64 in the backend's memory) the smallest flat index
 // v·N·D + n·D + d of a non-finite element of Z (V×N×D), or −1 when every element is finite.
 // Deterministic on every backend; on CUDA asynchronous like every other call (it reads Z once).
