@@ -137,6 +137,56 @@ inline int64_t ulp_distance(float a, float b) {
   return d < 0 ? -d : d;
 }
 
+// A handle for a host backend (kReference or kCpu) with `threads` OpenMP threads (0 = all).
+inline Handle make_handle(Backend backend, int threads = 2) {
+  Handle h;
+  HandleOptions options;
+  options.num_threads = threads;
+  const Status s = Handle::create(backend, &h, options);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  return h;
+}
+
+// Everything one forward + backward on a host backend writes.
+struct HostOutputs {
+  std::vector<double> sums;
+  std::vector<float> stats, dZ;  // dZ stays empty when the backward is not run
+  float loss = 0.0f;
+};
+
+// Runs forward, then (unless `with_backward` is false) backward with N global = N local, on a
+// host backend; outputs are poisoned (NaN) beforehand and the workspace is exactly
+// workspace_size() bytes at an odd offset, guarded on both sides to catch stray writes.
+inline HostOutputs run_host(const Handle& h, const Config& c, const Problem& p,
+                            const std::vector<float>& Z, const std::vector<float>& A,
+                            const float* grad_loss = nullptr, bool with_backward = true) {
+  HostOutputs out;
+  out.sums.resize(static_cast<size_t>(p.groups * c.num_slices * c.num_knots * 2));
+  out.stats.resize(static_cast<size_t>(p.groups * c.num_slices));
+  poison(out.sums);
+  poison(out.stats);
+  out.loss = std::numeric_limits<float>::quiet_NaN();
+  size_t bytes = 0;
+  EXPECT_TRUE(workspace_size(h, c, p, &bytes).ok());
+  constexpr size_t kGuard = 256, kOffset = 4;
+  std::vector<unsigned char> raw(bytes + 2 * kGuard + kOffset, 0xA5);
+  const Workspace ws{raw.data() + kGuard + kOffset, bytes};
+  Status s = forward(h, c, p, Z.data(), A.data(), out.sums.data(), out.stats.data(), &out.loss, ws);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  if (with_backward) {
+    out.dZ.resize(Z.size());
+    poison(out.dZ);
+    s = backward(h, c, p, p.samples, Z.data(), A.data(), out.sums.data(), grad_loss, out.dZ.data(),
+                 ws);
+    EXPECT_TRUE(s.ok()) << s.to_string();
+  }
+  for (size_t i = 0; i < kGuard; ++i) {
+    EXPECT_EQ(raw[i], 0xA5) << "write before the workspace at " << i;
+    EXPECT_EQ(raw[raw.size() - 1 - i], 0xA5) << "write after the workspace";
+  }
+  return out;
+}
+
 #define SIGREG_ASSERT_OK(expr)                                      \
   do {                                                              \
     const ::sigreg::Status sigreg_status_ = (expr);                 \

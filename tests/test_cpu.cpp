@@ -34,51 +34,6 @@ Config config_for(const Shape& s) {
   return c;
 }
 
-Handle cpu_handle(int threads) {
-  Handle h;
-  HandleOptions options;
-  options.num_threads = threads;
-  const Status s = Handle::create(Backend::kCpu, &h, options);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  return h;
-}
-
-// Everything one forward + backward on the CPU backend writes.
-struct Outputs {
-  std::vector<double> sums;
-  std::vector<float> stats, dZ;
-  float loss = 0.0f;
-};
-
-// Runs forward then backward with outputs poisoned (NaN) beforehand and a workspace of exactly
-// workspace_size() bytes at an odd offset, guarded on both sides to catch stray writes.
-Outputs run_cpu(const Handle& h, const Config& c, const Problem& p, const std::vector<float>& Z,
-                const std::vector<float>& A, const float* grad_loss = nullptr) {
-  Outputs out;
-  out.sums.resize(static_cast<size_t>(p.groups * c.num_slices * c.num_knots * 2));
-  out.stats.resize(static_cast<size_t>(p.groups * c.num_slices));
-  out.dZ.resize(Z.size());
-  poison(out.sums);
-  poison(out.stats);
-  poison(out.dZ);
-  out.loss = std::numeric_limits<float>::quiet_NaN();
-  size_t bytes = 0;
-  EXPECT_TRUE(workspace_size(h, c, p, &bytes).ok());
-  constexpr size_t kGuard = 256, kOffset = 4;
-  std::vector<unsigned char> raw(bytes + 2 * kGuard + kOffset, 0xA5);
-  const Workspace ws{raw.data() + kGuard + kOffset, bytes};
-  Status s = forward(h, c, p, Z.data(), A.data(), out.sums.data(), out.stats.data(), &out.loss, ws);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  s = backward(h, c, p, p.samples, Z.data(), A.data(), out.sums.data(), grad_loss, out.dZ.data(),
-               ws);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  for (size_t i = 0; i < kGuard; ++i) {
-    EXPECT_EQ(raw[i], 0xA5) << "write before the workspace at " << i;
-    EXPECT_EQ(raw[raw.size() - 1 - i], 0xA5) << "write after the workspace";
-  }
-  return out;
-}
-
 struct Expected {
   std::vector<double> sums, stats, dZ;
   double loss = 0.0;
@@ -116,12 +71,12 @@ TEST_P(CpuVsReference, MatchesFloat64Reference) {
   p.groups = shape.V;
   p.samples = shape.N;
   p.features = shape.D;
-  const Handle h = cpu_handle(2);
+  const Handle h = make_handle(Backend::kCpu, 2);
   std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
   SIGREG_ASSERT_OK(make_directions(h, c, shape.D, 7, A.data()));
   const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
 
-  const Outputs got = run_cpu(h, c, p, Z, A);
+  const HostOutputs got = run_host(h, c, p, Z, A);
   const Expected want = run_reference(c, p, Z, A);
   // Raw sums are O(N); their informative part, N·(C − φ), is O(√N): compare at that scale.
   const double sums_atol = 1e-5 * std::sqrt(static_cast<double>(shape.N));
@@ -146,12 +101,12 @@ TEST(Cpu, GradLossScalesGradient) {
   const Shape shape{2, 333, 12, 24};
   const Config c = config_for(shape);
   const Problem p{shape.V, shape.N, shape.D, DType::kFloat32};
-  const Handle h = cpu_handle(2);
+  const Handle h = make_handle(Backend::kCpu, 2);
   std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
   SIGREG_ASSERT_OK(make_directions(h, c, shape.D, 3, A.data()));
   const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
   const float g = -0.37f;
-  const Outputs got = run_cpu(h, c, p, Z, A, &g);
+  const HostOutputs got = run_host(h, c, p, Z, A, &g);
   const Expected want = run_reference(c, p, Z, A, g);
   EXPECT_TRUE(all_close(got.dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ)));
 }
@@ -169,7 +124,7 @@ TEST(Cpu, LargeProjectionsUseExactFallback) {
   Z[1000] = -123456.25f;
   Z[2999] = 65536.0f;
   const std::vector<float> A{1.0f};
-  const Outputs got = run_cpu(cpu_handle(2), c, p, Z, A);
+  const HostOutputs got = run_host(make_handle(Backend::kCpu, 2), c, p, Z, A);
   const Expected want = run_reference(c, p, Z, A);
   EXPECT_TRUE(all_close(got.sums, want.sums, 1e-6, 1e-5 * std::sqrt(3000.0)));
   EXPECT_TRUE(all_close(got.stats, want.stats, 1e-5, 0.0));
@@ -182,14 +137,14 @@ TEST(Cpu, BitwiseDeterministicAcrossThreadCounts) {
   const Config c = config_for(shape);
   const Problem p{shape.V, shape.N, shape.D, DType::kFloat32};
   std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
-  const Handle h1 = cpu_handle(1);
+  const Handle h1 = make_handle(Backend::kCpu, 1);
   SIGREG_ASSERT_OK(make_directions(h1, c, shape.D, 11, A.data()));
   const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
-  const Outputs base = run_cpu(h1, c, p, Z, A);
+  const HostOutputs base = run_host(h1, c, p, Z, A);
   for (int threads : {1, 2, 3}) {
-    const Handle h = cpu_handle(threads);
+    const Handle h = make_handle(Backend::kCpu, threads);
     for (int run = 0; run < 2; ++run) {
-      const Outputs o = run_cpu(h, c, p, Z, A);
+      const HostOutputs o = run_host(h, c, p, Z, A);
       EXPECT_EQ(0, std::memcmp(o.sums.data(), base.sums.data(), o.sums.size() * sizeof(double)))
           << threads << " threads, run " << run;
       EXPECT_EQ(0, std::memcmp(o.stats.data(), base.stats.data(), o.stats.size() * sizeof(float)))
@@ -207,7 +162,7 @@ TEST(Cpu, DistributedSplitMatchesReference) {
   const Shape shape{2, 1500, 10, 40};
   const int64_t n1 = 600, n2 = shape.N - n1;
   const Config c = config_for(shape);
-  const Handle h = cpu_handle(2);
+  const Handle h = make_handle(Backend::kCpu, 2);
   std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
   SIGREG_ASSERT_OK(make_directions(h, c, shape.D, 5, A.data()));
   const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
@@ -248,8 +203,8 @@ TEST(Cpu, WorkspaceSizeDependsOnThreadsNotOnCalls) {
   Config c;
   const Problem p{1, 4096, 32, DType::kFloat32};
   size_t one = 0, two = 0, again = 0;
-  SIGREG_ASSERT_OK(workspace_size(cpu_handle(1), c, p, &one));
-  const Handle h2 = cpu_handle(2);
+  SIGREG_ASSERT_OK(workspace_size(make_handle(Backend::kCpu, 1), c, p, &one));
+  const Handle h2 = make_handle(Backend::kCpu, 2);
   SIGREG_ASSERT_OK(workspace_size(h2, c, p, &two));
   SIGREG_ASSERT_OK(workspace_size(h2, c, p, &again));
   EXPECT_GT(one, 0u);

@@ -23,45 +23,6 @@ const float kNaN = std::numeric_limits<float>::quiet_NaN();
 const float kInf = std::numeric_limits<float>::infinity();
 constexpr double kUlp = 0x1p-24;  // float unit roundoff
 
-Handle make_handle(Backend backend, int threads = 2) {
-  Handle h;
-  HandleOptions options;
-  options.num_threads = threads;
-  const Status s = Handle::create(backend, &h, options);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  return h;
-}
-
-struct Outputs {
-  std::vector<double> sums;
-  std::vector<float> stats, dZ;
-  float loss = 0.0f;
-};
-
-// forward then backward (g = 1, N global = N local) with outputs poisoned beforehand.
-Outputs run(const Handle& h, const Config& c, const Problem& p, const std::vector<float>& Z,
-            const std::vector<float>& A, bool with_backward = true) {
-  Outputs r;
-  r.sums.assign(static_cast<size_t>(p.groups * c.num_slices * c.num_knots * 2), 0.0);
-  r.stats.assign(static_cast<size_t>(p.groups * c.num_slices), 0.0f);
-  poison(r.sums);
-  poison(r.stats);
-  r.loss = kNaN;
-  size_t bytes = 0;
-  EXPECT_TRUE(workspace_size(h, c, p, &bytes).ok());
-  std::vector<unsigned char> ws(bytes + 1);
-  const Workspace w{ws.data(), bytes};
-  Status s = forward(h, c, p, Z.data(), A.data(), r.sums.data(), r.stats.data(), &r.loss, w);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  if (with_backward) {
-    r.dZ.assign(Z.size(), 0.0f);
-    poison(r.dZ);
-    s = backward(h, c, p, p.samples, Z.data(), A.data(), r.sums.data(), nullptr, r.dZ.data(), w);
-    EXPECT_TRUE(s.ok()) << s.to_string();
-  }
-  return r;
-}
-
 std::vector<float> directions(const Handle& h, const Config& c, int64_t D) {
   std::vector<float> A(static_cast<size_t>(D * c.num_slices));
   EXPECT_TRUE(make_directions(h, c, D, 11, A.data()).ok());
@@ -84,13 +45,13 @@ TEST_P(HostBackend, NonFiniteSamplePoisonsExactlyItsGroup) {
   const int64_t K = c.num_slices, M = c.num_knots, N = p.samples, D = p.features;
   const auto Z = random_normal(static_cast<size_t>(2 * N * D), test_seed());
   const auto A = directions(h, c, D);
-  const Outputs clean = run(h, c, p, Z, A);
+  const HostOutputs clean = run_host(h, c, p, Z, A);
   ASSERT_TRUE(std::isfinite(clean.loss));
   for (const float bad : {kNaN, kInf, -kInf}) {
     SCOPED_TRACE(bad);
     auto Zb = Z;
     Zb[static_cast<size_t>((N + 33) * D + 4)] = bad;  // v = 1, n = 33, d = 4
-    const Outputs r = run(h, c, p, Zb, A);
+    const HostOutputs r = run_host(h, c, p, Zb, A);
     EXPECT_TRUE(std::isnan(r.loss));
     for (int64_t k = 0; k < K; ++k) {
       EXPECT_TRUE(bitwise_equal(r.stats[k], clean.stats[k])) << "group 0, slice " << k;
@@ -115,12 +76,12 @@ TEST_P(HostBackend, NonFiniteDirectionPoisonsOnlyItsSlice) {
   const int64_t K = c.num_slices, D = p.features, bad_k = 13;
   const auto Z = random_normal(static_cast<size_t>(2 * p.samples * D), test_seed());
   const auto A = directions(h, c, D);
-  const Outputs clean = run(h, c, p, Z, A);
+  const HostOutputs clean = run_host(h, c, p, Z, A);
   for (const float bad : {kNaN, kInf, -kInf}) {
     SCOPED_TRACE(bad);
     auto Ab = A;
     Ab[static_cast<size_t>(5 * K + bad_k)] = bad;  // A[d = 5, k = 13]
-    const Outputs r = run(h, c, p, Z, Ab);
+    const HostOutputs r = run_host(h, c, p, Z, Ab);
     EXPECT_TRUE(std::isnan(r.loss));
     for (int64_t v = 0; v < 2; ++v)
       for (int64_t k = 0; k < K; ++k) {
@@ -251,7 +212,7 @@ void check_per_sample(Config c, const std::vector<float>& P) {
   const Handle cpu = make_handle(Backend::kCpu);
   const Problem p{static_cast<int64_t>(P.size()), 1, 1, DType::kFloat32};
   const std::vector<float> A{1.0f};  // D = 1, K = 1: P = Z exactly
-  const Outputs r = run(cpu, c, p, P, A, /*with_backward=*/false);
+  const HostOutputs r = run_host(cpu, c, p, P, A, /*grad_loss=*/nullptr, /*with_backward=*/false);
   const auto knots = reference::knots(c);
   const int M = c.num_knots;
   double worst = 0.0;  // error / bound
@@ -309,7 +270,7 @@ TEST(Exploded, StatsMatchReferenceWithinFloatProjectionBound) {
   const int M = c.num_knots;
   const auto Z = uniform(static_cast<size_t>(N * D), 1e4, test_seed());
   const auto A = directions(cpu, c, D);
-  const Outputs got = run(cpu, c, p, Z, A);
+  const HostOutputs got = run_host(cpu, c, p, Z, A);
   const auto Zd = widen(Z), Ad = widen(A);
   const ReferenceRun want = reference_run(c, 1, N, D, Zd, Ad);
   const auto knots = reference::knots(c);
