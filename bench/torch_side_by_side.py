@@ -420,7 +420,10 @@ def main():
         if on_cuda:
             rows = []
             versions = args.lib_versions or "1,2,3"
-            for version in versions.split(","):
+            if lib is None:  # no package here: the torch rows alone (bench_cuda times sigreg)
+                print(f"sigreg rows skipped: {why}", flush=True)
+                versions = ""
+            for version in filter(None, versions.split(",")):
                 for dtype_name in args.dtypes.split(","):
                     env = dict(os.environ)
                     if version != "0":
