@@ -46,6 +46,7 @@ void usage(const Flags& f) {
       "  --lr LR           Adam learning rate (%g)\n"
       "  --lambda L        SIGReg weight of the SIGReg run (%g)\n"
       "  --slices K        SIGReg slices per step (%lld)\n"
+      "  --sigreg-groups G 2: the two sides as 2 groups of B; 1: pooled, 1 group of 2B (%lld)\n"
       "  --eval-every S    trajectory period in steps (%lld; 0 = end only)\n"
       "  --eval-slices K   slices of the roundness measurement (%lld)\n"
       "  --knn K           neighbours of the k-NN probe (%lld)\n"
@@ -61,6 +62,7 @@ void usage(const Flags& f) {
       static_cast<long long>(t.shape.hidden), static_cast<long long>(t.shape.width),
       toy::activation_name(t.shape.activation), static_cast<long long>(t.steps),
       static_cast<long long>(t.batch), t.lr, t.lambda, static_cast<long long>(t.slices),
+      static_cast<long long>(t.sigreg_groups),
       static_cast<long long>(t.eval_every), static_cast<long long>(t.eval_slices),
       static_cast<long long>(t.knn), static_cast<unsigned long long>(p.seed),
       static_cast<long long>(p.seeds));
@@ -116,6 +118,8 @@ bool parse(int argc, char** argv, Flags* f) {
         t.lambda = std::stod(v);
       else if (flag == "--slices")
         t.slices = std::stoll(v);
+      else if (flag == "--sigreg-groups")
+        t.sigreg_groups = std::stoll(v);
       else if (flag == "--eval-every")
         t.eval_every = std::stoll(v);
       else if (flag == "--eval-slices")
@@ -149,6 +153,7 @@ bool parse(int argc, char** argv, Flags* f) {
   }
   if (p.data.points < 8 || p.data.neighbors < 1 || p.data.neighbors >= p.data.points ||
       t.shape.hidden < 1 || t.shape.width < 1 || t.steps < 0 || t.batch < 1 || t.slices < 1 ||
+      (t.sigreg_groups != 1 && t.sigreg_groups != 2) ||
       t.eval_slices < 1 || t.knn < 1 || t.knn > p.data.points / 2 || p.seeds < 1 ||
       t.eval_every < 0) {
     std::fprintf(stderr, "a flag is out of range (see --help)\n");

@@ -136,6 +136,7 @@ void write_protocol(Json& j, const Protocol& p) {
       .value("lr", t.lr)
       .value("lambda", t.lambda)
       .value("slices", static_cast<double>(t.slices))
+      .value("sigreg_groups", static_cast<double>(t.sigreg_groups))
       .value("eval_slices", static_cast<double>(t.eval_slices))
       .value("knn", static_cast<double>(t.knn))
       .value("backend", backend_name(t.backend))

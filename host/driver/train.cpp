@@ -114,8 +114,8 @@ RunResult train_run(const SwissRoll& data, const Split& split, const TrainOption
   config.num_slices = o.slices;
   config.seed = o.seed;
   Problem problem;
-  problem.groups = 2;
-  problem.samples = B;
+  problem.groups = o.sigreg_groups;
+  problem.samples = 2 * B / o.sigreg_groups;
   problem.features = W;
   auto op = make_sigreg_op(o.backend, config, problem, &result.error);
   if (op == nullptr) return result;

@@ -3,9 +3,9 @@
 // Step: B pairs (a_i, b_i) → Z = encoder([x_a; x_b]) (2B×W, rows 0..B−1 are z_a, B..2B−1 z_b),
 //   loss = MSE(pred(z_a), z_b) + MSE(pred(z_b), z_a)       (means over B·W; no stop-gradient)
 //        + λ·SIGReg(Z as V = 2 groups (views) of N = B samples, K slices, directions of the step)
-// SIGReg sees the batch's two views as two groups, each regularised separately and the loss
-// averaged over both (the library's V×N×D layout; LeJEPA's per-view statistic), so N = B per
-// statistic. Adam on all parameters. Deterministic given the seed.
+// By default SIGReg sees the batch's two views as two groups, each regularised separately and the
+// loss averaged over both (the library's V×N×D layout; LeJEPA's per-view statistic), so N = B per
+// statistic; TrainOptions::sigreg_groups = 1 pools them (N = 2B). Adam on all parameters. Deterministic given the seed.
 #pragma once
 
 #include <cmath>
@@ -27,6 +27,9 @@ struct TrainOptions {
   double lr = 1e-3;
   double lambda = 1.0;
   int64_t slices = 256;  // K during training
+  // What SIGReg sees each step: 2 = the two sides as V = 2 groups of N = B (LeJEPA's per-view
+  // statistic, the default), 1 = all 2B embeddings pooled as one group (V = 1, N = 2B).
+  int64_t sigreg_groups = 2;
   uint64_t seed = 0;
   Backend backend = Backend::kCpu;
   int64_t eval_every = 250;    // trajectory period (steps); 0 = only at the end
@@ -69,7 +72,7 @@ struct StepBuffers {
 };
 
 // The step's loss and gradient for the batch X (2B×input: rows 0..B−1 the a-sides, B..2B−1 the
-// b-sides): model.grads ← ∂/∂params of pred_loss + λ·sigreg_loss. SIGReg (V = 2, N = B) is
+// b-sides): model.grads ← ∂/∂params of pred_loss + λ·sigreg_loss. SIGReg (2B rows as `op`'s V×N) is
 // evaluated with the directions of `step` when `op` is not null; with λ = 0 its forward is
 // still computed (for the log) but not its backward.
 Status step_gradients(Model& model, const float* X, int64_t B, double lambda, SigregOp* op,
