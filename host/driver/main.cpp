@@ -62,10 +62,9 @@ void usage(const Flags& f) {
       static_cast<long long>(t.shape.hidden), static_cast<long long>(t.shape.width),
       toy::activation_name(t.shape.activation), static_cast<long long>(t.steps),
       static_cast<long long>(t.batch), t.lr, t.lambda, static_cast<long long>(t.slices),
-      static_cast<long long>(t.sigreg_groups),
-      static_cast<long long>(t.eval_every), static_cast<long long>(t.eval_slices),
-      static_cast<long long>(t.knn), static_cast<unsigned long long>(p.seed),
-      static_cast<long long>(p.seeds));
+      static_cast<long long>(t.sigreg_groups), static_cast<long long>(t.eval_every),
+      static_cast<long long>(t.eval_slices), static_cast<long long>(t.knn),
+      static_cast<unsigned long long>(p.seed), static_cast<long long>(p.seeds));
 }
 
 template <typename T>
@@ -153,9 +152,8 @@ bool parse(int argc, char** argv, Flags* f) {
   }
   if (p.data.points < 8 || p.data.neighbors < 1 || p.data.neighbors >= p.data.points ||
       t.shape.hidden < 1 || t.shape.width < 1 || t.steps < 0 || t.batch < 1 || t.slices < 1 ||
-      (t.sigreg_groups != 1 && t.sigreg_groups != 2) ||
-      t.eval_slices < 1 || t.knn < 1 || t.knn > p.data.points / 2 || p.seeds < 1 ||
-      t.eval_every < 0) {
+      (t.sigreg_groups != 1 && t.sigreg_groups != 2) || t.eval_slices < 1 || t.knn < 1 ||
+      t.knn > p.data.points / 2 || p.seeds < 1 || t.eval_every < 0) {
     std::fprintf(stderr, "a flag is out of range (see --help)\n");
     return false;
   }
