@@ -11,6 +11,8 @@
 #                      bench/device_bundle.sh packs on a machine without a GPU); implies no build
 #   SIGREG_BENCH_FILTER   regex for bench_cuda (default: all)
 #   SIGREG_STEP_TIMEOUT   seconds per step (default 300)
+#   SIGREG_TOY_SEEDS      seeds of the toy run (default 1)
+#   SIGREG_TORCH_SHAPES   shapes of the PyTorch side by side, space-separated (default large)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,7 +66,7 @@ if want bench && [ -x "$build/bench/bench_cuda" ]; then
     --benchmark_filter="${SIGREG_BENCH_FILTER:-.}"
 fi
 if want toy && [ -x "$build/host/driver/sigreg_toy" ]; then
-  # The toy experiment end to end with SIGReg (and the MLP where it has a CUDA path) on the GPU.
+  # The toy experiment end to end on the GPU: the cuBLAS MLP and SIGReg's CUDA backend.
   step toy-cuda "$build/host/driver/sigreg_toy" --backend cuda --seeds "${SIGREG_TOY_SEEDS:-1}" \
     --out "$out/toy-cuda"
 fi
@@ -75,14 +77,19 @@ if want memcheck; then
     "$build/tests/test_backends" --gtest_brief=1 --gtest_filter="$gpu_filter"
   step memcheck-hardening compute-sanitizer --tool memcheck --error-exitcode 1 \
     "$build/tests/test_hardening" --gtest_brief=1 --gtest_filter="$gpu_filter"
+  [ -x "$build/tests/test_trainer" ] &&
+    step memcheck-trainer compute-sanitizer --tool memcheck --error-exitcode 1 \
+      "$build/tests/test_trainer" --gtest_brief=1 --gtest_filter="$gpu_filter"
 fi
 if want racecheck; then  # shared-memory hazards live in the fused (v2, v3) kernels
   step racecheck compute-sanitizer --tool racecheck --error-exitcode 1 \
     "$build/tests/test_backends" --gtest_brief=1 --gtest_filter='*cuda_v2*:*cuda_v3*:*Cuda*'
 fi
 if want torch && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-  step torch_side_by_side python3 bench/torch_side_by_side.py --device cuda \
-    --shape "${SIGREG_TORCH_SHAPE:-large}" --out "$out/torch_side_by_side.md"
+  for shape in ${SIGREG_TORCH_SHAPES:-large}; do
+    step "torch_side_by_side-$shape" python3 bench/torch_side_by_side.py --device cuda \
+      --shape "$shape" --out "$out/torch_side_by_side-$shape.md"
+  done
 fi
 if want profile && command -v ncu >/dev/null && [ -x "$build/bench/bench_cuda" ]; then
   # The fused kernels and cuBLAS's SGEMM at the large shape, forward+backward (bench/FLOOR.md).

@@ -5,6 +5,7 @@
 // Shapes: B rows per call; every matrix row-major; a layer's weight is in×out (Y = X·W + b).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,6 +40,8 @@ class Model {
   Model(const ModelShape& shape, uint64_t seed);
 
   const ModelShape& shape() const { return shape_; }
+  // The four affine layers in forward order: encoder 1, 2, 3, predictor.
+  std::array<Layer, 4> layers() const { return {l1_, l2_, l3_, pred_}; }
   std::vector<float> params, grads;  // flat; grads accumulate until zero_grad()
   void zero_grad();
 

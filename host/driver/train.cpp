@@ -13,6 +13,7 @@
 #include "probes.hpp"
 #include "rng.hpp"
 #include "sigreg_op.hpp"
+#include "trainer.hpp"
 
 namespace sigreg::toy {
 
@@ -105,20 +106,10 @@ RunResult train_run(const SwissRoll& data, const Split& split, const TrainOption
 #endif
   RunResult result;
   result.options = o;
-  const int64_t B = o.batch, W = o.shape.width, in = data.dim;
-  Model model(o.shape, sub_seed(o.seed, 3));
-  Adam adam(model.params.size(), o.lr);
+  const int64_t B = o.batch, W = o.shape.width;
+  auto trainer = make_trainer(data, o, &result.error);
+  if (trainer == nullptr) return result;
   Rng batch_rng(sub_seed(o.seed, 4));
-
-  Config config;
-  config.num_slices = o.slices;
-  config.seed = o.seed;
-  Problem problem;
-  problem.groups = o.sigreg_groups;
-  problem.samples = 2 * B / o.sigreg_groups;
-  problem.features = W;
-  auto op = make_sigreg_op(o.backend, config, problem, &result.error);
-  if (op == nullptr) return result;
 
   // Epoch order over all pairs, reshuffled whenever it runs out.
   const auto num_pairs = static_cast<int64_t>(data.pairs.size() / 2);
@@ -126,15 +117,20 @@ RunResult train_run(const SwissRoll& data, const Split& split, const TrainOption
   std::iota(order.begin(), order.end(), 0);
   int64_t cursor = num_pairs;
 
-  std::vector<float> X(static_cast<size_t>(2 * B * in));
-  StepBuffers buffers;
+  std::vector<int64_t> a(static_cast<size_t>(B)), b(static_cast<size_t>(B));
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
+  auto fail = [&](const Status& s) {
+    result.error = s.to_string();
+    return false;
+  };
   auto evaluate = [&](int64_t step) {
-    std::vector<float> all(static_cast<size_t>(data.points * W));
-    model.encode(data.x.data(), data.points, all.data(), nullptr);
+    std::vector<float> all;
+    if (Status s = trainer->fetch_losses(&result.loss_pred, &result.loss_sigreg); !s.ok())
+      return fail(s);
+    if (Status s = trainer->encode_all(&all); !s.ok()) return fail(s);
     Evaluation e = evaluate_embedding(all, W, data, split, o.knn, true, o.backend, o.eval_slices,
                                       sub_seed(o.seed, 5), &result.error);
     e.step = step;
@@ -153,12 +149,11 @@ RunResult train_run(const SwissRoll& data, const Split& split, const TrainOption
                     step > 0 ? static_cast<double>(step) / elapsed() : 0.0);
       print_line(line);
     }
-    return e;
+    return result.error.empty();
   };
-  if (o.eval_every > 0) evaluate(0);
+  if (o.eval_every > 0 && !evaluate(0)) return result;
 
   for (int64_t step = 0; step < o.steps; ++step) {
-    // Batch: rows 0..B−1 are the a-sides, B..2B−1 the b-sides.
     for (int64_t i = 0; i < B; ++i) {
       if (cursor == num_pairs) {
         for (int64_t j = num_pairs - 1; j > 0; --j)
@@ -166,29 +161,27 @@ RunResult train_run(const SwissRoll& data, const Split& split, const TrainOption
         cursor = 0;
       }
       const int64_t pair = order[cursor++];
-      const int64_t a = data.pairs[pair * 2], b = data.pairs[pair * 2 + 1];
-      std::copy(data.x.begin() + a * in, data.x.begin() + (a + 1) * in, X.begin() + i * in);
-      std::copy(data.x.begin() + b * in, data.x.begin() + (b + 1) * in, X.begin() + (B + i) * in);
+      a[i] = data.pairs[pair * 2];
+      b[i] = data.pairs[pair * 2 + 1];
     }
-    double pred_loss = 0.0;
-    float sig_loss = 0.0f;
-    if (Status st = step_gradients(model, X.data(), B, o.lambda, op.get(),
-                                   static_cast<uint64_t>(step), &buffers, &pred_loss, &sig_loss);
-        !st.ok()) {
-      result.error = st.to_string();
+    if (Status s = trainer->step(a.data(), b.data(), static_cast<uint64_t>(step)); !s.ok()) {
+      fail(s);
       return result;
     }
-    adam.step(model.params, model.grads);
-    result.loss_pred.push_back(static_cast<float>(pred_loss));
-    result.loss_sigreg.push_back(sig_loss);
-    if (o.eval_every > 0 && (step + 1) % o.eval_every == 0 && step + 1 != o.steps)
-      evaluate(step + 1);
+    if (o.eval_every > 0 && (step + 1) % o.eval_every == 0 && step + 1 != o.steps &&
+        !evaluate(step + 1))
+      return result;
+  }
+  // The clock stops once the device (if any) has finished: fetching the losses waits for it.
+  if (Status s = trainer->fetch_losses(&result.loss_pred, &result.loss_sigreg); !s.ok()) {
+    fail(s);
+    return result;
   }
   result.seconds = elapsed();
   result.steps_per_second = static_cast<double>(o.steps) / std::max(result.seconds, 1e-9);
-  result.final_eval = evaluate(o.steps);
-  result.embedding.resize(static_cast<size_t>(data.points * W));
-  model.encode(data.x.data(), data.points, result.embedding.data(), nullptr);
+  if (!evaluate(o.steps)) return result;
+  result.final_eval = result.trajectory.back();
+  if (Status s = trainer->encode_all(&result.embedding); !s.ok()) fail(s);
   return result;
 }
 
