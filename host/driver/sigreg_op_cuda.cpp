@@ -1,18 +1,12 @@
 // SigregOp for Backend::kCuda (built only with a CUDA toolkit): the library's arguments live in
 // device memory, so each call copies Z (V×N×D) to the device and dZ back. One stream per op;
 // the copies synchronise it, so the host sees finished results.
-#include <cuda_runtime.h>
-
+#include "cuda_status.hpp"
 #include "sigreg_op.hpp"
 
 namespace sigreg::toy {
 namespace detail {
 namespace {
-
-Status cuda_status(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return {};
-  return Status(Code::kCudaError, std::string(what) + ": " + cudaGetErrorString(e));
-}
 
 class CudaOp final : public SigregOp {
  public:

@@ -4,14 +4,12 @@
 // same stream. All reductions run in a fixed order (no atomics), so a run is bitwise
 // reproducible. Layouts and formulas are those of mlp.cpp / train.cpp: row-major matrices, a
 // layer is Y = X·W + b with W in×out, and the flat parameter vector of Model.
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
-
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
 
+#include "cuda_status.hpp"
 #include "rng.hpp"
 #include "trainer.hpp"
 
@@ -19,18 +17,7 @@ namespace sigreg::toy {
 namespace detail {
 namespace {
 
-Status check(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return {};
-  return Status(Code::kCudaError, std::string(what) + ": " + cudaGetErrorString(e));
-}
-
-Status check(cublasStatus_t e, const char* what) {
-  if (e == CUBLAS_STATUS_SUCCESS) return {};
-  return Status(Code::kCublasError,
-                std::string(what) + ": cuBLAS status " + std::to_string(static_cast<int>(e)));
-}
-
-Status launched(const char* kernel) { return check(cudaGetLastError(), kernel); }
+Status launched(const char* kernel) { return cuda_status(cudaGetLastError(), kernel); }
 
 // One device allocation of T, freed with its owner.
 template <typename T>
@@ -44,7 +31,7 @@ class DeviceBuffer {
   }
   Status allocate(size_t count) {
     count_ = count;
-    return check(
+    return cuda_status(
         cudaMalloc(reinterpret_cast<void**>(&data_), std::max<size_t>(count, 1) * sizeof(T)),
         "cudaMalloc");
   }
@@ -184,10 +171,12 @@ class CudaTrainer final : public Trainer {
     size_t workspace_bytes = 0;
     if (Status st = workspace_size(handle_, config_, problem_, &workspace_bytes); !st.ok())
       return st;
-    if (Status st = check(cudaStreamCreate(&stream_), "cudaStreamCreate"); !st.ok()) return st;
-    if (Status st = check(cublasCreate(&blas_), "cublasCreate"); !st.ok()) return st;
-    if (Status st = check(cublasSetStream(blas_, stream_), "cublasSetStream"); !st.ok()) return st;
-    if (Status st = check(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+    if (Status st = cuda_status(cudaStreamCreate(&stream_), "cudaStreamCreate"); !st.ok())
+      return st;
+    if (Status st = cuda_status(cublasCreate(&blas_), "cublasCreate"); !st.ok()) return st;
+    if (Status st = cuda_status(cublasSetStream(blas_, stream_), "cublasSetStream"); !st.ok())
+      return st;
+    if (Status st = cuda_status(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
         !st.ok())
       return st;
     const auto sz = [](int64_t a, int64_t b) { return static_cast<size_t>(a * b); };
@@ -226,18 +215,18 @@ class CudaTrainer final : public Trainer {
         {params_.get(), {model_.params.data(), P * 4}},
         {lambda_.get(), {&lambda, 4}}};
     for (const auto& [dst, src] : uploads)
-      if (Status st =
-              check(cudaMemcpyAsync(dst, src.first, src.second, cudaMemcpyHostToDevice, stream_),
-                    "upload");
+      if (Status st = cuda_status(
+              cudaMemcpyAsync(dst, src.first, src.second, cudaMemcpyHostToDevice, stream_),
+              "upload");
           !st.ok())
         return st;
     for (DeviceBuffer<float>* zeroed : {&grads_, &m_, &v_})
-      if (Status st =
-              check(cudaMemsetAsync(zeroed->get(), 0, zeroed->count() * 4, stream_), "memset");
+      if (Status st = cuda_status(cudaMemsetAsync(zeroed->get(), 0, zeroed->count() * 4, stream_),
+                                  "memset");
           !st.ok())
         return st;
     index_host_.resize(static_cast<size_t>(B2));
-    return check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    return cuda_status(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
 
   Status step(const int64_t* a, const int64_t* b, uint64_t step) override {
@@ -251,9 +240,9 @@ class CudaTrainer final : public Trainer {
     }
     // From pageable memory: the call returns once the indices are staged, so the host may
     // refill index_host_ for the next step at once.
-    if (Status st = check(cudaMemcpyAsync(index_.get(), index_host_.data(), B2 * sizeof(int),
-                                          cudaMemcpyHostToDevice, stream_),
-                          "copy batch indices");
+    if (Status st = cuda_status(cudaMemcpyAsync(index_.get(), index_host_.data(), B2 * sizeof(int),
+                                                cudaMemcpyHostToDevice, stream_),
+                                "copy batch indices");
         !st.ok())
       return st;
     gather_rows<<<blocks_for(B2 * data_.dim), kThreads, 0, stream_>>>(x_.get(), data_.dim,
@@ -325,13 +314,13 @@ class CudaTrainer final : public Trainer {
     const int64_t count = steps_done_ - steps_fetched_;
     std::vector<float> host(static_cast<size_t>(2 * count));
     if (count > 0) {
-      if (Status st = check(cudaMemcpyAsync(host.data(), losses_.get() + 2 * steps_fetched_,
-                                            host.size() * 4, cudaMemcpyDeviceToHost, stream_),
-                            "copy losses");
+      if (Status st = cuda_status(cudaMemcpyAsync(host.data(), losses_.get() + 2 * steps_fetched_,
+                                                  host.size() * 4, cudaMemcpyDeviceToHost, stream_),
+                                  "copy losses");
           !st.ok())
         return st;
     }
-    if (Status st = check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); !st.ok())
+    if (Status st = cuda_status(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); !st.ok())
       return st;
     for (int64_t i = 0; i < count; ++i) {
       pred->push_back(host[2 * i]);
@@ -344,24 +333,24 @@ class CudaTrainer final : public Trainer {
   Status encode_all(std::vector<float>* Z) override {
     Z->resize(static_cast<size_t>(data_.points * o_.shape.width));
     if (Status st = encode(x_.get(), data_.points); !st.ok()) return st;
-    if (Status st = check(
+    if (Status st = cuda_status(
             cudaMemcpyAsync(Z->data(), Z_.get(), Z->size() * 4, cudaMemcpyDeviceToHost, stream_),
             "copy embedding");
         !st.ok())
       return st;
-    return check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    return cuda_status(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
 
   Status parameters(std::vector<float>* params, std::vector<float>* grads) override {
     params->resize(model_.params.size());
     grads->resize(model_.params.size());
     for (const auto& [host, device] : {std::pair{params, &params_}, std::pair{grads, &grads_}})
-      if (Status st = check(cudaMemcpyAsync(host->data(), device->get(), host->size() * 4,
-                                            cudaMemcpyDeviceToHost, stream_),
-                            "copy parameters");
+      if (Status st = cuda_status(cudaMemcpyAsync(host->data(), device->get(), host->size() * 4,
+                                                  cudaMemcpyDeviceToHost, stream_),
+                                  "copy parameters");
           !st.ok())
         return st;
-    return check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    return cuda_status(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
 
  private:
@@ -370,7 +359,7 @@ class CudaTrainer final : public Trainer {
   Status gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* A,
               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
     const float one = 1.0f;
-    return check(
+    return cuda_status(
         cublasSgemm(blas_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                     static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &one, B,
                     static_cast<int>(ldb), A, static_cast<int>(lda), &beta, C,
