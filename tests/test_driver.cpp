@@ -139,6 +139,42 @@ TEST(DriverData, SwissRollPairsAreNeighboursOnTheCurve) {
   for (double t : data.t) EXPECT_TRUE(t >= 1.5 * M_PI && t <= 4.5 * M_PI);
 }
 
+// --standardize: every input dimension z-scored over all points; t, the clean curve and the pairs
+// (found on the unstandardised input) are those of the same seed without it.
+TEST(DriverData, StandardizedInputHasZeroMeanUnitVariancePerDimension) {
+  toy::SwissRollOptions o;
+  o.points = 1024, o.seed = 4;
+  const toy::SwissRoll plain = toy::make_swiss_roll(o);
+  o.standardize = true;
+  const toy::SwissRoll data = toy::make_swiss_roll(o);
+  ASSERT_EQ(data.x.size(), plain.x.size());
+  const auto n = static_cast<size_t>(data.points), dim = static_cast<size_t>(data.dim);
+  for (size_t c = 0; c < dim; ++c) {
+    double mean = 0, var = 0, plain_mean = 0, plain_var = 0;
+    for (size_t p = 0; p < n; ++p) {
+      mean += data.x[p * dim + c];
+      plain_mean += plain.x[p * dim + c];
+    }
+    mean /= static_cast<double>(n);
+    plain_mean /= static_cast<double>(n);
+    for (size_t p = 0; p < n; ++p) {
+      var += (data.x[p * dim + c] - mean) * (data.x[p * dim + c] - mean);
+      plain_var += (plain.x[p * dim + c] - plain_mean) * (plain.x[p * dim + c] - plain_mean);
+    }
+    var /= static_cast<double>(n);
+    plain_var /= static_cast<double>(n);
+    EXPECT_NEAR(mean, 0.0, 1e-5) << "dimension " << c;
+    EXPECT_NEAR(var, 1.0, 1e-4) << "dimension " << c;
+    // An affine map of the same column: (x − mean) / sd.
+    for (size_t p = 0; p < n; p += 97)
+      EXPECT_NEAR(data.x[p * dim + c], (plain.x[p * dim + c] - plain_mean) / std::sqrt(plain_var),
+                  1e-4);
+  }
+  EXPECT_EQ(data.t, plain.t);  // the probe target is untouched
+  EXPECT_EQ(data.clean, plain.clean);
+  EXPECT_EQ(data.pairs, plain.pairs);
+}
+
 // A short run (small N, small network, few hundred steps): SIGReg keeps t readable, λ = 0
 // collapses. Also bitwise reproducible from the seed.
 TEST(DriverTraining, ShortRunCollapsesWithoutSigregAndNotWith) {

@@ -34,10 +34,12 @@ void usage(const Flags& f) {
   const auto& p = f.protocol;
   const auto& t = p.train;
   std::printf(
-      "usage: sigreg_toy [--sweep] [flags]\n"
+      "usage: sigreg_toy [--sweep] [--standardize] [flags]\n"
       "  --points N        Swiss-roll points (%lld)\n"
       "  --noise S         input noise σ per dimension (%g)\n"
       "  --neighbors K     training pairs per point (%lld)\n"
+      "  --standardize     z-score each input dimension (mean 0, variance 1 over all points,\n"
+      "                    after the pairs are found) for training, probes and figures (%s)\n"
       "  --hidden H        encoder hidden width (%lld)\n"
       "  --width W         embedding dimension (%lld)\n"
       "  --activation A    relu | gelu (%s)\n"
@@ -59,12 +61,13 @@ void usage(const Flags& f) {
       "  --sweep-lambdas L,L,...  (0,1)   --sweep-noises S,S,... (0.1,0.25,0.5,1)\n"
       "  --sweep-widths W,W,...   (2,8,32)\n",
       static_cast<long long>(p.data.points), p.data.noise, static_cast<long long>(p.data.neighbors),
-      static_cast<long long>(t.shape.hidden), static_cast<long long>(t.shape.width),
-      toy::activation_name(t.shape.activation), static_cast<long long>(t.steps),
-      static_cast<long long>(t.batch), t.lr, t.lambda, static_cast<long long>(t.slices),
-      static_cast<long long>(t.sigreg_groups), static_cast<long long>(t.eval_every),
-      static_cast<long long>(t.eval_slices), static_cast<long long>(t.knn),
-      static_cast<unsigned long long>(p.seed), static_cast<long long>(p.seeds));
+      p.data.standardize ? "on" : "off", static_cast<long long>(t.shape.hidden),
+      static_cast<long long>(t.shape.width), toy::activation_name(t.shape.activation),
+      static_cast<long long>(t.steps), static_cast<long long>(t.batch), t.lr, t.lambda,
+      static_cast<long long>(t.slices), static_cast<long long>(t.sigreg_groups),
+      static_cast<long long>(t.eval_every), static_cast<long long>(t.eval_slices),
+      static_cast<long long>(t.knn), static_cast<unsigned long long>(p.seed),
+      static_cast<long long>(p.seeds));
 }
 
 template <typename T>
@@ -87,6 +90,10 @@ bool parse(int argc, char** argv, Flags* f) {
     }
     if (flag == "--sweep") {
       f->sweep = true;
+      continue;
+    }
+    if (flag == "--standardize") {
+      p.data.standardize = true;
       continue;
     }
     if (i + 1 >= argc) {

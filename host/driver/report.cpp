@@ -128,6 +128,7 @@ void write_protocol(Json& j, const Protocol& p) {
       .value("input_dim", static_cast<double>(p.data.dim))
       .value("noise", p.data.noise)
       .value("neighbors", static_cast<double>(p.data.neighbors))
+      .value("standardize", p.data.standardize ? 1.0 : 0.0)
       .value("hidden", static_cast<double>(t.shape.hidden))
       .value("width", static_cast<double>(t.shape.width))
       .value("activation", activation_name(t.shape.activation))

@@ -55,7 +55,26 @@ SwissRoll make_swiss_roll(const SwissRollOptions& o) {
       data.pairs[pair * 2] = static_cast<int32_t>(p);
       data.pairs[pair * 2 + 1] = nn[pair];
     }
+  if (o.standardize) standardize_columns(&data.x, o.points, o.dim);
   return data;
+}
+
+void standardize_columns(std::vector<float>* x, int64_t n, int64_t dim) {
+  const auto rows = static_cast<size_t>(n), cols = static_cast<size_t>(dim);
+  for (size_t c = 0; c < cols; ++c) {
+    double mean = 0.0;
+    for (size_t p = 0; p < rows; ++p) mean += (*x)[p * cols + c];
+    mean /= static_cast<double>(rows);
+    double var = 0.0;
+    for (size_t p = 0; p < rows; ++p) {
+      const double d = (*x)[p * cols + c] - mean;
+      var += d * d;
+    }
+    var /= static_cast<double>(rows);
+    const double scale = var > 0.0 ? 1.0 / std::sqrt(var) : 0.0;
+    for (size_t p = 0; p < rows; ++p)
+      (*x)[p * cols + c] = static_cast<float>(((*x)[p * cols + c] - mean) * scale);
+  }
 }
 
 Split random_halves(int64_t n, uint64_t seed) {
