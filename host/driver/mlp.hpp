@@ -18,7 +18,7 @@ const char* activation_name(Activation a);
 
 struct ModelShape {
   int64_t input = 50, hidden = 256, width = 32;
-  Activation activation = Activation::kRelu;
+  Activation activation = Activation::kGelu;
 };
 
 // Offsets of one affine layer's weight (in×out) and bias (out) in the flat parameter vector.

@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "activation.hpp"
 #include "cuda_status.hpp"
 #include "rng.hpp"
 #include "trainer.hpp"
@@ -59,32 +60,23 @@ __global__ void gather_rows(const float* __restrict__ x, int64_t in, const int* 
     X[e] = x[index[e / in] * in + e % in];
 }
 
-// H (rows × out) += b (per column); A = activation(H) when A is not null. GELU: x·Φ(x), erf form.
+// H (rows × out) += b (per column); A = activation(H) when A is not null (activation.hpp).
 __global__ void bias_activation(const float* __restrict__ b, int64_t out, int64_t rows,
-                                float* __restrict__ H, float* __restrict__ A, bool gelu) {
+                                float* __restrict__ H, float* __restrict__ A, bool use_gelu) {
   for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < rows * out;
        e += int64_t{gridDim.x} * blockDim.x) {
     const float h = H[e] + b[e % out];
     H[e] = h;
-    if (A != nullptr) {
-      const double x = h;
-      A[e] = static_cast<float>(gelu ? 0.5 * x * (1.0 + erf(x * 0.70710678118654752440))
-                                     : fmax(x, 0.0));
-    }
+    if (A != nullptr) A[e] = static_cast<float>(use_gelu ? gelu(h).value : relu(h).value);
   }
 }
 
 // D ⊙= activation'(H).
 __global__ void activation_backward(const float* __restrict__ H, int64_t n, float* __restrict__ D,
-                                    bool gelu) {
+                                    bool use_gelu) {
   for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n;
-       e += int64_t{gridDim.x} * blockDim.x) {
-    const double x = H[e];
-    const double slope = gelu ? 0.5 * (1.0 + erf(x * 0.70710678118654752440)) +
-                                    x * 0.39894228040143267794 * exp(-0.5 * x * x)
-                              : (x > 0.0 ? 1.0 : 0.0);
-    D[e] = static_cast<float>(D[e] * slope);
-  }
+       e += int64_t{gridDim.x} * blockDim.x)
+    D[e] = static_cast<float>(D[e] * (use_gelu ? gelu(H[e]).slope : relu(H[e]).slope));
 }
 
 // db[j] = Σ_r D[r, j], rows in order (as the CPU path sums them).
