@@ -5,7 +5,8 @@
 //        + λ·SIGReg(Z as V = 2 groups (views) of N = B samples, K slices, directions of the step)
 // By default SIGReg sees the batch's two views as two groups, each regularised separately and the
 // loss averaged over both (the library's V×N×D layout; LeJEPA's per-view statistic), so N = B per
-// statistic; TrainOptions::sigreg_groups = 1 pools them (N = 2B). Adam on all parameters. Deterministic given the seed.
+// statistic; TrainOptions::sigreg_groups = 1 pools them (N = 2B). Adam on all parameters.
+// Deterministic given the seed.
 #pragma once
 
 #include <cmath>
