@@ -5,11 +5,17 @@
 # git, carried by the device call). On the GPU machine:
 #   mkdir -p /tmp/b && tar xJf .devrun/bundle.tar.xz -C /tmp/b &&
 #   LD_LIBRARY_PATH=/tmp/b/lib:$LD_LIBRARY_PATH SIGREG_GPU_BUILD=/tmp/b bench/gpu_check.sh
-# libcudart/libcublas come from the GPU machine's own CUDA toolkit (same major version).
+# libcudart/libcublas come from the GPU machine's own CUDA toolkit (same major version). The
+# Python package builds there with CMAKE_PREFIX_PATH=/tmp/b/prefix (OpenBLAS headers + link).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake --preset sm90 >/dev/null
 cmake --build --preset sm90
+find_cblas_header() {  # the cblas.h the build used (CMake cache), else the usual Debian place
+  local dir
+  dir=$(sed -n 's/^SIGREG_CBLAS_INCLUDE_DIR:PATH=//p' build-sm90/CMakeCache.txt)
+  echo "${dir:-/usr/include/x86_64-linux-gnu}/cblas.h"
+}
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/tests" "$stage/bench" "$stage/host/driver" "$stage/lib"
@@ -24,6 +30,12 @@ for bin in "$stage"/tests/* "$stage"/bench/* "$stage"/host/driver/*; do
   ldd "$bin" | awk '$3 ~ /^\// {print $3}'
 done | sort -u | grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.so|/cuda' |
   while read -r lib; do cp -L "$lib" "$stage/lib/"; done
+# OpenBLAS's headers and a libopenblas.so link: with CMAKE_PREFIX_PATH=<bundle>/prefix the Python
+# package (pip install) configures and links there too.
+mkdir -p "$stage/prefix/include" "$stage/prefix/lib"
+cblas=$(readlink -f "$(find_cblas_header)")
+cp -L "$cblas" "$(dirname "$cblas")/openblas_config.h" "$stage/prefix/include/"
+ln -s ../../lib/libopenblas.so.0 "$stage/prefix/lib/libopenblas.so"
 git rev-parse --short HEAD >"$stage/commit"
 git diff --quiet || echo "+dirty" >>"$stage/commit"
 mkdir -p .devrun

@@ -2,7 +2,8 @@
 // and what was expected), then dispatches to the handle's backend (backend.hpp).
 #include <cmath>
 #include <limits>
-#include <sstream>
+#include <cstdio>
+#include <type_traits>
 
 #include "backend.hpp"
 #include "kernels/math.cuh"
@@ -15,11 +16,17 @@ Status invalid(const std::string& argument, const std::string& expected) {
   return Status(Code::kInvalidArgument, argument + ": " + expected);
 }
 
-template <typename T>
+// ", got <value>": printf formatting, not iostreams — no locale, no stream state (the iostream
+// version crashed inside a PyTorch process whose libstdc++ locale the extension did not own).
+std::string got(long long value) { return ", got " + std::to_string(value); }
+std::string got(double value) {
+  char text[48];
+  std::snprintf(text, sizeof text, ", got %g", value);
+  return text;
+}
+template <typename T, typename = std::enable_if_t<std::is_integral_v<T>>>
 std::string got(T value) {
-  std::ostringstream s;
-  s << ", got " << value;
-  return s.str();
+  return got(static_cast<long long>(value));
 }
 
 // a·b·c fits in int64 and, times `element_bytes`, in size_t.
