@@ -1,8 +1,8 @@
 // The public API: the single place that validates arguments (every message names the argument
 // and what was expected), then dispatches to the handle's backend (backend.hpp).
 #include <cmath>
-#include <limits>
 #include <cstdio>
+#include <limits>
 #include <type_traits>
 
 #include "backend.hpp"
