@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <mutex>
 #include <numeric>
+#include <utility>
 #if defined(__SSE__) || defined(_M_X64)
 #include <xmmintrin.h>
 #endif
@@ -139,6 +140,7 @@ RunResult train_run(const SwissRoll& data, const Split& split, const TrainOption
       e.sigreg_loss = result.loss_sigreg.back();
     }
     result.trajectory.push_back(e);
+    if (step == o.steps) result.embedding = std::move(all);  // the run's final embedding
     if (o.progress) {
       char line[320];
       std::snprintf(line, sizeof line,
@@ -181,7 +183,6 @@ RunResult train_run(const SwissRoll& data, const Split& split, const TrainOption
   result.steps_per_second = static_cast<double>(o.steps) / std::max(result.seconds, 1e-9);
   if (!evaluate(o.steps)) return result;
   result.final_eval = result.trajectory.back();
-  if (Status s = trainer->encode_all(&result.embedding); !s.ok()) fail(s);
   return result;
 }
 
