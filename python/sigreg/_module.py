@@ -68,18 +68,29 @@ class SIGRegStats:
     step: Optional[int]  # direction step (None when A was passed in)
 
 
+# Per-call overhead matters at small shapes (a trivial autograd.Function costs ~0.1 ms on a slow
+# host): the paths below skip conversions that would be no-ops and reuse what a call already knows.
+_NO_GUARD = contextlib.nullcontext()  # reusable
+
+
 def _stream_of(device: torch.device) -> int:
     return torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
 
 
 def _device_guard(device: torch.device):
     """Makes `device` current for the library's CUDA calls (a no-op on CPU)."""
-    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+    return torch.cuda.device(device) if device.type == "cuda" else _NO_GUARD
 
 
-def _workspace(config, V, N, D, device) -> torch.Tensor:
+def _as(t: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """t as a contiguous tensor of `dtype` on `device`; t itself when it already is one."""
+    if t.dtype != dtype or t.device != device:
+        t = t.to(device=device, dtype=dtype)
+    return t if t.is_contiguous() else t.contiguous()
+
+
+def _workspace(nbytes: int, device: torch.device) -> torch.Tensor:
     # Through torch's (caching) allocator, on the stream the library will run on.
-    nbytes = _C.workspace_size(config, V, N, D, device)
     return torch.empty(nbytes, dtype=torch.uint8, device=device)
 
 
@@ -99,15 +110,17 @@ class _SIGRegFunction(torch.autograd.Function):
     def forward(ctx, z, A, config, group, world_size, grad_scale, info):
         V, N, D = z.shape
         reference = z.dtype == torch.float64 and z.device.type == "cpu"
+        ws_bytes = 0
         if reference:  # float64 end to end through sigreg::reference
             zc = z.contiguous()
-            Ac = A.to(torch.float64).contiguous()
+            Ac = _as(A, torch.float64, z.device)
             sums = _C.reference_ecf_sums(config, zc, Ac)
         else:
-            zc = z.to(torch.float32).contiguous()
-            Ac = A.to(device=z.device, dtype=torch.float32).contiguous()
+            zc = _as(z, torch.float32, z.device)
+            Ac = _as(A, torch.float32, z.device)
+            ws_bytes = _C.workspace_size(config, V, N, D, z.device)  # backward needs the same
             with _device_guard(z.device):
-                sums = _C.ecf_sums(config, zc, Ac, _workspace(config, V, N, D, z.device),
+                sums = _C.ecf_sums(config, zc, Ac, _workspace(ws_bytes, z.device),
                                    _stream_of(z.device))
         global_n = N
         if world_size > 1:
@@ -120,7 +133,7 @@ class _SIGRegFunction(torch.autograd.Function):
                 stats, loss = _C.finalize(config, sums, global_n, _stream_of(z.device))
         ctx.save_for_backward(zc, Ac, sums)
         ctx.config, ctx.global_n, ctx.grad_scale = config, global_n, grad_scale
-        ctx.reference, ctx.in_dtype = reference, z.dtype
+        ctx.reference, ctx.in_dtype, ctx.ws_bytes = reference, z.dtype, ws_bytes
         ctx.mark_non_differentiable(stats)
         return loss, stats
 
@@ -130,26 +143,31 @@ class _SIGRegFunction(torch.autograd.Function):
         zc, Ac, sums = ctx.saved_tensors
         if grad_loss is None:
             return (None,) * 7
-        g = grad_loss * ctx.grad_scale
+        g = grad_loss if ctx.grad_scale == 1.0 else grad_loss * ctx.grad_scale
         if ctx.reference:
             dz = _C.reference_backward(ctx.config, zc, Ac, sums, ctx.global_n, float(g.item()))
         else:
-            g = g.to(device=zc.device, dtype=torch.float32).reshape(()).contiguous()
+            g = _as(g if g.dim() == 0 else g.reshape(()), torch.float32, zc.device)
             with _device_guard(zc.device):
-                V, N, D = zc.shape
                 dz = _C.backward(ctx.config, zc, Ac, sums, ctx.global_n, g,
-                                 _workspace(ctx.config, V, N, D, zc.device),
-                                 _stream_of(zc.device))
-        return dz.to(ctx.in_dtype), None, None, None, None, None, None
+                                 _workspace(ctx.ws_bytes, zc.device), _stream_of(zc.device))
+        if dz.dtype != ctx.in_dtype:
+            dz = dz.to(ctx.in_dtype)
+        return dz, None, None, None, None, None, None
 
 
 def _groups_view(z: torch.Tensor) -> torch.Tensor:
     if not isinstance(z, torch.Tensor):
         raise TypeError(f"z: expected a torch.Tensor, got {type(z).__name__}")
     if z.dim() < 2:
-        raise ValueError(f"z: expected shape (..., N, D) with at least 2 dims, got {tuple(z.shape)}")
+        raise ValueError(
+            f"z: expected shape (..., N, D) with at least 2 dims, got {tuple(z.shape)}")
     if not z.is_floating_point():
         raise TypeError(f"z: expected a floating-point tensor, got {z.dtype}")
+    if z.dim() == 3:
+        return z
+    if z.dim() == 2:
+        return z.unsqueeze(0)
     return z.reshape(math.prod(z.shape[:-2]), z.shape[-2], z.shape[-1])
 
 
@@ -168,8 +186,7 @@ def _resolve_distributed(distributed, process_group):
 
 
 def sigreg_loss(z, A, *, knots=17, t_max=3.0, quadrature="trapezoid", distributed="auto",
-                process_group=None, ddp_grad_scale=True, return_stats=False, _config=None,
-                _step=None):
+                process_group=None, ddp_grad_scale=True, return_stats=False):
     """SIGReg of z (..., N, D) on caller-given directions A (D, K), differentiable in z.
 
     Returns the loss (a 0-dim tensor; float32, float64 for float64 CPU input), or
@@ -180,14 +197,19 @@ def sigreg_loss(z, A, *, knots=17, t_max=3.0, quadrature="trapezoid", distribute
     if not isinstance(A, torch.Tensor) or A.dim() != 2 or A.shape[0] != zg.shape[-1]:
         shape = tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__
         raise ValueError(f"A: expected shape (D, K) with D = {zg.shape[-1]}, got {shape}")
-    config = _config or _make_config(A.shape[1], knots, t_max, quadrature, 0)
+    config = _make_config(A.shape[1], knots, t_max, quadrature, 0)
+    loss, info = _apply(zg, A, config, distributed, process_group, ddp_grad_scale, None)
+    return (loss, info) if return_stats else loss
+
+
+def _apply(zg, A, config, distributed, process_group, ddp_grad_scale, step):
+    """(loss, SIGRegStats) of the checked groups zg (V, N, D) on A (D, K)."""
     group, world = _resolve_distributed(distributed, process_group)
     scale = float(world) if ddp_grad_scale else 1.0
     extra = {}
-    loss, stats = _SIGRegFunction.apply(zg, A.detach(), config, group, world, scale, extra)
-    if not return_stats:
-        return loss
-    return loss, SIGRegStats(loss.detach(), stats, extra["global_samples"], world, _step)
+    loss, stats = _SIGRegFunction.apply(zg, A.detach() if A.requires_grad else A, config, group,
+                                        world, scale, extra)
+    return loss, SIGRegStats(loss.detach(), stats, extra["global_samples"], world, step)
 
 
 class SIGReg(torch.nn.Module):
@@ -242,13 +264,13 @@ class SIGReg(torch.nn.Module):
         if step is None:
             step = self.step
             if self.training:
-                self.step += 1
+                # Plain attributes, set past nn.Module.__setattr__'s parameter/buffer/submodule
+                # bookkeeping (which they never need): ~10 µs each per call.
+                object.__setattr__(self, "step", step + 1)
         A = self.directions(zg.shape[-1], step, z.device)
-        loss, info = sigreg_loss(zg, A, distributed=self.distributed,
-                                 process_group=self.process_group,
-                                 ddp_grad_scale=self.ddp_grad_scale, return_stats=True,
-                                 _config=self._config, _step=int(step))
-        self.last_stats = info
+        loss, info = _apply(zg, A, self._config, self.distributed, self.process_group,
+                            self.ddp_grad_scale, int(step))
+        object.__setattr__(self, "last_stats", info)
         return (loss, info) if return_stats else loss
 
     def get_extra_state(self):
