@@ -42,15 +42,18 @@ void throw_if_error(const sigreg::Status& status) {
 
 // One handle per (backend, CUDA device or CPU thread count), created on first use and kept for
 // the life of the process. A handle is not safe for concurrent use, so each carries a mutex and
-// calls run with the GIL released.
+// calls run with the GIL released. The cache is never destroyed: as a static with a destructor
+// it was torn down at exit, after Python's finalisation, and its handles' destructors then called
+// openblas_set_num_threads (waking OpenBLAS's pool during exit; seen under gdb) and, on a GPU,
+// cuBLAS and the CUDA runtime in an undefined order against their own teardown.
 struct CachedHandle {
   sigreg::Handle handle;
   std::mutex mutex;
 };
 
 CachedHandle& handle_for(const torch::Device& device) {
-  static std::mutex cache_mutex;
-  static std::map<std::tuple<int, int>, std::unique_ptr<CachedHandle>> cache;
+  static std::mutex& cache_mutex = *new std::mutex;
+  static auto& cache = *new std::map<std::tuple<int, int>, std::unique_ptr<CachedHandle>>;
   const bool cuda = device.is_cuda();
   const int key_device = cuda ? device.index() : torch::get_num_threads();
   const auto key = std::make_tuple(cuda ? 1 : 0, key_device);
