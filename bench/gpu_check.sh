@@ -12,7 +12,8 @@
 #   SIGREG_BENCH_FILTER   regex for bench_cuda (default: all)
 #   SIGREG_STEP_TIMEOUT   seconds per step (default 300)
 #   SIGREG_TOY_SEEDS      seeds of the toy run (default 1)
-#   SIGREG_TORCH_SHAPES   shapes of the PyTorch side by side, space-separated (default large)
+#   SIGREG_TORCH_SHAPES   shapes of the PyTorch side by side, space-separated (default large);
+#                         the torch step also runs bench/module_overhead.py (tiny and toy)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -89,6 +90,11 @@ if want torch && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/
   for shape in ${SIGREG_TORCH_SHAPES:-large}; do
     step "torch_side_by_side-$shape" python3 bench/torch_side_by_side.py --device cuda \
       --shape "$shape" --out "$out/torch_side_by_side-$shape.md"
+  done
+  # The module's per-call host cost against the kernels' time (README: small shapes).
+  for shape in tiny toy; do
+    step "module_overhead-$shape" python3 bench/module_overhead.py --device cuda --shape "$shape" \
+      --profile --out "$out/module_overhead-$shape.md"
   done
 fi
 if want profile && command -v ncu >/dev/null && [ -x "$build/bench/bench_cuda" ]; then

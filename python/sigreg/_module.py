@@ -135,6 +135,7 @@ class _SIGRegFunction(torch.autograd.Function):
         ctx.config, ctx.global_n, ctx.grad_scale = config, global_n, grad_scale
         ctx.reference, ctx.in_dtype, ctx.ws_bytes = reference, z.dtype, ws_bytes
         ctx.mark_non_differentiable(stats)
+        ctx.set_materialize_grads(False)  # no zeros for the stats' (unused) gradient
         return loss, stats
 
     @staticmethod
