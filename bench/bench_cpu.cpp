@@ -137,7 +137,7 @@ const int kRegistered = [] {
   for (const Shape& shape : sigreg_bench::kFloorShapes)
     for (const auto& [name, pass] : passes)
       benchmark::RegisterBenchmark(
-          (std::string("cpu/") + name + "/" + shape.name).c_str(),
+          (std::string(name) + "/cpu/" + shape.name).c_str(),
           [shape, pass = pass](benchmark::State& s) { run(s, shape, pass); })
           ->ArgName("threads")
           ->Arg(1)

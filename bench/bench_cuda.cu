@@ -1,7 +1,8 @@
 // Benchmarks of the CUDA backend (Backend::kCuda): forward (ecf_sums + finalize), backward, and
-// both, at the issue's shapes (V, N, D, K, M), for every kernel version of the one table
-// (HandleOptions::cuda_kernels: 1 simple, 2 fused, 3 fused forward + streamed backward), plus the
-// default version under MathMode::kAllowTF32, plus the floor's pieces measured in this program.
+// both, at the benchmark shapes (V, N, D, K, M), named <function>/cuda/<version>/<shape> for
+// "auto" and every kernel version of the registry (kernel_versions(), HandleOptions::kernels),
+// plus "auto" under MathMode::kAllowTF32 (<function>/cuda/auto-tf32/<shape>), plus the floor's
+// pieces measured in this program (floor/<piece>/<shape>).
 //
 // Timing: CUDA events around one call on a stream, the L2 flushed before every repetition (a
 // cudaMemsetAsync over 2× the L2 size, outside the events); manual time (UseManualTime).
@@ -272,7 +273,7 @@ void set_label(benchmark::State& state, const Shape& s) {
                  std::to_string(s.D) + " K=" + std::to_string(s.K) + " M=" + std::to_string(s.M));
 }
 
-void run_library(benchmark::State& state, const Shape& s, Pass pass, sigreg::CudaKernels version,
+void run_library(benchmark::State& state, const Shape& s, Pass pass, const std::string& version,
                  bool tf32) {
   if (!gpu_present()) {
     state.SkipWithError("no CUDA device: benchmark skipped");
@@ -282,7 +283,7 @@ void run_library(benchmark::State& state, const Shape& s, Pass pass, sigreg::Cud
     Device& dev = Device::get();
     Buffers& b = Buffers::of(s);
     sigreg::HandleOptions options;
-    options.cuda_kernels = version;
+    options.kernels = version;
     sigreg::Handle handle;
     check(sigreg::Handle::create(sigreg::Backend::kCuda, &handle, options), "Handle::create");
     sigreg::Config config;
@@ -290,6 +291,11 @@ void run_library(benchmark::State& state, const Shape& s, Pass pass, sigreg::Cud
     config.num_knots = s.M;
     config.math = tf32 ? sigreg::MathMode::kAllowTF32 : sigreg::MathMode::kFloat32;
     const sigreg::Problem problem{s.V, s.N, s.D, sigreg::DType::kFloat32};
+    if (const sigreg::Status served = sigreg::can_implement(handle, config, problem);
+        served.code() == sigreg::Code::kNotSupported) {
+      state.SkipWithError(served.to_string().c_str());  // a version not serving this config
+      return;
+    }
     size_t bytes = 0;
     check(sigreg::workspace_size(handle, config, problem, &bytes), "workspace_size");
     DevicePtr workspace = device_alloc(bytes);
@@ -383,10 +389,9 @@ void run_floor(benchmark::State& state, const Shape& s, Piece piece) {
 const int kRegistered = [] {
   const std::pair<const char*, Pass> passes[] = {
       {"forward", Pass::kForward}, {"backward", Pass::kBackward}, {"fwd+bwd", Pass::kBoth}};
-  const std::pair<const char*, sigreg::CudaKernels> versions[] = {
-      {"v1", sigreg::CudaKernels::kSimple},
-      {"v2", sigreg::CudaKernels::kFused},
-      {"v3", sigreg::CudaKernels::kFusedForward}};
+  std::vector<std::string> versions = {"auto"};
+  for (const std::string& name : sigreg::kernel_versions(sigreg::Backend::kCuda))
+    versions.push_back(name);
   const std::pair<const char*, Piece> pieces[] = {{"sgemm_P", Piece::kSgemmForward},
                                                   {"sgemm_dZ", Piece::kSgemmBackward},
                                                   {"tf32_P", Piece::kTf32Forward},
@@ -400,18 +405,18 @@ const int kRegistered = [] {
           ->Unit(benchmark::kMillisecond)
           ->UseManualTime();
     for (const auto& [pass_name, pass] : passes) {
-      for (const auto& [version_name, version] : versions)
+      for (const std::string& version : versions)
         benchmark::RegisterBenchmark(
-            (std::string("cuda/") + version_name + "/" + pass_name + "/" + shape.name).c_str(),
-            [shape, pass = pass, version = version](benchmark::State& st) {
+            (std::string(pass_name) + "/cuda/" + version + "/" + shape.name).c_str(),
+            [shape, pass = pass, version](benchmark::State& st) {
               run_library(st, shape, pass, version, false);
             })
             ->Unit(benchmark::kMillisecond)
             ->UseManualTime();
       benchmark::RegisterBenchmark(
-          (std::string("cuda/tf32/") + pass_name + "/" + shape.name).c_str(),
+          (std::string(pass_name) + "/cuda/auto-tf32/" + shape.name).c_str(),
           [shape, pass = pass](benchmark::State& st) {
-            run_library(st, shape, pass, sigreg::CudaKernels::kDefault, true);
+            run_library(st, shape, pass, "auto", true);
           })
           ->Unit(benchmark::kMillisecond)
           ->UseManualTime();

@@ -142,7 +142,7 @@ def reference(Z, A, M, t_max, budget=1 << 28):
         S += x.sin().sum(1)
     C, S = C / N, S / N
     stats = N * (((C - phi) ** 2 + S**2) * w).sum(-1)
-    a = (2.0 / (V * K)) * w * t * S  # dP = Σ_j a_j cos(t_j p) − b_j sin(t_j p)
+    a = (2.0 / (V * K)) * w * t * S  # dP = Σ_j a_j cos(t_j p) − b_j sin(t_j p), b_j = w t (C − φ)
     b = (2.0 / (V * K)) * w * t * (C - phi)
     dZ = torch.empty_like(Z)
     for n0 in range(0, N, rows):

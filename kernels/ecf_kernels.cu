@@ -1,7 +1,7 @@
-// The CUDA backend's kernels: directions (DESIGN.md §2), the ECF sums of the projections P = Z·A
-// (§1, with the rotation recurrence of §5), finalize (stats, loss) and the backward's per-knot
-// coefficients and dP. The two projection GEMMs (P = Z·A, dZ = dP·Aᵀ) are cuBLAS calls in
-// host/cuda/cuda_backend.cu; these kernels read and write P (V×N×K float, row-major).
+// The CUDA backend's kernels: directions (docs/design.md §2), the ECF sums of the projections
+// P = Z·A (§1, with the rotation recurrence of §5), finalize (stats, loss) and the backward's
+// per-knot coefficients and dP. The two projection GEMMs (P = Z·A, dZ = dP·Aᵀ) are cuBLAS calls
+// in host/cuda; these kernels read and write P (V×N×K float, row-major).
 //
 // Determinism: no atomics. Every reduction has a fixed order that depends only on the problem
 // shape (never on the grid size or the device): float runs of kRunPerKnotChunk·⌈M/32⌉ samples
@@ -14,6 +14,7 @@
 #include <cmath>
 
 #include "kernels/ecf_kernels.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/math.cuh"
 #include "kernels/phasor.cuh"
 
@@ -22,30 +23,17 @@ namespace {
 
 using math::Phasor;
 
-// Grid-stride kernels never need more blocks than this; more would only queue.
-constexpr int64_t kMaxBlocks = int64_t{1} << 20;
 constexpr int kDirectionThreads = 256;
 constexpr int kFinalizeThreads = 512;
 constexpr int kElementwiseThreads = 256;
 // dP: rows each thread carries at once, so each coefficient load serves that many samples.
 constexpr int kDpRowsPerThread = 8;
 
-static_assert(kTileK == 32, "a tile's slice lanes are one warp: coalesced reads of P along k");
+static_assert(kTileSlices == 32, "a tile's slice lanes are one warp: coalesced reads of P along k");
 static_assert(kTileThreads == 256, "tile kernels are launched with 256 threads");
 static_assert(math::kAnchorKnots == 32, "ecf_rows_per_block assumes 32-knot chunks");
 static_assert((kDirectionThreads & (kDirectionThreads - 1)) == 0, "tree reduction: power of 2");
 static_assert((kFinalizeThreads & (kFinalizeThreads - 1)) == 0, "tree reduction: power of 2");
-
-unsigned int blocks_for(int64_t work_items, int64_t items_per_block) {
-  const int64_t blocks = (work_items + items_per_block - 1) / items_per_block;
-  return static_cast<unsigned int>(std::max<int64_t>(1, std::min(blocks, kMaxBlocks)));
-}
-
-__device__ __forceinline__ Phasor phasor_of(float angle) {
-  Phasor x;
-  sincosf(angle, &x.s, &x.c);
-  return x;
-}
 
 // One block per column k (grid-stride over k). Threads draw the column's normals in groups of
 // four (one Philox call each), reduce the squared norm in double in a fixed tree, then draw the
@@ -86,16 +74,17 @@ __global__ void __launch_bounds__(kDirectionThreads)
 // a fixed order through shared memory, 8 knots at a time, one knot per row lane.
 template <int kChunk>
 __global__ void __launch_bounds__(kTileThreads)
-    ecf_partials_kernel(const float* __restrict__ P, int64_t V, int64_t N, int64_t K, KnotGrid grid,
-                        int64_t row_blocks, double* __restrict__ partials) {
+    ecf_partials_kernel(const float* __restrict__ P, int64_t V, int64_t N, int64_t K,
+                        KnotTable::Floats knots, int64_t row_blocks,
+                        double* __restrict__ partials) {
   static_assert(kChunk % kRowLanes == 0, "the reduction hands one knot to each row lane");
   static_assert(kChunk <= math::kAnchorKnots, "a chunk starts at an anchor and spans ≤ 32 knots");
-  __shared__ double reduce[kRowLanes][2][kRowLanes][kTileK];  // [knot][cos/sin][row lane][k]
-  const int M = grid.M;
+  __shared__ double reduce[kRowLanes][2][kRowLanes][kTileSlices];  // [knot][cos/sin][row lane][k]
+  const int M = knots.count;
   const int chunks = (M + kChunk - 1) / kChunk;
   const int64_t rows_per_block = ecf_rows_per_block(M);
   const int run = static_cast<int>(rows_per_block / kRowLanes);
-  const int64_t k_tiles = (K + kTileK - 1) / kTileK;
+  const int64_t k_tiles = (K + kTileSlices - 1) / kTileSlices;
   const int64_t tiles = V * row_blocks * chunks * k_tiles;
   const int lane_k = static_cast<int>(threadIdx.x), lane_n = static_cast<int>(threadIdx.y);
 
@@ -106,7 +95,7 @@ __global__ void __launch_bounds__(kTileThreads)
     rest /= chunks;
     const int64_t rb = rest % row_blocks;
     const int64_t v = rest / row_blocks;
-    const int64_t k = k_tile * kTileK + lane_k;
+    const int64_t k = k_tile * kTileSlices + lane_k;
     const int j0 = chunk * kChunk;
     const int count = min(kChunk, M - j0);
 
@@ -115,10 +104,10 @@ __global__ void __launch_bounds__(kTileThreads)
     for (int jj = 0; jj < kChunk; ++jj) {
       acc_c[jj] = 0.0f;
       acc_s[jj] = 0.0f;
-      phi[jj] = jj < count ? grid.phi[j0 + jj] : 0.0f;
+      phi[jj] = jj < count ? knots.phi[j0 + jj] : 0.0f;
     }
     if (k < K) {
-      const float t0 = grid.t[j0];
+      const float t0 = knots.t[j0];
       const float* column = P + v * N * K + k;
       const int64_t n_first = rb * rows_per_block + lane_n;
       for (int i = 0; i < run; ++i) {
@@ -126,7 +115,7 @@ __global__ void __launch_bounds__(kTileThreads)
         if (n >= N) break;
         const float p = column[n * K];
         Phasor x = j0 == 0 ? Phasor{1.0f, 0.0f} : phasor_of(t0 * p);
-        const Phasor step = phasor_of(grid.delta * p);
+        const Phasor step = phasor_of(knots.delta * p);
         // Knots past `count` accumulate bounded garbage that is never written: cheaper than
         // predicating every step.
 #pragma unroll
@@ -166,8 +155,8 @@ __global__ void __launch_bounds__(kTileThreads)
 // in double, and adds back the N·φ_j taken out of the cosines.
 __global__ void __launch_bounds__(kElementwiseThreads)
     ecf_finish_kernel(const double* __restrict__ partials, int64_t V, int64_t N, int64_t K,
-                      KnotGrid grid, int64_t row_blocks, double* __restrict__ sums) {
-  const int M = grid.M;
+                      KnotTable::Floats knots, int64_t row_blocks, double* __restrict__ sums) {
+  const int M = knots.count;
   const int64_t total = V * M * 2 * K;
   const int64_t block_stride = static_cast<int64_t>(M) * 2 * K;  // between row blocks
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
@@ -181,7 +170,7 @@ __global__ void __launch_bounds__(kElementwiseThreads)
     const double* in = partials + v * row_blocks * block_stride + (e - v * block_stride);
     double sum = 0.0;
     for (int64_t rb = 0; rb < row_blocks; ++rb) sum += in[rb * block_stride];
-    if (half == 0) sum += static_cast<double>(N) * static_cast<double>(grid.phi[j]);
+    if (half == 0) sum += static_cast<double>(N) * static_cast<double>(knots.phi[j]);
     sums[((v * K + k) * M + j) * 2 + half] = sum;
   }
 }
@@ -189,26 +178,21 @@ __global__ void __launch_bounds__(kElementwiseThreads)
 // One thread per (v, k), grid-stride, double math as reference::finalize. With a loss it runs as
 // a single block and sums the stats in a fixed tree, so the loss is deterministic.
 __global__ void __launch_bounds__(kFinalizeThreads)
-    finalize_kernel(const double* __restrict__ sums, int64_t VK, int M, double t_max, bool simpson,
-                    int64_t N, float* stats, float* loss) {
-  __shared__ double phi[kMaxKnots], weight[kMaxKnots], partial[kFinalizeThreads];
+    finalize_kernel(const double* __restrict__ sums, int64_t VK, KnotTable knots,
+                    math::CountArg count, float* stats, float* loss) {
+  __shared__ double partial[kFinalizeThreads];
   const int tid = static_cast<int>(threadIdx.x);
-  for (int j = tid; j < M; j += kFinalizeThreads) {
-    const double t = math::knot(j, M, t_max);
-    phi[j] = exp(-0.5 * t * t);
-    weight[j] = math::knot_weight(j, M, t_max, simpson);
-  }
-  __syncthreads();
-  const double n = static_cast<double>(N);
+  const int M = knots.count;
+  const double n = math::resolve_count(count);
   double local = 0.0;
   for (int64_t vk = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; vk < VK;
        vk += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const double* s = sums + vk * M * 2;
     double stat = 0.0;
     for (int j = 0; j < M; ++j) {
-      const double C = s[2 * j] / n - phi[j];
+      const double C = s[2 * j] / n - knots.phi[j];
       const double S = s[2 * j + 1] / n;
-      stat += weight[j] * (C * C + S * S);
+      stat += knots.w[j] * (C * C + S * S);
     }
     stat *= n;
     if (stats != nullptr) stats[vk] = static_cast<float>(stat);
@@ -226,13 +210,14 @@ __global__ void __launch_bounds__(kFinalizeThreads)
 
 // One thread per (v, j, k), grid-stride: the dP coefficients of knot j for slice (v, k).
 __global__ void __launch_bounds__(kElementwiseThreads)
-    backward_coefficients_kernel(const double* __restrict__ sums, int64_t V, int64_t K, int M,
-                                 double t_max, bool simpson, int64_t N,
+    backward_coefficients_kernel(const double* __restrict__ sums, int64_t V, int64_t K,
+                                 KnotTable knots, math::CountArg count,
                                  const float* __restrict__ grad_loss,
                                  float* __restrict__ coefficients) {
   const double g = grad_loss != nullptr ? static_cast<double>(*grad_loss) : 1.0;
   const double scale = g * 2.0 / static_cast<double>(V * K);
-  const double n = static_cast<double>(N);
+  const double n = math::resolve_count(count);
+  const int M = knots.count;
   const int64_t total = V * M * K;
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -240,13 +225,8 @@ __global__ void __launch_bounds__(kElementwiseThreads)
     const int64_t vj = e / K;
     const int j = static_cast<int>(vj % M);
     const int64_t v = vj / M;
-    const double t = math::knot(j, M, t_max);
-    const double phi = exp(-0.5 * t * t);
-    const double wt = scale * math::knot_weight(j, M, t_max, simpson) * t;
-    const double* s = sums + ((v * K + k) * M + j) * 2;
-    float* out = coefficients + vj * 2 * K + k;  // [v][j][a/b][k]
-    out[0] = static_cast<float>(wt * (s[1] / n));
-    out[K] = static_cast<float>(wt * (s[0] / n - phi));
+    math::backward_coefficient(knots, j, sums + (v * K + k) * M * 2, n, scale,
+                               coefficients + vj * 2 * K + k, K);
   }
 }
 
@@ -254,10 +234,10 @@ __global__ void __launch_bounds__(kElementwiseThreads)
 // slice through the knots, so each coefficient pair it loads serves 8 samples; dP overwrites P.
 __global__ void __launch_bounds__(kTileThreads)
     dp_kernel(float* __restrict__ P, const float* __restrict__ coefficients, int64_t V, int64_t N,
-              int64_t K, KnotGrid grid) {
+              int64_t K, KnotTable::Floats knots) {
   constexpr int kRowsPerTile = kRowLanes * kDpRowsPerThread;
-  const int M = grid.M;
-  const int64_t k_tiles = (K + kTileK - 1) / kTileK;
+  const int M = knots.count;
+  const int64_t k_tiles = (K + kTileSlices - 1) / kTileSlices;
   const int64_t row_tiles = (N + kRowsPerTile - 1) / kRowsPerTile;
   const int64_t tiles = V * row_tiles * k_tiles;
   const int lane_k = static_cast<int>(threadIdx.x), lane_n = static_cast<int>(threadIdx.y);
@@ -267,7 +247,7 @@ __global__ void __launch_bounds__(kTileThreads)
     const int64_t rest = tile / k_tiles;
     const int64_t row_tile = rest % row_tiles;
     const int64_t v = rest / row_tiles;
-    const int64_t k = k_tile * kTileK + lane_k;
+    const int64_t k = k_tile * kTileSlices + lane_k;
     if (k >= K) continue;  // no block-level synchronisation in this kernel
     float* column = P + v * N * K + k;
     const float* coef = coefficients + v * M * 2 * K + k;
@@ -281,11 +261,11 @@ __global__ void __launch_bounds__(kTileThreads)
       p[i] = n < N ? column[n * K] : 0.0f;
       dp[i] = 0.0f;
       x[i] = Phasor{1.0f, 0.0f};
-      step[i] = phasor_of(grid.delta * p[i]);
+      step[i] = phasor_of(knots.delta * p[i]);
     }
     for (int j = 0; j < M; ++j) {
       if (j > 0 && j % math::kAnchorKnots == 0) {
-        const float t = grid.t[j];
+        const float t = knots.t[j];
 #pragma unroll
         for (int i = 0; i < kDpRowsPerThread; ++i) x[i] = phasor_of(t * p[i]);
       }
@@ -293,7 +273,7 @@ __global__ void __launch_bounds__(kTileThreads)
       const float b = coef[static_cast<int64_t>(2 * j + 1) * K];
 #pragma unroll
       for (int i = 0; i < kDpRowsPerThread; ++i) {
-        dp[i] += a * x[i].c - b * x[i].s;
+        dp[i] += a * x[i].c + b * x[i].s;
         math::rotate(x[i], step[i]);
       }
     }
@@ -307,28 +287,17 @@ __global__ void __launch_bounds__(kTileThreads)
 
 template <int kChunk>
 cudaError_t launch_ecf_partials_chunk(const float* P, int64_t V, int64_t N, int64_t K,
-                                      const KnotGrid& grid, double* partials, cudaStream_t stream) {
-  const int64_t row_blocks = ecf_row_blocks(N, grid.M);
-  const int64_t chunks = (grid.M + kChunk - 1) / kChunk;
-  const int64_t tiles = V * row_blocks * chunks * ((K + kTileK - 1) / kTileK);
-  ecf_partials_kernel<kChunk><<<blocks_for(tiles, 1), dim3(kTileK, kRowLanes), 0, stream>>>(
-      P, V, N, K, grid, row_blocks, partials);
+                                      const KnotTable::Floats& knots, double* partials,
+                                      cudaStream_t stream) {
+  const int64_t row_blocks = ecf_row_blocks(N, knots.count);
+  const int64_t chunks = (knots.count + kChunk - 1) / kChunk;
+  const int64_t tiles = V * row_blocks * chunks * ((K + kTileSlices - 1) / kTileSlices);
+  ecf_partials_kernel<kChunk><<<blocks_for(tiles), dim3(kTileSlices, kRowLanes), 0, stream>>>(
+      P, V, N, K, knots, row_blocks, partials);
   return cudaGetLastError();
 }
 
 }  // namespace
-
-KnotGrid make_knot_grid(int M, double t_max) {
-  KnotGrid grid{};
-  grid.M = M;
-  grid.delta = static_cast<float>(t_max / (M - 1));
-  for (int j = 0; j < M; ++j) {
-    const double t = math::knot(j, M, t_max);
-    grid.t[j] = static_cast<float>(t);
-    grid.phi[j] = static_cast<float>(std::exp(-0.5 * t * t));
-  }
-  return grid;
-}
 
 cudaError_t probe_kernel_image() {
   cudaFuncAttributes attributes;
@@ -337,60 +306,54 @@ cudaError_t probe_kernel_image() {
 
 cudaError_t launch_directions(int64_t D, int64_t K, uint64_t seed, uint64_t step, float* A,
                               cudaStream_t stream) {
-  directions_kernel<<<blocks_for(K, 1), kDirectionThreads, 0, stream>>>(D, K, seed, step, A);
+  directions_kernel<<<blocks_for(K), kDirectionThreads, 0, stream>>>(D, K, seed, step, A);
   return cudaGetLastError();
 }
 
 cudaError_t launch_ecf_partials(const float* P, int64_t V, int64_t N, int64_t K,
-                                const KnotGrid& grid, double* partials, cudaStream_t stream) {
+                                const KnotTable::Floats& knots, double* partials,
+                                cudaStream_t stream) {
   // The smallest register chunk that holds all knots; above 32 knots, 32-knot chunks.
-  if (grid.M <= 8) return launch_ecf_partials_chunk<8>(P, V, N, K, grid, partials, stream);
-  if (grid.M <= 16) return launch_ecf_partials_chunk<16>(P, V, N, K, grid, partials, stream);
-  if (grid.M <= 24) return launch_ecf_partials_chunk<24>(P, V, N, K, grid, partials, stream);
-  return launch_ecf_partials_chunk<32>(P, V, N, K, grid, partials, stream);
+  if (knots.count <= 8) return launch_ecf_partials_chunk<8>(P, V, N, K, knots, partials, stream);
+  if (knots.count <= 16) return launch_ecf_partials_chunk<16>(P, V, N, K, knots, partials, stream);
+  if (knots.count <= 24) return launch_ecf_partials_chunk<24>(P, V, N, K, knots, partials, stream);
+  return launch_ecf_partials_chunk<32>(P, V, N, K, knots, partials, stream);
 }
 
 cudaError_t launch_ecf_finish(const double* partials, int64_t V, int64_t N, int64_t K,
-                              const KnotGrid& grid, double* sums, cudaStream_t stream) {
-  return launch_ecf_finish_blocks(partials, V, N, K, grid, ecf_row_blocks(N, grid.M), sums, stream);
-}
-
-cudaError_t launch_ecf_finish_blocks(const double* partials, int64_t V, int64_t N, int64_t K,
-                                     const KnotGrid& grid, int64_t row_blocks, double* sums,
-                                     cudaStream_t stream) {
-  const int64_t total = V * grid.M * 2 * K;
+                              const KnotTable::Floats& knots, int64_t row_blocks, double* sums,
+                              cudaStream_t stream) {
+  const int64_t total = V * knots.count * 2 * K;
   ecf_finish_kernel<<<blocks_for(total, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(
-      partials, V, N, K, grid, row_blocks, sums);
+      partials, V, N, K, knots, row_blocks, sums);
   return cudaGetLastError();
 }
 
-cudaError_t launch_finalize(const double* sums, int64_t V, int64_t K, int M, double t_max,
-                            bool simpson, int64_t N, float* stats, float* loss,
-                            cudaStream_t stream) {
+cudaError_t launch_finalize(const double* sums, int64_t V, int64_t K, const KnotTable& knots,
+                            math::CountArg count, float* stats, float* loss, cudaStream_t stream) {
   // A loss needs one block (a fixed-order tree over all stats); stats alone spread out.
   const unsigned int blocks = loss != nullptr ? 1u : blocks_for(V * K, kFinalizeThreads);
-  finalize_kernel<<<blocks, kFinalizeThreads, 0, stream>>>(sums, V * K, M, t_max, simpson, N, stats,
-                                                           loss);
+  finalize_kernel<<<blocks, kFinalizeThreads, 0, stream>>>(sums, V * K, knots, count, stats, loss);
   return cudaGetLastError();
 }
 
-cudaError_t launch_backward_coefficients(const double* sums, int64_t V, int64_t K, int M,
-                                         double t_max, bool simpson, int64_t N,
+cudaError_t launch_backward_coefficients(const double* sums, int64_t V, int64_t K,
+                                         const KnotTable& knots, math::CountArg count,
                                          const float* grad_loss, float* coefficients,
                                          cudaStream_t stream) {
-  const int64_t total = V * M * K;
+  const int64_t total = V * knots.count * K;
   backward_coefficients_kernel<<<blocks_for(total, kElementwiseThreads), kElementwiseThreads, 0,
-                                 stream>>>(sums, V, K, M, t_max, simpson, N, grad_loss,
-                                           coefficients);
+                                 stream>>>(sums, V, K, knots, count, grad_loss, coefficients);
   return cudaGetLastError();
 }
 
 cudaError_t launch_dp(float* P, const float* coefficients, int64_t V, int64_t N, int64_t K,
-                      const KnotGrid& grid, cudaStream_t stream) {
+                      const KnotTable::Floats& knots, cudaStream_t stream) {
   constexpr int64_t kRowsPerTile = kRowLanes * kDpRowsPerThread;
-  const int64_t tiles = V * ((N + kRowsPerTile - 1) / kRowsPerTile) * ((K + kTileK - 1) / kTileK);
-  dp_kernel<<<blocks_for(tiles, 1), dim3(kTileK, kRowLanes), 0, stream>>>(P, coefficients, V, N, K,
-                                                                          grid);
+  const int64_t tiles =
+      V * ((N + kRowsPerTile - 1) / kRowsPerTile) * ((K + kTileSlices - 1) / kTileSlices);
+  dp_kernel<<<blocks_for(tiles), dim3(kTileSlices, kRowLanes), 0, stream>>>(P, coefficients, V, N,
+                                                                            K, knots);
   return cudaGetLastError();
 }
 

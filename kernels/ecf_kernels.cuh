@@ -1,9 +1,10 @@
 // Launchers of the CUDA backend's kernels (ecf_kernels.cu) and the tile shapes that decide the
-// workspace layout (cuda_backend.cu carves the workspace with the same helpers).
+// workspace layout (host/cuda carves the workspace with the same helpers).
 //
-// Math: DESIGN.md §1 (ECF sums, stats, dP), §2 (directions), §5 (rotation recurrence).
+// Math: docs/design.md §1 (ECF sums, stats, dP), §2 (directions), §5 (rotation recurrence).
 // Shapes (row-major, 0-based): P V×N×K float (the projections Z·A, computed by cuBLAS),
-// sums V×K×M×2 double, partials RB×… double (see ecf_partials_count), coefficients V×M×2×K float.
+// sums V×K×M×2 double, partials RB×… double (see ecf_partials_count), coefficients
+// V×M×2×K float ([v][j][a, b][k], kernels/math.cuh's backward_coefficient).
 //
 // Every launcher enqueues on `stream` and returns cudaGetLastError() of its launch; none
 // allocates or synchronises. Sizes are int64; grids are 1-D and grid-stride over tiles, so no
@@ -14,27 +15,17 @@
 
 #include <cstdint>
 
+#include "kernels/math.cuh"
+#include "sigreg/knots.hpp"
+
 namespace sigreg::kernels {
 
-constexpr int kMaxKnots = 256;  // equals detail::kMaxKnots (checked in cuda_backend.cu)
-
-// ECF and dP tiles: 32 slices across a warp (coalesced along k) × 8 row lanes.
-constexpr int kTileK = 32;
+// ECF and dP tiles: kTileSlices slices across a warp (coalesced along k) × kRowLanes row lanes.
+constexpr int kTileSlices = 32;
 constexpr int kRowLanes = 8;
-constexpr int kTileThreads = kTileK * kRowLanes;
+constexpr int kTileThreads = kTileSlices * kRowLanes;
 // Samples one thread accumulates in float per 32 knots before the block reduction in double.
 constexpr int kRunPerKnotChunk = 32;
-
-// The knot grid in float, as the kernels use it: Δ and t_j for the phase, φ_j for centring.
-struct KnotGrid {
-  int M;
-  float delta;           // Δ = t_max/(M−1)
-  float t[kMaxKnots];    // t_j = j·Δ (rounded once from double)
-  float phi[kMaxKnots];  // φ_j = exp(−t_j²/2) (rounded once from double)
-};
-
-// Builds the grid on the host from math::knot (double), rounding each value once.
-KnotGrid make_knot_grid(int M, double t_max);
 
 // Row blocks of the ECF partial sums: each block of the partials kernel reduces
 // kRowLanes · run rows, run = kRunPerKnotChunk · ceil(M/32), so the partials shrink as M grows.
@@ -49,7 +40,7 @@ __host__ __device__ inline int64_t ecf_row_blocks(int64_t N, int M) {
 inline int64_t ecf_partials_count(int64_t V, int64_t N, int64_t K, int M) {
   return V * ecf_row_blocks(N, M) * M * 2 * K;
 }
-// Floats in the backward coefficient buffer: [v][j][a/b][k], V·M·2·K.
+// Floats in the backward coefficient buffer: [v][j][a, b][k], V·M·2·K.
 inline int64_t coefficients_count(int64_t V, int64_t K, int M) { return V * M * 2 * K; }
 
 // cudaSuccess when the current device can run these kernels (the build holds an image for it).
@@ -62,31 +53,29 @@ cudaError_t launch_directions(int64_t D, int64_t K, uint64_t seed, uint64_t step
 // partials (ecf_partials_count doubles) ← per-row-block Σ_n (cos(t_j p) − φ_j), Σ_n sin(t_j p)
 // of P (V×N×K).
 cudaError_t launch_ecf_partials(const float* P, int64_t V, int64_t N, int64_t K,
-                                const KnotGrid& grid, double* partials, cudaStream_t stream);
+                                const KnotTable::Floats& knots, double* partials,
+                                cudaStream_t stream);
 
-// sums (V×K×M×2) ← Σ over row blocks of the partials, plus N·φ_j on the cosine half.
-cudaError_t launch_ecf_finish(const double* partials, int64_t V, int64_t N, int64_t K,
-                              const KnotGrid& grid, double* sums, cudaStream_t stream);
-// The same for partials with `row_blocks` row blocks in that layout (the fused forward's:
+// sums (V×K×M×2) ← Σ over `row_blocks` row blocks of partials in the layout above, plus N·φ_j on
+// the cosine half (the simple path's partials: ecf_row_blocks(N, M); the fused forward's:
 // kernels/fused_kernels.cuh).
-cudaError_t launch_ecf_finish_blocks(const double* partials, int64_t V, int64_t N, int64_t K,
-                                     const KnotGrid& grid, int64_t row_blocks, double* sums,
-                                     cudaStream_t stream);
+cudaError_t launch_ecf_finish(const double* partials, int64_t V, int64_t N, int64_t K,
+                              const KnotTable::Floats& knots, int64_t row_blocks, double* sums,
+                              cudaStream_t stream);
 
-// stats (V×K, may be null) and loss (scalar, may be null) from sums, N = global samples.
-cudaError_t launch_finalize(const double* sums, int64_t V, int64_t K, int M, double t_max,
-                            bool simpson, int64_t N, float* stats, float* loss,
-                            cudaStream_t stream);
+// stats (V×K, may be null) and loss (scalar, may be null) from sums; N from `count`.
+cudaError_t launch_finalize(const double* sums, int64_t V, int64_t K, const KnotTable& knots,
+                            math::CountArg count, float* stats, float* loss, cudaStream_t stream);
 
-// coefficients (V×M×2×K): a = s·w_j·t_j·S, b = s·w_j·t_j·(C − φ_j), s = g·2/(V·K),
-// C, S = sums / N; g = *grad_loss (device) or 1 when grad_loss is null.
-cudaError_t launch_backward_coefficients(const double* sums, int64_t V, int64_t K, int M,
-                                         double t_max, bool simpson, int64_t N,
+// coefficients (V×M×2×K, math::backward_coefficient) from sums, with s = g·2/(V·K),
+// g = *grad_loss (device) or 1 when grad_loss is null; N from `count`.
+cudaError_t launch_backward_coefficients(const double* sums, int64_t V, int64_t K,
+                                         const KnotTable& knots, math::CountArg count,
                                          const float* grad_loss, float* coefficients,
                                          cudaStream_t stream);
 
-// P (V×N×K) ← dP = Σ_j a_j cos(t_j P) − b_j sin(t_j P), in place.
+// P (V×N×K) ← dP = Σ_j a_j cos(t_j P) + b_j sin(t_j P), in place.
 cudaError_t launch_dp(float* P, const float* coefficients, int64_t V, int64_t N, int64_t K,
-                      const KnotGrid& grid, cudaStream_t stream);
+                      const KnotTable::Floats& knots, cudaStream_t stream);
 
 }  // namespace sigreg::kernels

@@ -1,21 +1,19 @@
 // find_nonfinite on the GPU: the smallest flat index of a NaN or ±Inf in Z (V×N×D float), the
-// same answer as the host scan in host/host_common.cpp (both use math::is_nonfinite_bits).
+// same answer as the host scan in host/common/host_ops.cpp (both use math::is_nonfinite_bits).
 //
 // −1 read as an unsigned 64-bit integer is the largest value, so the result slot starts at −1
 // and every thread that meets a non-finite element lowers it with an integer atomicMin: the
 // minimum does not depend on the order of the atomics, so the answer is deterministic. Threads
 // grid-stride in increasing index order, so each thread's first hit is its smallest and it stops
 // there; a thread also stops once the slot already holds a smaller index.
-#include <algorithm>
-
 #include "kernels/finite.cuh"
 #include "kernels/finite_kernels.cuh"
+#include "kernels/launch.cuh"
 
 namespace sigreg::kernels {
 namespace {
 
 constexpr int kFiniteThreads = 256;
-constexpr int64_t kMaxBlocks = int64_t{1} << 16;  // grid-stride beyond this
 // Elements between two looks at the slot (to stop early once a smaller index is known).
 constexpr int64_t kFiniteCheckEvery = 64;
 
@@ -46,9 +44,7 @@ cudaError_t launch_find_nonfinite(const float* x, int64_t count, int64_t* first_
                                   cudaStream_t stream) {
   set_minus_one_kernel<<<1, 1, 0, stream>>>(first_index);
   if (const cudaError_t error = cudaGetLastError(); error != cudaSuccess) return error;
-  const int64_t blocks =
-      std::max<int64_t>(1, std::min((count + kFiniteThreads - 1) / kFiniteThreads, kMaxBlocks));
-  find_nonfinite_kernel<<<static_cast<unsigned int>(blocks), kFiniteThreads, 0, stream>>>(
+  find_nonfinite_kernel<<<blocks_for(count, kFiniteThreads), kFiniteThreads, 0, stream>>>(
       reinterpret_cast<const unsigned int*>(x), count, first_index);
   return cudaGetLastError();
 }

@@ -1,5 +1,5 @@
-// The fused kernels of the CUDA backend (kernel versions kFused / kFusedForward, see
-// include/sigreg/sigreg.hpp): each block computes a 128-sample × 64-slice tile of P = Z·A on
+// The fused kernels of the CUDA backend (kernel version `fused`, see
+// host/cuda/kernel_versions.cu): each block computes a 128-sample × 64-slice tile of P = Z·A on
 // chip and applies the ECF epilogue (forward) or the dP epilogue (backward) to it, so the forward
 // moves only Z, A and the V×RB×M×2×K partials through device memory (DESIGN.md §5).
 //
@@ -12,13 +12,14 @@
 // of Δ·p per sample, the M knots by the rotation of kernels/phasor.cuh (anchored at j = 0 only:
 // M ≤ 32, the same anchors as the simple kernels), centred float sums cos − φ_j and sin per knot.
 // Forward reduction: the 4 lanes' float runs are summed in double in a fixed order, per row
-// block, into the partials; launch_ecf_finish_blocks then sums the row blocks in order. No
+// block, into the partials; launch_ecf_finish then sums the row blocks in order. No
 // atomics, nothing depends on the grid size: bitwise run-to-run deterministic.
 // Backward: each thread loads its slice's 2·M coefficients once per tile and writes dP (coalesced
 // along k); dZ = dP·Aᵀ is a cuBLAS call (host/cuda/cuda_backend.cu).
 #include <algorithm>
 
 #include "kernels/fused_kernels.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/math.cuh"
 #include "kernels/phasor.cuh"
 
@@ -27,14 +28,11 @@ namespace {
 
 using math::Phasor;
 
-// Grid-stride over tiles; more blocks would only queue (tests/kernel_emulation replaces it).
-constexpr int64_t kMaxBlocks = int64_t{1} << 20;
-
-constexpr int kLanes = kFusedThreads / kFusedSlices;  // sample lanes of the epilogue: 4
-constexpr int kMicroCols = kFusedSlices / 4;          // 16 thread columns of 4 slices
-constexpr int kMicroRows = 8;                         // samples per thread: 2 × float4
-constexpr int kPad = 4;                               // keeps rows 16-byte aligned
-constexpr int kEpilogueRuns = kFusedRows / kLanes;    // samples per thread per tile: 32
+constexpr int kEpilogueLanes = kFusedThreads / kFusedSlices;  // sample lanes of the epilogue: 4
+constexpr int kMicroCols = kFusedSlices / 4;                  // 16 thread columns of 4 slices
+constexpr int kMicroRows = 8;                                 // samples per thread: 2 × float4
+constexpr int kPad = 4;                                       // keeps rows 16-byte aligned
+constexpr int kEpilogueRuns = kFusedRows / kEpilogueLanes;    // samples per thread per tile: 32
 constexpr int kFusedMinBlocks = 2;  // resident blocks per SM: caps registers at 128 a thread
 
 static_assert(kFusedThreads == 256 && kFusedSlices == 64 && kFusedRows == 128,
@@ -53,19 +51,10 @@ struct GemmBuffers {
 union alignas(16) FusedShared {
   GemmBuffers gemm;
   float p[kFusedRows][kFusedSlices + kPad];
-  double reduce[kLanes][2][kLanes][kFusedSlices];  // [knot in group][cos/sin][lane][slice]
+  double reduce[kEpilogueLanes][2][kEpilogueLanes]
+               [kFusedSlices];  // [knot in group][cos/sin][lane][slice]
 };
 static_assert(sizeof(FusedShared) <= 48 * 1024, "static shared memory limit");
-
-unsigned int blocks_for(int64_t tiles) {
-  return static_cast<unsigned int>(std::max<int64_t>(1, std::min(tiles, kMaxBlocks)));
-}
-
-__device__ __forceinline__ Phasor phasor_of(float angle) {
-  Phasor x;
-  sincosf(angle, &x.s, &x.c);
-  return x;
-}
 
 // Global → registers: chunk [d0, d0 + 16) of rows [row0, row0 + 128) of Zv (N×D) and of
 // slices [k0, k0 + 64) of A (D×K); zeros outside the matrices.
@@ -151,11 +140,11 @@ __device__ __forceinline__ void project_tile(const float* __restrict__ Zv,
 template <int kChunk, int kRowTiles>
 __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
     fused_ecf_partials_kernel(const float* __restrict__ Z, const float* __restrict__ A, int64_t V,
-                              int64_t N, int64_t D, int64_t K, KnotGrid grid, int64_t row_blocks,
-                              double* __restrict__ partials) {
-  static_assert(kChunk % kLanes == 0 && kChunk <= kFusedMaxKnots, "knot groups of 4 lanes");
+                              int64_t N, int64_t D, int64_t K, KnotTable::Floats knots,
+                              int64_t row_blocks, double* __restrict__ partials) {
+  static_assert(kChunk % kEpilogueLanes == 0 && kChunk <= kFusedMaxKnots, "knot groups of 4 lanes");
   __shared__ FusedShared sm;
-  const int M = grid.M;
+  const int M = knots.count;
   const int tid = static_cast<int>(threadIdx.x);
   const int slice = tid % kFusedSlices, lane = tid / kFusedSlices;
   const int64_t k_tiles = (K + kFusedSlices - 1) / kFusedSlices;
@@ -180,15 +169,15 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
       project_tile(Zv, A, N, D, K, row0, k0, sm);
       if (k < K) {
         for (int r = 0; r < kEpilogueRuns; ++r) {
-          const int row = lane + kLanes * r;
+          const int row = lane + kEpilogueLanes * r;
           if (row0 + row >= N) break;
           const float p = sm.p[row][slice];
-          const Phasor step = phasor_of(grid.delta * p);
+          const Phasor step = phasor_of(knots.delta * p);
           Phasor x{1.0f, 0.0f};
 #pragma unroll
           for (int jj = 0; jj < kChunk; ++jj) {
             if (jj == M) break;
-            acc_c[jj] += x.c - grid.phi[jj];
+            acc_c[jj] += x.c - knots.phi[jj];
             acc_s[jj] += x.s;
             math::rotate(x, step);
           }
@@ -199,19 +188,19 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
 
     // The 4 lanes' runs, summed in double in lane order, 4 knots at a time (one knot a lane).
 #pragma unroll
-    for (int group = 0; group < kChunk / kLanes; ++group) {
-      if (group * kLanes >= M) break;  // uniform
+    for (int group = 0; group < kChunk / kEpilogueLanes; ++group) {
+      if (group * kEpilogueLanes >= M) break;  // uniform
 #pragma unroll
-      for (int q = 0; q < kLanes; ++q) {
-        sm.reduce[q][0][lane][slice] = static_cast<double>(acc_c[group * kLanes + q]);
-        sm.reduce[q][1][lane][slice] = static_cast<double>(acc_s[group * kLanes + q]);
+      for (int q = 0; q < kEpilogueLanes; ++q) {
+        sm.reduce[q][0][lane][slice] = static_cast<double>(acc_c[group * kEpilogueLanes + q]);
+        sm.reduce[q][1][lane][slice] = static_cast<double>(acc_s[group * kEpilogueLanes + q]);
       }
       __syncthreads();
-      const int j = group * kLanes + lane;
+      const int j = group * kEpilogueLanes + lane;
       if (k < K && j < M) {
         double c = 0.0, s = 0.0;
 #pragma unroll
-        for (int r = 0; r < kLanes; ++r) {
+        for (int r = 0; r < kEpilogueLanes; ++r) {
           c += sm.reduce[lane][0][r][slice];
           s += sm.reduce[lane][1][r][slice];
         }
@@ -225,15 +214,15 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
 }
 
 // One block per tile (v, 128 samples, 64 slices), grid-stride: P tile on chip, then
-// dP = Σ_j a_j cos(t_j p) − b_j sin(t_j p) written to dP (the one V×N×K buffer).
+// dP = Σ_j a_j cos(t_j p) + b_j sin(t_j p) written to dP (the one V×N×K buffer).
 template <int kChunk>
 __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
     fused_dp_kernel(const float* __restrict__ Z, const float* __restrict__ A,
                     const float* __restrict__ coefficients, int64_t V, int64_t N, int64_t D,
-                    int64_t K, KnotGrid grid, float* __restrict__ dP) {
+                    int64_t K, KnotTable::Floats knots, float* __restrict__ dP) {
   static_assert(kChunk <= kFusedMaxKnots, "one anchor (j = 0) serves every knot");
   __shared__ FusedShared sm;
-  const int M = grid.M;
+  const int M = knots.count;
   const int tid = static_cast<int>(threadIdx.x);
   const int slice = tid % kFusedSlices, lane = tid / kFusedSlices;
   const int64_t k_tiles = (K + kFusedSlices - 1) / kFusedSlices;
@@ -259,16 +248,16 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
       }
       float* out = dP + (v * N + row0) * K + k;
       for (int r = 0; r < kEpilogueRuns; ++r) {
-        const int row = lane + kLanes * r;
+        const int row = lane + kEpilogueLanes * r;
         if (row0 + row >= N) break;
         const float p = sm.p[row][slice];
-        const Phasor step = phasor_of(grid.delta * p);
+        const Phasor step = phasor_of(knots.delta * p);
         Phasor x{1.0f, 0.0f};
         float dp = 0.0f;
 #pragma unroll
         for (int jj = 0; jj < kChunk; ++jj) {
           if (jj == M) break;
-          dp += a[jj] * x.c - b[jj] * x.s;
+          dp += a[jj] * x.c + b[jj] * x.s;
           math::rotate(x, step);
         }
         out[static_cast<int64_t>(row) * K] = dp;
@@ -280,46 +269,51 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
 
 template <int kChunk>
 cudaError_t launch_partials(const float* Z, const float* A, int64_t V, int64_t N, int64_t D,
-                            int64_t K, const KnotGrid& grid, double* partials,
+                            int64_t K, const KnotTable::Floats& knots, double* partials,
                             cudaStream_t stream) {
   const int64_t row_blocks = fused_row_blocks(N);
   const int64_t tiles = V * row_blocks * ((K + kFusedSlices - 1) / kFusedSlices);
   auto* const kernel = fused_ecf_partials_kernel<kChunk, kFusedRowTilesPerBlock>;
-  kernel<<<blocks_for(tiles), kFusedThreads, 0, stream>>>(Z, A, V, N, D, K, grid, row_blocks,
+  kernel<<<blocks_for(tiles), kFusedThreads, 0, stream>>>(Z, A, V, N, D, K, knots, row_blocks,
                                                           partials);
   return cudaGetLastError();
 }
 
 template <int kChunk>
 cudaError_t launch_dp_chunk(const float* Z, const float* A, const float* coefficients, int64_t V,
-                            int64_t N, int64_t D, int64_t K, const KnotGrid& grid, float* dP,
-                            cudaStream_t stream) {
+                            int64_t N, int64_t D, int64_t K, const KnotTable::Floats& knots,
+                            float* dP, cudaStream_t stream) {
   const int64_t tiles =
       V * ((N + kFusedRows - 1) / kFusedRows) * ((K + kFusedSlices - 1) / kFusedSlices);
   auto* const kernel = fused_dp_kernel<kChunk>;
-  kernel<<<blocks_for(tiles), kFusedThreads, 0, stream>>>(Z, A, coefficients, V, N, D, K, grid, dP);
+  kernel<<<blocks_for(tiles), kFusedThreads, 0, stream>>>(Z, A, coefficients, V, N, D, K, knots,
+                                                          dP);
   return cudaGetLastError();
 }
 
 }  // namespace
 
 cudaError_t launch_fused_ecf_partials(const float* Z, const float* A, int64_t V, int64_t N,
-                                      int64_t D, int64_t K, const KnotGrid& grid, double* partials,
-                                      cudaStream_t stream) {
-  if (grid.M <= 8) return launch_partials<8>(Z, A, V, N, D, K, grid, partials, stream);
-  if (grid.M <= 16) return launch_partials<16>(Z, A, V, N, D, K, grid, partials, stream);
-  if (grid.M <= 24) return launch_partials<24>(Z, A, V, N, D, K, grid, partials, stream);
-  if (grid.M <= 32) return launch_partials<32>(Z, A, V, N, D, K, grid, partials, stream);
+                                      int64_t D, int64_t K, const KnotTable::Floats& knots,
+                                      double* partials, cudaStream_t stream) {
+  if (knots.count <= 8) return launch_partials<8>(Z, A, V, N, D, K, knots, partials, stream);
+  if (knots.count <= 16) return launch_partials<16>(Z, A, V, N, D, K, knots, partials, stream);
+  if (knots.count <= 24) return launch_partials<24>(Z, A, V, N, D, K, knots, partials, stream);
+  if (knots.count <= 32) return launch_partials<32>(Z, A, V, N, D, K, knots, partials, stream);
   return cudaErrorInvalidValue;  // the backend never asks: fused_supports(M) is checked first
 }
 
 cudaError_t launch_fused_dp(const float* Z, const float* A, const float* coefficients, int64_t V,
-                            int64_t N, int64_t D, int64_t K, const KnotGrid& grid, float* dP,
-                            cudaStream_t stream) {
-  if (grid.M <= 8) return launch_dp_chunk<8>(Z, A, coefficients, V, N, D, K, grid, dP, stream);
-  if (grid.M <= 16) return launch_dp_chunk<16>(Z, A, coefficients, V, N, D, K, grid, dP, stream);
-  if (grid.M <= 24) return launch_dp_chunk<24>(Z, A, coefficients, V, N, D, K, grid, dP, stream);
-  if (grid.M <= 32) return launch_dp_chunk<32>(Z, A, coefficients, V, N, D, K, grid, dP, stream);
+                            int64_t N, int64_t D, int64_t K, const KnotTable::Floats& knots,
+                            float* dP, cudaStream_t stream) {
+  if (knots.count <= 8)
+    return launch_dp_chunk<8>(Z, A, coefficients, V, N, D, K, knots, dP, stream);
+  if (knots.count <= 16)
+    return launch_dp_chunk<16>(Z, A, coefficients, V, N, D, K, knots, dP, stream);
+  if (knots.count <= 24)
+    return launch_dp_chunk<24>(Z, A, coefficients, V, N, D, K, knots, dP, stream);
+  if (knots.count <= 32)
+    return launch_dp_chunk<32>(Z, A, coefficients, V, N, D, K, knots, dP, stream);
   return cudaErrorInvalidValue;
 }
 

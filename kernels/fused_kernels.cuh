@@ -2,10 +2,10 @@
 // (shared-memory tiled FFMA, exact float32) with the ECF epilogue (forward) or the dP epilogue
 // (backward) applied in place, so that the forward never writes P to device memory.
 //
-// Math: DESIGN.md §1 (ECF sums, dP), §5 (one sincos per element, the other knots by rotation).
+// Math: docs/design.md §1 (ECF sums, dP), §5 (one sincos per element, the other knots by rotation).
 // Shapes (row-major, 0-based): Z V×N×D float, A D×K float, coefficients V×M×2×K float (from
 // launch_backward_coefficients), dP V×N×K float, partials [v][row block][j][cos/sin][k] double
-// with fused_row_blocks(N) row blocks — the layout launch_ecf_finish_blocks reduces.
+// with fused_row_blocks(N) row blocks — the layout launch_ecf_finish reduces.
 //
 // Only M ≤ kFusedMaxKnots (the epilogue keeps every knot's sums in registers) and only the exact
 // float32 GEMM: the CUDA backend falls back to the cuBLAS path for larger M and for TF32.
@@ -41,14 +41,14 @@ inline int64_t fused_partials_count(int64_t V, int64_t N, int64_t K, int M) {
 }
 
 // partials (fused_partials_count doubles) ← per-row-block Σ_n (cos(t_j p) − φ_j), Σ_n sin(t_j p)
-// of p = (Z·A)[v,n,k]. Follow with launch_ecf_finish_blocks(…, fused_row_blocks(N), …).
+// of p = (Z·A)[v,n,k]. Follow with launch_ecf_finish(…, fused_row_blocks(N), …).
 cudaError_t launch_fused_ecf_partials(const float* Z, const float* A, int64_t V, int64_t N,
-                                      int64_t D, int64_t K, const KnotGrid& grid, double* partials,
-                                      cudaStream_t stream);
+                                      int64_t D, int64_t K, const KnotTable::Floats& knots,
+                                      double* partials, cudaStream_t stream);
 
-// dP (V×N×K) ← Σ_j a_j cos(t_j p) − b_j sin(t_j p), p = (Z·A)[v,n,k] recomputed on chip.
+// dP (V×N×K) ← Σ_j a_j cos(t_j p) + b_j sin(t_j p), p = (Z·A)[v,n,k] recomputed on chip.
 cudaError_t launch_fused_dp(const float* Z, const float* A, const float* coefficients, int64_t V,
-                            int64_t N, int64_t D, int64_t K, const KnotGrid& grid, float* dP,
-                            cudaStream_t stream);
+                            int64_t N, int64_t D, int64_t K, const KnotTable::Floats& knots,
+                            float* dP, cudaStream_t stream);
 
 }  // namespace sigreg::kernels

@@ -2,11 +2,14 @@
 // compiler for the CPU paths, so both backends run the same formulas.
 //  - Philox4x32-10 (Salmon et al., SC'11), the counter-based generator of DESIGN.md §2;
 //  - the Box–Muller normal transform in float64 (so CPU and GPU agree to float rounding);
-//  - the knot grid and quadrature weights of DESIGN.md §1.
+//  - the backward coefficients of docs/design.md §1.3 (the knot table itself:
+//    include/sigreg/knots.hpp).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+
+#include "sigreg/knots.hpp"
 
 #if defined(__CUDACC__)
 #define SIGREG_HD __host__ __device__ __forceinline__
@@ -62,22 +65,31 @@ SIGREG_HD void direction_normals(uint64_t seed, uint64_t step, uint64_t k, uint6
   }
 }
 
-// Knot j of M on [0, t_max]: t_j = j·Δ, Δ = t_max/(M−1).
-SIGREG_HD double knot(int j, int M, double t_max) { return j * (t_max / (M - 1)); }
+// The global sample count N behind a set of sums (sigreg::SampleCount): a value given on the
+// host, or one float64 read where it lies (an all-reduced count that never came back to the
+// host). A count that is not a whole number ≥ at_least reads as NaN, so every result computed
+// from it is NaN rather than silently wrong.
+struct CountArg {
+  double value;          // used when memory is null
+  const double* memory;  // in the backend's memory, or null
+  int64_t at_least;      // 1, or the local N for the backward
+};
 
-// Quadrature weight q_j (DESIGN.md §1); `simpson` needs M odd.
-SIGREG_HD double quadrature_weight(int j, int M, double t_max, bool simpson) {
-  const double delta = t_max / (M - 1);
-  const bool end = (j == 0 || j == M - 1);
-  if (!simpson) return end ? delta : 2.0 * delta;
-  const double pattern = end ? 1.0 : (j % 2 == 1 ? 4.0 : 2.0);
-  return 2.0 * (delta / 3.0) * pattern;
+SIGREG_HD double resolve_count(const CountArg& count) {
+  const double n = count.memory != nullptr ? *count.memory : count.value;
+  return n >= static_cast<double>(count.at_least) && n == floor(n) ? n : nan("");
 }
 
-// w_j = q_j · exp(−t_j²/2).
-SIGREG_HD double knot_weight(int j, int M, double t_max, bool simpson) {
-  const double t = knot(j, M, t_max);
-  return quadrature_weight(j, M, t_max, simpson) * exp(-0.5 * t * t);
+// The dP coefficients of knot j for one slice (docs/design.md §1.3), the one convention both
+// backends use:
+//   dP = Σ_j a_j·cos(t_j p) + b_j·sin(t_j p),  a_j = s·w_j·t_j·S_j,  b_j = −s·w_j·t_j·(C_j − φ_j),
+// with C_j, S_j = sums / N (`sums`: this slice's M×2 Σcos, Σsin) and s = g·2/(V·K). Writes a_j
+// to out[0] and b_j to out[ld] (the layout [v][j][a, b][ld ≥ K] of every backend), rounded once.
+SIGREG_HD void backward_coefficient(const KnotTable& knots, int j, const double* sums, double n,
+                                    double scale, float* out, int64_t ld) {
+  const double wt = scale * knots.w[j] * knots.t[j];
+  out[0] = static_cast<float>(wt * (sums[2 * j + 1] / n));
+  out[ld] = static_cast<float>(-wt * (sums[2 * j] / n - knots.phi[j]));
 }
 
 }  // namespace sigreg::math

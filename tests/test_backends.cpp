@@ -1,11 +1,12 @@
 // The float32 backends (kCpu, kCuda) against the float64 reference, through the public API only:
 // forward (sums, stats, loss) and backward (dZ) at awkward sizes, the distributed split, the
 // directions, optional outputs, and run-to-run bitwise reproducibility. Every output buffer is
-// poisoned with NaN before each call and guarded past its end (runner.hpp); kCuda runs once per
-// kernel version (HandleOptions::cuda_kernels: the default, then 2 and 3); kCuda cases are
-// reported as skipped where no GPU is present.
+// poisoned with NaN before each call and guarded past its end (runner.hpp); kCuda runs with
+// "auto" and then once per registered kernel version (kernel_versions(), HandleOptions::kernels);
+// a version that does not serve a case's config skips it; kCuda cases are reported as skipped
+// where no GPU is present.
 //
-// Tolerances (DESIGN.md §4, float32 mode): sums/N within 1e-6 absolute, stats and loss within
+// Tolerances (docs/design.md §4, float32 mode): sums/N within 1e-6 absolute, stats and loss within
 // 1e-5 relative, dZ within 1e-4·max|dZ_ref| absolute.
 #include <cstring>
 #include <memory>
@@ -224,24 +225,26 @@ const Case kCases[] = {
 // A backend and, for kCuda, a kernel version: every registered version runs every suite.
 struct Target {
   Backend backend;
-  CudaKernels kernels = CudaKernels::kDefault;
+  std::string kernels = "auto";
   operator Backend() const { return backend; }  // the suites compare it with Backend values
   HandleOptions options() const {
     HandleOptions o;
-    o.cuda_kernels = kernels;
+    o.kernels = kernels;
     return o;
   }
 };
 
-const Target kTargets[] = {{Backend::kCpu},
-                           {Backend::kCuda},
-                           {Backend::kCuda, CudaKernels::kFused},
-                           {Backend::kCuda, CudaKernels::kFusedForward}};
+std::vector<Target> all_targets() {
+  std::vector<Target> targets = {{Backend::kCpu}, {Backend::kCuda}};
+  for (const std::string& name : kernel_versions(Backend::kCuda))
+    targets.push_back({Backend::kCuda, name});
+  return targets;
+}
+const std::vector<Target> kTargets = all_targets();
 
 std::string target_name(const Target& t) {
   std::string name = backend_name(t.backend);
-  if (t.kernels != CudaKernels::kDefault)
-    name += "_v" + std::to_string(static_cast<int>(t.kernels));
+  if (t.kernels != "auto") name += "_" + t.kernels;
   return name;
 }
 
@@ -264,6 +267,14 @@ std::string backend_param_name(const ::testing::TestParamInfo<Target>& info) {
     SIGREG_ASSERT_OK((runner)->create((target).options()));                               \
   } while (0)
 
+// Skips a case that the target's named kernel version does not serve (can_implement says
+// kNotSupported; "auto" serves every config, so the case still runs there).
+#define SIGREG_SKIP_IF_NOT_SERVED(runner, config, problem)                          \
+  do {                                                                              \
+    const Status served_ = can_implement((runner)->handle(), (config), (problem));  \
+    if (served_.code() == Code::kNotSupported) GTEST_SKIP() << served_.to_string(); \
+  } while (0)
+
 // ---- Per-problem suite ----------------------------------------------------------------------
 
 class BackendCaseTest : public ::testing::TestWithParam<std::tuple<Target, Case>> {
@@ -276,6 +287,7 @@ class BackendCaseTest : public ::testing::TestWithParam<std::tuple<Target, Case>
 TEST_P(BackendCaseTest, ForwardAndBackwardMatchReference) {
   const Config config = c().config();
   const Problem problem = c().problem();
+  SIGREG_SKIP_IF_NOT_SERVED(runner_, config, problem);
   const auto Z = c().Z(), A = c().A();
   const ReferenceRun ref = reference_run(config, c().V, c().N, c().D, widen(Z), widen(A), c().g);
 
@@ -292,6 +304,7 @@ TEST_P(BackendCaseTest, ForwardAndBackwardMatchReference) {
 TEST_P(BackendCaseTest, RunsAreBitwiseReproducible) {
   const Config config = c().config();
   const Problem problem = c().problem();
+  SIGREG_SKIP_IF_NOT_SERVED(runner_, config, problem);
   const auto Z = c().Z(), A = c().A();
   ForwardResult f1, f2;
   SIGREG_ASSERT_OK(run_forward(*runner_, config, problem, Z, A, &f1));
@@ -361,7 +374,7 @@ TEST_P(BackendTest, OptionalOutputsAndDefaultUpstreamGradient) {
   EXPECT_TRUE(all_close(implicit, explicit_one, 1e-6, 1e-7 * max_abs(ref.dZ)));
 }
 
-// DESIGN.md §3: three uneven shards (one of a single sample); their sums added on the host
+// docs/design.md §3: three uneven shards (one of a single sample); their sums added on the host
 // stand in for the all-reduce; finalize and backward use the global N. Equal to one shot.
 TEST_P(BackendTest, DistributedSplitEqualsOneShot) {
   const Case k = Case("distributed", 2, 1000, 24, 16).upstream(0.5f);
@@ -440,6 +453,7 @@ TEST_P(BackendTest, AllowTF32StaysAccurateEnough) {
   const Case k = Case("tf32", 1, 512, 64, 32);
   Config config = k.config();
   config.math = MathMode::kAllowTF32;
+  SIGREG_SKIP_IF_NOT_SERVED(runner_, config, k.problem());
   const auto Z = k.Z(), A = k.A();
   const ReferenceRun ref = reference_run(config, k.V, k.N, k.D, widen(Z), widen(A));
   ForwardResult f;
@@ -460,21 +474,35 @@ TEST_P(BackendTest, AllowTF32StaysAccurateEnough) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, BackendTest, ::testing::ValuesIn(kTargets), backend_param_name);
 
-// HandleOptions::cuda_kernels and SIGREG_CUDA_VERSION accept only registered versions; the
-// option is checked before the device, so this runs without a GPU too.
-TEST(CudaKernelVersions, UnknownVersionIsRejected) {
+// HandleOptions::kernels accepts only "auto" and registered names; it is checked before the
+// device, so this runs without a GPU too. The host backends have one version, "auto".
+TEST(KernelVersions, UnknownVersionIsRejected) {
   HandleOptions options;
-  options.cuda_kernels = static_cast<CudaKernels>(7);
+  options.kernels = "v7";
   Handle handle;
   const Status s = Handle::create(Backend::kCuda, &handle, options);
   EXPECT_FALSE(s.ok());
   if (test_built_with_cuda()) {
     EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.to_string();
+    EXPECT_NE(s.message().find("options.kernels"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("\"simple\""), std::string::npos) << s.message();
   }
   EXPECT_FALSE(handle.valid());
+  for (const Backend host : {Backend::kReference, Backend::kCpu}) {
+    const Status h = Handle::create(host, &handle, options);
+    EXPECT_EQ(h.code(), Code::kInvalidArgument) << h.to_string();
+    EXPECT_TRUE(kernel_versions(host).empty());
+  }
 }
 
-// DESIGN.md §2: every backend draws the same directions, so a CPU run checks a GPU run.
+// The registry names its versions in order; a CUDA build has "simple" and "fused".
+TEST(KernelVersions, RegistryListsTheCudaVersions) {
+  const std::vector<std::string> names = kernel_versions(Backend::kCuda);
+  if (!test_built_with_cuda()) GTEST_SKIP() << "test built without the CUDA runtime";
+  EXPECT_EQ(names, (std::vector<std::string>{"simple", "fused"}));
+}
+
+// docs/design.md §2: every backend draws the same directions, so a CPU run checks a GPU run.
 TEST(BackendDirections, CpuAndCudaAgree) {
   SIGREG_REQUIRE_GPU();
   if (!test_built_with_cuda()) GTEST_SKIP() << "test built without the CUDA runtime";

@@ -1,14 +1,14 @@
-// Backend::kCpu — the float32 fast path on the host (DESIGN.md §1 formulas, §5 rotation).
+// Backend::kCpu — the float32 fast path on the host (docs/design.md §1 formulas, §5 rotation).
 // Projections go through cblas_sgemm one tile at a time, straight into a per-thread buffer, so
 // P = Z·A (V×N×K) never exists whole; the tile kernels (cpu_kernels.hpp) turn each tile into
 // ECF sums (forward) or into dP, which one more sgemm turns into dZ = dP·Aᵀ (backward).
 //
 // Parallel decomposition (OpenMP, deterministic for any thread count):
-//  - ecf_sums: work items (v, chunk of samples, block of kTileK slices). An item owns its
+//  - ecf_sums: work items (v, chunk of samples, block of kFwdSlices slices). An item owns its
 //    float64 partial sums; the chunks are added in order afterwards. Float accumulation only
-//    runs over kTileN samples and is centred (cos − φ_j), so float64 sees short, small sums.
-//  - backward: work items (v, tile of kBwdTileN samples); an item owns its dZ rows and walks the
-//    slices in blocks of kBwdTileK, adding each block's dP·Aᵀ in the same order every time.
+//    runs over kFwdRows samples and is centred (cos − φ_j), so float64 sees short, small sums.
+//  - backward: work items (v, tile of kBwdRows samples); an item owns its dZ rows and walks the
+//    slices in blocks of kBwdSlices, adding each block's dP·Aᵀ in the same order every time.
 // Tile sizes are compile-time constants, so the results never depend on the thread count.
 #include <cblas.h>
 #include <omp.h>
@@ -19,8 +19,10 @@
 #include <mutex>
 #include <string>
 
-#include "../backend.hpp"
-#include "cpu_kernels.hpp"
+#include "host/common/backend.hpp"
+#include "host/common/host_ops.hpp"
+#include "host/common/try.hpp"
+#include "host/cpu/cpu_kernels.hpp"
 #include "kernels/math.cuh"
 
 // OpenBLAS's thread-count controls, declared weak so that another CBLAS also links (then the
@@ -33,19 +35,20 @@ int openblas_get_num_threads(void) __attribute__((weak));
 namespace sigreg::detail {
 namespace {
 
-// Tile sizes, chosen by bench_cpu on a 2-core Zen (AVX2) VM: kTileK 128 beat 64 by 10–20% on
-// every shape (the GEMMs get wider, Z is re-read less); 256 was no better and halves the work
-// items. kBwdTileN 128 beat 64 by 2–5%.
-constexpr int64_t kLanes = 8;       // slices per vector in the tile kernels
-constexpr int64_t kTileN = 256;     // forward: samples per sgemm tile and per float run
-constexpr int64_t kChunkN = 2048;   // forward: fewest samples per work item …
-constexpr int64_t kMinItems = 64;   // … unless fewer items than this would remain (see Plan)
-constexpr int64_t kTileK = 128;     // forward: slices per work item
-constexpr int64_t kBwdTileN = 128;  // backward: samples (dZ rows) per work item
-constexpr int64_t kBwdTileK = 512;  // backward: slices per projection / dZ-update sgemm
-constexpr size_t kAlign = 64;       // every workspace piece starts on a cache line
-static_assert(kTileK % kLanes == 0 && kBwdTileK % kLanes == 0, "slice blocks are whole vectors");
-static_assert(kChunkN % kTileN == 0, "a chunk is a whole number of tiles");
+// Tile sizes, chosen by bench_cpu on a 2-core Zen (AVX2) VM: kFwdSlices 128 beat 64 by 10–20%
+// on every shape (the GEMMs get wider, Z is re-read less); 256 was no better and halves the
+// work items. kBwdRows 128 beat 64 by 2–5%.
+constexpr int64_t kVector = cpu::kVectorSlices;  // slices per vector in the tile kernels
+constexpr int64_t kFwdRows = 256;     // forward: samples per sgemm tile and per float run
+constexpr int64_t kChunkRows = 2048;  // forward: fewest samples per work item …
+constexpr int64_t kMinItems = 64;     // … unless fewer items than this would remain (see Plan)
+constexpr int64_t kFwdSlices = 128;   // forward: slices per work item
+constexpr int64_t kBwdRows = 128;     // backward: samples (dZ rows) per work item
+constexpr int64_t kBwdSlices = 512;   // backward: slices per projection / dZ-update sgemm
+constexpr size_t kAlign = 64;         // every workspace piece starts on a cache line
+static_assert(kFwdSlices % kVector == 0 && kBwdSlices % kVector == 0,
+              "slice blocks are whole vectors");
+static_assert(kChunkRows % kFwdRows == 0, "a chunk is a whole number of tiles");
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -57,15 +60,16 @@ size_t aligned_bytes(int64_t count, size_t element) {
 // Sizes of every workspace piece: a function of the config, the problem and the thread count.
 struct Plan {
   int64_t V, N, D, K, M;
-  int64_t k_blocks;         // forward: ceil(K / kTileK)
-  int64_t chunk_n;          // forward: samples per chunk, a multiple of kTileN
+  int64_t k_blocks;         // forward: ceil(K / kFwdSlices)
+  int64_t chunk_n;          // forward: samples per chunk, a multiple of kFwdRows
   int64_t chunks;           // forward: ceil(N / chunk_n)
   int64_t k_pad;            // K rounded up to whole vectors (backward coefficient tables)
-  int64_t bwd_k;            // backward slice block: min(k_pad, kBwdTileK)
+  int64_t bwd_k;            // backward slice block: min(k_pad, kBwdSlices)
   size_t partial_bytes;     // forward: chunks × V × K × M × 2 float64 partial sums
-  size_t fwd_thread_bytes;  // forward, per thread: P tile kTileN × kTileK, acc kTileK × M × 2
-  size_t coef_bytes;        // backward: V × (M−1) × k_pad, twice (cos and sin coefficients)
-  size_t bwd_thread_bytes;  // backward, per thread: P / dP tile kBwdTileN × bwd_k
+  size_t fwd_thread_bytes;  // forward, per thread: P tile kFwdRows × kFwdSlices, acc kFwdSlices × M
+                            // × 2
+  size_t coef_bytes;        // backward: V × M × 2 × k_pad coefficients ([v][j][a, b][k])
+  size_t bwd_thread_bytes;  // backward, per thread: P / dP tile kBwdRows × bwd_k
 
   Plan(const Config& config, const Problem& problem)
       : V(problem.groups),
@@ -73,24 +77,24 @@ struct Plan {
         D(problem.features),
         K(config.num_slices),
         M(config.num_knots),
-        k_blocks(ceil_div(K, kTileK)),
+        k_blocks(ceil_div(K, kFwdSlices)),
         chunk_n(chunk_samples(N, V * k_blocks)),
         chunks(ceil_div(N, chunk_n)),
-        k_pad(round_up(K, kLanes)),
-        bwd_k(std::min(k_pad, kBwdTileK)),
+        k_pad(round_up(K, kVector)),
+        bwd_k(std::min(k_pad, kBwdSlices)),
         partial_bytes(aligned_bytes(chunks * V * K * M * 2, sizeof(double))),
-        fwd_thread_bytes(aligned_bytes(kTileN * kTileK, sizeof(float)) +
-                         aligned_bytes(kTileK * M * 2, sizeof(float))),
-        coef_bytes(2 * aligned_bytes(V * (M - 1) * k_pad, sizeof(float))),
-        bwd_thread_bytes(aligned_bytes(kBwdTileN * bwd_k, sizeof(float))) {}
+        fwd_thread_bytes(aligned_bytes(kFwdRows * kFwdSlices, sizeof(float)) +
+                         aligned_bytes(kFwdSlices * M * 2, sizeof(float))),
+        coef_bytes(aligned_bytes(V * M * 2 * k_pad, sizeof(float))),
+        bwd_thread_bytes(aligned_bytes(kBwdRows * bwd_k, sizeof(float))) {}
 
   // Chunks split N only as far as needed for about kMinItems work items, so the float64
   // partials (chunks × V × K × M × 2) stay a few MB however large N is. A function of the
   // problem alone: the summation order never depends on the thread count.
   static int64_t chunk_samples(int64_t N, int64_t items_without_chunks) {
     const int64_t wanted = ceil_div(kMinItems, items_without_chunks);
-    const int64_t chunks = std::max<int64_t>(1, std::min(ceil_div(N, kChunkN), wanted));
-    return round_up(ceil_div(N, chunks), kTileN);
+    const int64_t chunks = std::max<int64_t>(1, std::min(ceil_div(N, kChunkRows), wanted));
+    return round_up(ceil_div(N, chunks), kFwdRows);
   }
 
   size_t forward_bytes(int threads) const {
@@ -105,12 +109,16 @@ struct Plan {
   }
 };
 
-// CBLAS takes int sizes and strides.
-Status check_blas_sizes(const Config& config, const Problem& problem) {
-  if (problem.features > INT_MAX || config.num_slices > INT_MAX)
+// CBLAS takes int sizes and strides (K and D are leading dimensions).
+Status blas_limits(const Config& config, const Problem& problem) {
+  if (problem.features > INT_MAX)
     return Status(Code::kNotSupported,
-                  "problem.features: the CPU backend's BLAS needs D, K ≤ 2^31−1, got D = " +
+                  "problem.features: the CPU backend's BLAS needs D ≤ 2^31−1, got D = " +
                       std::to_string(problem.features));
+  if (config.num_slices > INT_MAX)
+    return Status(Code::kNotSupported,
+                  "config.num_slices: the CPU backend's BLAS needs K ≤ 2^31−1, got K = " +
+                      std::to_string(config.num_slices));
   return {};
 }
 
@@ -159,20 +167,6 @@ class BlasThreadsPin {
   }
 };
 
-// φ_j rounded to float (the kernels subtract exactly these values) and Δ; on the stack, as
-// the hot path must not allocate.
-struct FloatKnots {
-  float phi[kMaxKnots];
-  float delta;
-  explicit FloatKnots(const Config& config)
-      : phi(), delta(static_cast<float>(config.t_max / (config.num_knots - 1))) {
-    for (int j = 0; j < config.num_knots; ++j) {
-      const double t = math::knot(j, config.num_knots, config.t_max);
-      phi[j] = static_cast<float>(std::exp(-0.5 * t * t));
-    }
-  }
-};
-
 class CpuBackend final : public BackendImpl {
  public:
   explicit CpuBackend(int threads) : threads_(threads) { BlasThreadsPin::acquire(); }
@@ -181,6 +175,9 @@ class CpuBackend final : public BackendImpl {
   CpuBackend& operator=(const CpuBackend&) = delete;
 
   Backend kind() const override { return Backend::kCpu; }
+  Status supports(const Config& config, const Problem& problem) const override {
+    return blas_limits(config, problem);
+  }
 
   size_t workspace_size(const Config& config, const Problem& problem) const override {
     return Plan(config, problem).workspace_bytes(threads_);
@@ -212,10 +209,8 @@ class CpuBackend final : public BackendImpl {
 
 // sums[v,k,j] = Σ_chunks partial[chunk,v,k,j] + N·φ_j (cos) — see the file comment.
 Status CpuBackend::ecf_sums(const SumsArgs& args) {
-  if (Status s = check_blas_sizes(args.config, args.problem); !s.ok()) return s;
   const Plan plan(args.config, args.problem);
-  const FloatKnots fk(args.config);
-  const cpu::TileKnots knots{static_cast<int>(plan.M), fk.delta, fk.phi};
+  const KnotTable::Floats& knots = args.knots.floats;
   const int64_t V = plan.V, N = plan.N, D = plan.D, K = plan.K, M = plan.M;
   const auto* Z = static_cast<const float*>(args.Z);
   const float* A = args.A;
@@ -228,8 +223,9 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
 #pragma omp parallel num_threads(threads_)
   {
     char* mine = thread_base + static_cast<size_t>(omp_get_thread_num()) * plan.fwd_thread_bytes;
-    auto* P = reinterpret_cast<float*>(mine);  // kTileN × ldp
-    auto* acc = reinterpret_cast<float*>(mine + aligned_bytes(kTileN * kTileK, sizeof(float)));
+    auto* P = reinterpret_cast<float*>(mine);  // kFwdRows × ldp
+    auto* acc =
+        reinterpret_cast<float*>(mine + aligned_bytes(kFwdRows * kFwdSlices, sizeof(float)));
 
     // Items ordered with the slice block fastest, so threads working at once share Z rows.
 #pragma omp for schedule(dynamic, 1)
@@ -237,27 +233,27 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
       const int64_t kb = item % plan.k_blocks;
       const int64_t chunk = (item / plan.k_blocks) % plan.chunks;
       const int64_t v = item / (plan.k_blocks * plan.chunks);
-      const int64_t k0 = kb * kTileK, kw = std::min(kTileK, K - k0);
-      const int64_t vectors = ceil_div(kw, kLanes), ldp = vectors * kLanes;
+      const int64_t k0 = kb * kFwdSlices, kw = std::min(kFwdSlices, K - k0);
+      const int64_t vectors = ceil_div(kw, kVector), ldp = vectors * kVector;
       const int64_t n_begin = chunk * plan.chunk_n, n_end = std::min(N, n_begin + plan.chunk_n);
       double* part = partial + ((chunk * V + v) * K + k0) * M * 2;
       std::fill(part, part + kw * M * 2, 0.0);
       // Pad lanes (k ≥ kw) are never written by sgemm; zero keeps them finite, and their
       // accumulators are dropped below.
-      for (int64_t n = 0; n < kTileN; ++n) std::fill(P + n * ldp + kw, P + (n + 1) * ldp, 0.0f);
+      for (int64_t n = 0; n < kFwdRows; ++n) std::fill(P + n * ldp + kw, P + (n + 1) * ldp, 0.0f);
 
-      for (int64_t n0 = n_begin; n0 < n_end; n0 += kTileN) {
-        const int64_t rows = std::min(kTileN, n_end - n0);
+      for (int64_t n0 = n_begin; n0 < n_end; n0 += kFwdRows) {
+        const int64_t rows = std::min(kFwdRows, n_end - n0);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
                     static_cast<int>(kw), static_cast<int>(D), 1.0f, Z + (v * N + n0) * D,
                     static_cast<int>(D), A + k0, static_cast<int>(K), 0.0f, P,
                     static_cast<int>(ldp));
-        std::fill(acc, acc + vectors * M * 2 * kLanes, 0.0f);
+        std::fill(acc, acc + vectors * M * 2 * kVector, 0.0f);
         cpu::ecf_accumulate_tile(P, rows, ldp, vectors, knots, acc);
         for (int64_t k = 0; k < kw; ++k) {
-          const float* a = acc + (k / kLanes) * M * 2 * kLanes + k % kLanes;
+          const float* a = acc + (k / kVector) * M * 2 * kVector + k % kVector;
           double* out = part + k * M * 2;
-          for (int64_t jc = 2; jc < M * 2; ++jc) out[jc] += static_cast<double>(a[jc * kLanes]);
+          for (int64_t jc = 2; jc < M * 2; ++jc) out[jc] += static_cast<double>(a[jc * kVector]);
         }
       }
     }
@@ -273,7 +269,7 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
           s += part[2 * j + 1];
         }
         // The kernels subtracted exactly φ_j-as-float per sample (j = 0: nothing, cos 0 = 1).
-        out[2 * j] = c + static_cast<double>(N) * static_cast<double>(fk.phi[j]);
+        out[2 * j] = c + static_cast<double>(N) * static_cast<double>(knots.phi[j]);
         out[2 * j + 1] = s;
       }
     }
@@ -281,49 +277,38 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
   return {};
 }
 
-// dP[v,n,k] = Σ_{j≥1} a[v,j,k]·cos(t_j P) + b[v,j,k]·sin(t_j P) with, in float64,
-// a = g·(2/(V·K))·w_j·t_j·S, b = −g·(2/(V·K))·w_j·t_j·(C − φ_j), C, S = sums / N_global.
+// dP[v,n,k] = Σ_{j≥1} a[v,j,k]·cos(t_j P) + b[v,j,k]·sin(t_j P), the coefficients of
+// math::backward_coefficient in the layout [v][j][a, b][k_pad] (pad lanes 0, so dP = 0 there).
 Status CpuBackend::backward(const BackwardArgs& args) {
-  if (Status s = check_blas_sizes(args.config, args.problem); !s.ok()) return s;
   const Plan plan(args.config, args.problem);
-  const FloatKnots fk(args.config);
-  const cpu::TileKnots knots{static_cast<int>(plan.M), fk.delta, fk.phi};
+  const KnotTable::Floats& knots = args.knots.floats;
   const int64_t V = plan.V, N = plan.N, D = plan.D, K = plan.K, M = plan.M;
   const int64_t k_pad = plan.k_pad;
   const auto* Z = static_cast<const float*>(args.Z);
   auto* dZ = static_cast<float*>(args.dZ);
   const float* A = args.A;
   char* base = align_workspace(args.workspace);
-  auto* coef_cos = reinterpret_cast<float*>(base);  // V × (M−1) × k_pad
-  auto* coef_sin = reinterpret_cast<float*>(base + plan.coef_bytes / 2);
+  auto* coefficients = reinterpret_cast<float*>(base);  // V × M × 2 × k_pad
   char* thread_base = base + plan.coef_bytes;
   const double g = args.grad_loss != nullptr ? static_cast<double>(*args.grad_loss) : 1.0;
   const double scale = g * 2.0 / static_cast<double>(V * K);
-  const double n_global = static_cast<double>(args.global_samples);
-  const bool simpson = args.config.quadrature == Quadrature::kSimpson;
-  const int64_t tiles = ceil_div(N, kBwdTileN);
+  const double n_global = math::resolve_count(args.count);
+  const int64_t tiles = ceil_div(N, kBwdRows);
   const int64_t items = V * tiles;
   BlasThreadsPin::ensure_single();
 
 #pragma omp parallel num_threads(threads_)
   {
 #pragma omp for schedule(static)
-    for (int64_t vj = 0; vj < V * (M - 1); ++vj) {
-      const int64_t v = vj / (M - 1);
-      const int j = static_cast<int>(vj % (M - 1)) + 1;
-      const double t = math::knot(j, static_cast<int>(M), args.config.t_max);
-      const double phi = std::exp(-0.5 * t * t);
-      const double wt =
-          scale * math::knot_weight(j, static_cast<int>(M), args.config.t_max, simpson) * t;
-      float* a = coef_cos + vj * k_pad;
-      float* b = coef_sin + vj * k_pad;
-      for (int64_t k = 0; k < K; ++k) {
-        const double* s = args.sums + (v * K + k) * M * 2;
-        a[k] = static_cast<float>(wt * (s[2 * j + 1] / n_global));
-        b[k] = static_cast<float>(-wt * (s[2 * j] / n_global - phi));
-      }
-      std::fill(a + K, a + k_pad, 0.0f);  // pad lanes: dP = 0 there
-      std::fill(b + K, b + k_pad, 0.0f);
+    for (int64_t vj = 0; vj < V * M; ++vj) {
+      const int64_t v = vj / M;
+      const int j = static_cast<int>(vj % M);
+      float* out = coefficients + vj * 2 * k_pad;
+      for (int64_t k = 0; k < K; ++k)
+        math::backward_coefficient(args.knots, j, args.sums + (v * K + k) * M * 2, n_global, scale,
+                                   out + k, k_pad);
+      std::fill(out + K, out + k_pad, 0.0f);  // pad lanes: dP = 0 there
+      std::fill(out + k_pad + K, out + 2 * k_pad, 0.0f);
     }
 
     auto* P = reinterpret_cast<float*>(thread_base + static_cast<size_t>(omp_get_thread_num()) *
@@ -331,19 +316,20 @@ Status CpuBackend::backward(const BackwardArgs& args) {
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t v = item / tiles;
-      const int64_t n0 = (item % tiles) * kBwdTileN;
-      const int64_t rows = std::min(kBwdTileN, N - n0);
+      const int64_t n0 = (item % tiles) * kBwdRows;
+      const int64_t rows = std::min(kBwdRows, N - n0);
       const float* z = Z + (v * N + n0) * D;
       float* dz = dZ + (v * N + n0) * D;
       for (int64_t k0 = 0; k0 < K; k0 += plan.bwd_k) {
         const int64_t kw = std::min(plan.bwd_k, K - k0);
-        const int64_t vectors = ceil_div(kw, kLanes), ldp = vectors * kLanes;
+        const int64_t vectors = ceil_div(kw, kVector), ldp = vectors * kVector;
         for (int64_t n = 0; n < rows; ++n) std::fill(P + n * ldp + kw, P + (n + 1) * ldp, 0.0f);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
                     static_cast<int>(kw), static_cast<int>(D), 1.0f, z, static_cast<int>(D), A + k0,
                     static_cast<int>(K), 0.0f, P, static_cast<int>(ldp));
-        const int64_t coef = v * (M - 1) * k_pad + k0;
-        cpu::ecf_grad_tile(P, rows, ldp, vectors, knots, coef_cos + coef, coef_sin + coef, k_pad);
+        // Knot j ≥ 1 of group v: a at coefficients[((v·M + j)·2)·k_pad + k], b k_pad further.
+        const float* a = coefficients + (v * M + 1) * 2 * k_pad + k0;
+        cpu::ecf_grad_tile(P, rows, ldp, vectors, knots, a, a + k_pad, 2 * k_pad);
         // dz (rows × D) = dP (rows × kw) · A[:, k0:k0+kw]ᵀ, accumulated over slice blocks.
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
                     static_cast<int>(D), static_cast<int>(kw), 1.0f, P, static_cast<int>(ldp),

@@ -1,5 +1,5 @@
 // Inner loops of the CPU fast path (see cpu_kernels.hpp): one sincos per (n,k) for the first
-// knot angle θ = Δ·P[n,k], then M−2 complex rotations (DESIGN.md §5: four multiply-adds each)
+// knot angle θ = Δ·P[n,k], then M−2 complex rotations (docs/design.md §5: four multiply-adds each)
 // for the other knots, vectorised across 8 slices k and unrolled over kRows samples n so that
 // kRows independent rotation chains hide the multiply-add latency.
 //
@@ -7,15 +7,13 @@
 // baseline; the dynamic loader picks one per process, so one binary runs on any x86-64 CPU.
 // Results are bitwise deterministic on a given machine; the two builds may differ in the last
 // bits (FMA contraction), as expected across CPUs.
-#include "cpu_kernels.hpp"
-
-#include "../backend.hpp"  // kMaxKnots
+#include "host/cpu/cpu_kernels.hpp"
 
 // Vectors pass by value only between always-inline helpers, never across a call boundary, so
 // the AVX-versus-SSE calling convention GCC warns about (-Wpsabi) never applies.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-#include "simd.hpp"
+#include "host/cpu/simd.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(SIGREG_NO_MULTIVERSION)
@@ -66,8 +64,9 @@ constexpr int kCentreRows = 4 * kRows;
 // acc (M×2 vectors for one lane vector) += Σ over U rows of (cos jθ − φ_j, sin jθ), j ≥ 1, with
 // u_phi[j] = U·φ_j; without kCentre the raw Σ cos jθ (u_phi unused; the caller centres).
 template <int U, bool kExact, bool kCentre>
-SIGREG_ALWAYS_INLINE void accumulate_rows(const float* P, int64_t ldp, const TileKnots& knots,
-                                          const float* u_phi, f8* acc) {
+SIGREG_ALWAYS_INLINE void accumulate_rows(const float* P, int64_t ldp,
+                                          const KnotTable::Floats& knots, const float* u_phi,
+                                          f8* acc) {
   f8 c1[U], s1[U], c[U], s[U];
   for (int u = 0; u < U; ++u) {
     simd::sincos<kExact>(knots.delta * simd::load(P + u * ldp), &s1[u], &c1[u]);
@@ -86,27 +85,28 @@ SIGREG_ALWAYS_INLINE void accumulate_rows(const float* P, int64_t ldp, const Til
       acc[2 * j] += sum_c;
     }
     acc[2 * j + 1] += sum_s;
-    if (j + 1 == knots.M) break;
+    if (j + 1 == knots.count) break;
     for (int u = 0; u < U; ++u) rotate(&c[u], &s[u], c1[u], s1[u]);
   }
 }
 
 template <bool kExact>
 SIGREG_ALWAYS_INLINE void accumulate_tile(const float* P, int64_t rows, int64_t ldp,
-                                          int64_t vectors, const TileKnots& knots, float* acc) {
+                                          int64_t vectors, const KnotTable::Floats& knots,
+                                          float* acc) {
   float rows_phi[kMaxKnots], block_phi[kMaxKnots];  // kRows·φ_j, kCentreRows·φ_j (exact)
-  for (int j = 0; j < knots.M; ++j) {
+  for (int j = 0; j < knots.count; ++j) {
     rows_phi[j] = static_cast<float>(kRows) * knots.phi[j];
     block_phi[j] = static_cast<float>(kCentreRows) * knots.phi[j];
   }
   for (int64_t kv = 0; kv < vectors; ++kv) {
-    f8* a = reinterpret_cast<f8*>(acc) + kv * knots.M * 2;
+    f8* a = reinterpret_cast<f8*>(acc) + kv * knots.count * 2;
     const float* p = P + kv * kLanes;
     int64_t n = 0;
     for (; n + kCentreRows <= rows; n += kCentreRows) {
       for (int g = 0; g < kCentreRows; g += kRows)
         accumulate_rows<kRows, kExact, false>(p + (n + g) * ldp, ldp, knots, nullptr, a);
-      for (int j = 1; j < knots.M; ++j) a[2 * j] -= block_phi[j];
+      for (int j = 1; j < knots.count; ++j) a[2 * j] -= block_phi[j];
     }
     for (; n + kRows <= rows; n += kRows)
       accumulate_rows<kRows, kExact, true>(p + n * ldp, ldp, knots, rows_phi, a);
@@ -116,8 +116,8 @@ SIGREG_ALWAYS_INLINE void accumulate_tile(const float* P, int64_t rows, int64_t 
 
 // dP for U rows of one lane vector; a, b point at the j = 1 row of the coefficient tables.
 template <int U, bool kExact>
-SIGREG_ALWAYS_INLINE void grad_rows(float* P, int64_t ldp, const TileKnots& knots, const float* a,
-                                    const float* b, int64_t ldc) {
+SIGREG_ALWAYS_INLINE void grad_rows(float* P, int64_t ldp, const KnotTable::Floats& knots,
+                                    const float* a, const float* b, int64_t ldc) {
   f8 c1[U], s1[U], c[U], s[U], dp[U];
   const f8 a1 = simd::load(a), b1 = simd::load(b);
   for (int u = 0; u < U; ++u) {
@@ -126,7 +126,7 @@ SIGREG_ALWAYS_INLINE void grad_rows(float* P, int64_t ldp, const TileKnots& knot
     s[u] = s1[u];
     dp[u] = a1 * c[u] + b1 * s[u];
   }
-  for (int j = 2; j < knots.M; ++j) {
+  for (int j = 2; j < knots.count; ++j) {
     const f8 aj = simd::load(a + (j - 1) * ldc), bj = simd::load(b + (j - 1) * ldc);
     for (int u = 0; u < U; ++u) {
       rotate(&c[u], &s[u], c1[u], s1[u]);
@@ -141,7 +141,7 @@ SIGREG_ALWAYS_INLINE void grad_rows(float* P, int64_t ldp, const TileKnots& knot
 
 template <bool kExact>
 SIGREG_ALWAYS_INLINE void grad_tile(float* P, int64_t rows, int64_t ldp, int64_t vectors,
-                                    const TileKnots& knots, const float* coef_cos,
+                                    const KnotTable::Floats& knots, const float* coef_cos,
                                     const float* coef_sin, int64_t ldc) {
   for (int64_t kv = 0; kv < vectors; ++kv) {
     float* p = P + kv * kLanes;
@@ -158,7 +158,7 @@ SIGREG_ALWAYS_INLINE void grad_tile(float* P, int64_t rows, int64_t ldp, int64_t
 
 SIGREG_CPU_CLONES
 void ecf_accumulate_tile(const float* P, int64_t rows, int64_t ldp, int64_t vectors,
-                         const TileKnots& knots, float* acc) {
+                         const KnotTable::Floats& knots, float* acc) {
   if (tile_in_fast_range(P, rows, ldp, vectors, knots.delta)) {
     accumulate_tile<false>(P, rows, ldp, vectors, knots, acc);
   } else {
@@ -167,8 +167,9 @@ void ecf_accumulate_tile(const float* P, int64_t rows, int64_t ldp, int64_t vect
 }
 
 SIGREG_CPU_CLONES
-void ecf_grad_tile(float* P, int64_t rows, int64_t ldp, int64_t vectors, const TileKnots& knots,
-                   const float* coef_cos, const float* coef_sin, int64_t ldc) {
+void ecf_grad_tile(float* P, int64_t rows, int64_t ldp, int64_t vectors,
+                   const KnotTable::Floats& knots, const float* coef_cos, const float* coef_sin,
+                   int64_t ldc) {
   if (tile_in_fast_range(P, rows, ldp, vectors, knots.delta)) {
     grad_tile<false>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
   } else {

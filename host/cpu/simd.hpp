@@ -1,5 +1,5 @@
 // Eight-lane float vectors (GCC/Clang vector extensions) and the vectorised sincos the CPU fast
-// path uses for the first knot angle θ = Δ·P[v,n,k] (DESIGN.md §5; the other knots follow by
+// path uses for the first knot angle θ = Δ·P[v,n,k] (docs/design.md §5; the other knots follow by
 // rotation). The same source compiles to AVX2+FMA or to pairs of SSE2 instructions, depending
 // on the target of the function it is inlined into (cpu_kernels.cpp builds both).
 //
@@ -11,11 +11,13 @@
 #include <cmath>
 #include <cstdint>
 
+#include "host/cpu/cpu_kernels.hpp"
+
 #define SIGREG_ALWAYS_INLINE inline __attribute__((always_inline))
 
 namespace sigreg::detail::simd {
 
-constexpr int kLanes = 8;
+constexpr int kLanes = cpu::kVectorSlices;
 typedef float f8 __attribute__((vector_size(32)));
 typedef int32_t i8 __attribute__((vector_size(32)));
 typedef uint32_t u8 __attribute__((vector_size(32)));

@@ -1,7 +1,9 @@
 // Built instead of the CUDA backend when no CUDA toolkit was found at configure time.
-#include "../backend.hpp"
+#include "host/common/backend.hpp"
 
 namespace sigreg::detail {
+
+std::vector<std::string> cuda_kernel_names() { return {}; }
 
 bool cuda_backend_available() { return false; }
 

@@ -1,27 +1,25 @@
-// The float64 reference (DESIGN.md §1–2), loop for loop. Each function mirrors one block of
+// The float64 reference (docs/design.md §1–2), loop for loop. Each function mirrors one block of
 // formulas; nothing here is optimised, so that a reader can check it against the page.
 #include "sigreg/reference.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
-#include "../../kernels/math.cuh"
+#include "kernels/math.cuh"
 
 namespace sigreg::reference {
 namespace {
-bool is_simpson(const Config& config) { return config.quadrature == Quadrature::kSimpson; }
-}  // namespace
 
-Knots knots(const Config& config) {
-  const int M = config.num_knots;
-  Knots k;
-  for (int j = 0; j < M; ++j) {
-    const double t = math::knot(j, M, config.t_max);
-    k.t.push_back(t);
-    k.phi.push_back(std::exp(-0.5 * t * t));
-    k.w.push_back(math::knot_weight(j, M, config.t_max, is_simpson(config)));
-  }
-  return k;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// The knot table holds M ≤ kMaxKnots knots; a config outside it (which can_implement() rejects)
+// gets NaN outputs rather than reads past the table.
+bool has_table(const KnotTable& knots, const Config& config) {
+  return knots.count == config.num_knots;
 }
+
+}  // namespace
 
 // A: D×K. Column k = normals(seed, step, k) / ‖normals‖.
 void directions(const Config& config, int64_t D, uint64_t step, double* A) {
@@ -48,7 +46,8 @@ void ecf_sums(const Config& config, int64_t V, int64_t N, int64_t D, const doubl
               const double* A, double* sums) {
   const int64_t K = config.num_slices;
   const int M = config.num_knots;
-  const Knots grid = knots(config);
+  const KnotTable knots = knot_table(config);
+  if (!has_table(knots, config)) return std::fill(sums, sums + V * K * M * 2, kNaN);
   for (int64_t v = 0; v < V; ++v) {
     for (int64_t k = 0; k < K; ++k) {
       double* s = sums + (v * K + k) * M * 2;
@@ -57,8 +56,8 @@ void ecf_sums(const Config& config, int64_t V, int64_t N, int64_t D, const doubl
         double p = 0.0;  // P[v,n,k]
         for (int64_t d = 0; d < D; ++d) p += Z[(v * N + n) * D + d] * A[d * K + k];
         for (int j = 0; j < M; ++j) {
-          s[2 * j] += std::cos(grid.t[j] * p);
-          s[2 * j + 1] += std::sin(grid.t[j] * p);
+          s[2 * j] += std::cos(knots.t[j] * p);
+          s[2 * j + 1] += std::sin(knots.t[j] * p);
         }
       }
     }
@@ -69,7 +68,11 @@ void ecf_sums(const Config& config, int64_t V, int64_t N, int64_t D, const doubl
 double finalize(const Config& config, int64_t V, int64_t N, const double* sums, double* stats) {
   const int64_t K = config.num_slices;
   const int M = config.num_knots;
-  const Knots grid = knots(config);
+  const KnotTable knots = knot_table(config);
+  if (!has_table(knots, config)) {
+    if (stats != nullptr) std::fill(stats, stats + V * K, kNaN);
+    return kNaN;
+  }
   double loss = 0.0;
   for (int64_t vk = 0; vk < V * K; ++vk) {
     const double* s = sums + vk * M * 2;
@@ -77,7 +80,7 @@ double finalize(const Config& config, int64_t V, int64_t N, const double* sums, 
     for (int j = 0; j < M; ++j) {
       const double C = s[2 * j] / static_cast<double>(N);
       const double S = s[2 * j + 1] / static_cast<double>(N);
-      stat += grid.w[j] * ((C - grid.phi[j]) * (C - grid.phi[j]) + S * S);
+      stat += knots.w[j] * ((C - knots.phi[j]) * (C - knots.phi[j]) + S * S);
     }
     stat *= static_cast<double>(N);
     if (stats != nullptr) stats[vk] = stat;
@@ -92,7 +95,8 @@ void backward(const Config& config, int64_t V, int64_t N_local, int64_t N_global
               const double* Z, const double* A, const double* sums, double g, double* dZ) {
   const int64_t K = config.num_slices;
   const int M = config.num_knots;
-  const Knots grid = knots(config);
+  const KnotTable knots = knot_table(config);
+  if (!has_table(knots, config)) return std::fill(dZ, dZ + V * N_local * D, kNaN);
   const double scale = g * 2.0 / static_cast<double>(V * K);
   for (int64_t v = 0; v < V; ++v) {
     for (int64_t n = 0; n < N_local; ++n) {
@@ -107,8 +111,8 @@ void backward(const Config& config, int64_t V, int64_t N_local, int64_t N_global
         for (int j = 0; j < M; ++j) {
           const double C = s[2 * j] / static_cast<double>(N_global);
           const double S = s[2 * j + 1] / static_cast<double>(N_global);
-          dp += grid.w[j] * grid.t[j] *
-                (S * std::cos(grid.t[j] * p) - (C - grid.phi[j]) * std::sin(grid.t[j] * p));
+          dp += knots.w[j] * knots.t[j] *
+                (S * std::cos(knots.t[j] * p) - (C - knots.phi[j]) * std::sin(knots.t[j] * p));
         }
         dp *= scale;
         for (int64_t d = 0; d < D; ++d) dz[d] += dp * A[d * K + k];

@@ -1,9 +1,12 @@
 // Backend::kReference: the float64 reference behind the public float32 API. Converts the inputs
 // to double, runs reference.cpp, rounds the outputs once. It allocates its double copies on
 // every call: it is a checker, not a hot path.
+#include <cmath>
+#include <limits>
 #include <vector>
 
-#include "../backend.hpp"
+#include "host/common/backend.hpp"
+#include "host/common/host_ops.hpp"
 #include "sigreg/reference.hpp"
 
 namespace sigreg::detail {
@@ -16,6 +19,7 @@ std::vector<double> widen(const float* x, int64_t count) {
 class ReferenceBackend final : public BackendImpl {
  public:
   Backend kind() const override { return Backend::kReference; }
+  Status supports(const Config&, const Problem&) const override { return {}; }
   size_t workspace_size(const Config&, const Problem&) const override { return 0; }
 
   Status directions(const Config& config, int64_t features, uint64_t step, float* A,
@@ -46,13 +50,18 @@ class ReferenceBackend final : public BackendImpl {
   Status backward(const BackwardArgs& a) override {
     const Problem& p = a.problem;
     const int64_t count = p.groups * p.samples * p.features;
+    float* out = static_cast<float*>(a.dZ);
+    const double n = math::resolve_count(a.count);
+    if (std::isnan(n)) {  // an invalid count in memory: NaN, like every backend
+      std::fill(out, out + count, std::numeric_limits<float>::quiet_NaN());
+      return {};
+    }
     const auto Z = widen(static_cast<const float*>(a.Z), count);
     const auto A = widen(a.A, p.features * a.config.num_slices);
     std::vector<double> dZ(static_cast<size_t>(count));
     const double g = a.grad_loss != nullptr ? *a.grad_loss : 1.0;
-    reference::backward(a.config, p.groups, p.samples, a.global_samples, p.features, Z.data(),
-                        A.data(), a.sums, g, dZ.data());
-    float* out = static_cast<float*>(a.dZ);
+    reference::backward(a.config, p.groups, p.samples, static_cast<int64_t>(n), p.features,
+                        Z.data(), A.data(), a.sums, g, dZ.data());
     for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(dZ[static_cast<size_t>(i)]);
     return {};
   }

@@ -1,22 +1,19 @@
-// The float64 reference: DESIGN.md §1 written as plain loops over doubles, the statement of the
-// math every fast path is tested against. Readable, not fast: O(V·N·K·(D + M)).
-// Shapes use DESIGN.md's letters; all arrays row-major and contiguous.
+// The float64 reference: docs/design.md §1 written as plain loops over doubles, the statement of
+// the math every fast path is tested against. Readable, not fast: O(V·N·K·(D + M)).
+// Shapes use the design document's letters; all arrays row-major and contiguous. The knots,
+// window and weights come from the one knot table (sigreg/knots.hpp). Every function expects a
+// valid config (can_implement() checks it); one with M outside [2, kMaxKnots] gets NaN outputs.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "sigreg/knots.hpp"
 #include "sigreg/sigreg.hpp"
 
 namespace sigreg::reference {
 
-// The frequency grid of DESIGN.md §1 for `config`: t_j, φ_j = exp(−t_j²/2), and w_j = q_j·φ_j.
-struct Knots {
-  std::vector<double> t, phi, w;
-};
-Knots knots(const Config& config);
-
-// Directions of DESIGN.md §2 in float64 (before rounding to float): A is D×K.
+// Directions of docs/design.md §2 in float64 (before rounding to float): A is D×K.
 void directions(const Config& config, int64_t D, uint64_t step, double* A);
 
 // sums: V×K×M×2 (Σ_n cos, Σ_n sin) of P = Z·A. Z: V×N×D, A: D×K.
@@ -31,7 +28,8 @@ void backward(const Config& config, int64_t V, int64_t N_local, int64_t N_global
               const double* Z, const double* A, const double* sums, double g, double* dZ);
 
 // The Epps–Pulley statistic with the integral taken over the whole real line instead of the
-// quadrature (DESIGN.md §1, "infinite-range closed form"), N times it, for samples x (one slice).
+// quadrature (docs/design.md §1.2, "infinite-range closed form"), N times it, for samples x (one
+// slice).
 double infinite_range_stat(const double* x, int64_t N);
 
 }  // namespace sigreg::reference

@@ -1,8 +1,8 @@
 // sigreg — SIGReg (LeJEPA's sketched isotropic-Gaussian regulariser) and its gradient.
 //
-// The public API a training program includes. Math: DESIGN.md §1 (formulas), §2 (directions),
-// §3 (distributed split). Letters: V groups, N samples per group, D features, K slices
-// (directions), M knots.
+// The public API a training program includes. Math: docs/design.md §1 (formulas), §2
+// (directions), §3 (distributed split). Letters: V groups, N samples per group, D features,
+// K slices (directions), M knots.
 //
 // Conventions shared by every function below:
 //  - Every pointer refers to the memory of the handle's backend: host memory for the CPU
@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sigreg/status.hpp"
 
@@ -33,7 +34,7 @@ namespace sigreg {
 
 using Stream = CUstream_st*;  // a cudaStream_t; nullptr is the legacy default stream
 
-// Numerical integration rule over the knots t_j = j·t_max/(M−1) (DESIGN.md §1).
+// Numerical integration rule over the knots t_j = j·t_max/(M−1) (docs/design.md §1.1).
 enum class Quadrature {
   kTrapezoid,  // q_0 = q_{M−1} = Δ, q_j = 2Δ otherwise (LeJEPA's choice)
   kSimpson,    // q = 2·(Δ/3)·(1,4,2,…,4,1); needs M odd
@@ -60,7 +61,7 @@ struct Config {
   int num_knots = 17;        // M ≥ 2 (odd for Simpson)
   double t_max = 3.0;        // 0 < t_max ≤ FLT_MAX: last knot
   Quadrature quadrature = Quadrature::kTrapezoid;
-  uint64_t seed = 0;  // key of the direction generator (DESIGN.md §2)
+  uint64_t seed = 0;  // key of the direction generator (docs/design.md §2)
   MathMode math = MathMode::kFloat32;
 };
 
@@ -70,6 +71,28 @@ struct Problem {
   int64_t samples = 0;   // N ≥ 1 per group
   int64_t features = 0;  // D ≥ 1
   DType dtype = DType::kFloat32;
+};
+
+// The global sample count N = Σ_r N_r behind a set of sums: an integer the host knows, or one
+// float64 in the backend's memory that holds it — e.g. a count all-reduced together with the
+// sums, which would cost a synchronisation to bring back to the host. An integer converts
+// implicitly. A count in memory cannot be checked before the call without that synchronisation:
+// one that is not a whole number ≥ 1 (finalize) or ≥ problem.samples (backward) makes every
+// output NaN instead.
+class SampleCount {
+ public:
+  SampleCount(int64_t n) : value_(n) {}  // NOLINT(google-explicit-constructor): by design
+  static SampleCount in_memory(const double* n) {
+    SampleCount count(0);
+    count.memory_ = n;
+    return count;
+  }
+  int64_t value() const { return value_; }          // the host integer (when memory() is null)
+  const double* memory() const { return memory_; }  // the count in backend memory, or null
+
+ private:
+  int64_t value_;
+  const double* memory_ = nullptr;
 };
 
 // Scratch memory owned by the caller (size from workspace_size()).
@@ -89,18 +112,6 @@ const char* backend_name(Backend backend);
 // Returns whether this build contains the CUDA backend and a usable GPU is present.
 bool cuda_available();
 
-// The CUDA backend's kernel versions: one table, each version validated by the same tests and
-// timed by the same benchmarks (bench/bench_cuda.cu). Every version computes the same function;
-// versions 2 and 3 apply to float32 math with M ≤ 32 and fall back to version 1 otherwise.
-enum class CudaKernels {
-  kDefault = 0,  // the environment variable SIGREG_CUDA_VERSION (1, 2 or 3) if set, else kSimple
-  kSimple = 1,  // cuBLAS P = Z·A into the workspace, ECF / dP kernels over it, cuBLAS dZ = dP·Aᵀ
-  kFused = 2,   // fused forward (P tiles on chip, never in memory); fused backward: P recomputed
-                // on chip, dP written once (the one V×N×K buffer), cuBLAS dZ = dP·Aᵀ
-  kFusedForward = 3,  // kFused's forward, kSimple's backward (P streamed through the workspace):
-                      // the recompute-versus-stream comparison for the backward
-};
-
 // Note for the CPU backend: it parallelises with OpenMP and calls BLAS from inside its threads,
 // so while any kCpu handle exists OpenBLAS is held at 1 thread (the first handle saves the
 // process's setting, the last one destroyed restores it). On a machine shared with other busy
@@ -108,10 +119,16 @@ enum class CudaKernels {
 struct HandleOptions {
   int num_threads = 0;  // CPU backend: worker threads; 0 = all hardware threads
   int device = -1;      // CUDA backend: device ordinal; -1 = the current device
-  // CUDA backend: kernel version. The default stays kSimple until a GPU run has validated the
-  // fused versions (bench/FLOOR.md); CPU backends ignore it.
-  CudaKernels cuda_kernels = CudaKernels::kDefault;
+  // Kernel version: "auto" (the measured winner for each call's shape and precision) or a name
+  // from kernel_versions(backend). The library reads no environment variables: this is the one
+  // place a version is chosen.
+  std::string kernels = "auto";
 };
+
+// The kernel versions `backend` offers (besides "auto"), in the order of its registry; every
+// version computes the same function and runs the same tests. Empty for the host backends, and
+// for kCuda in a build without the CUDA backend.
+std::vector<std::string> kernel_versions(Backend backend);
 
 namespace detail {
 class BackendImpl;
@@ -141,7 +158,8 @@ class Handle {
   std::unique_ptr<detail::BackendImpl> impl_;
 };
 
-// Checks `config` and `problem` without touching memory: the same checks every call makes.
+// Checks `config` and `problem` without touching memory: the same checks every call makes,
+// including the backend's own limits, so a call it accepts never fails with kNotSupported.
 Status can_implement(const Handle& handle, const Config& config, const Problem& problem);
 
 // Bytes of workspace that ecf_sums, forward and backward need for this problem (one size serves
@@ -152,7 +170,7 @@ Status workspace_size(const Handle& handle, const Config& config, const Problem&
 // Fills A (D×K) with the directions of training step `step`: column k is a vector of D standard
 // normals drawn by Philox4x32-10 keyed by (config.seed, step, k), divided by its norm. Every
 // backend produces the same values (up to float rounding), so ranks and backends agree from
-// the step number alone (DESIGN.md §2).
+// the step number alone (docs/design.md §2).
 Status make_directions(const Handle& handle, const Config& config, int64_t features, uint64_t step,
                        float* A, Stream stream = nullptr);
 
@@ -162,9 +180,11 @@ Status ecf_sums(const Handle& handle, const Config& config, const Problem& probl
                 const float* A, double* sums, Workspace workspace, Stream stream = nullptr);
 
 // Distributed step 2: statistics from the (globally reduced) sums. `global_samples` is
-// N = Σ_r N_r. Writes stats (V×K) and/or loss (scalar); either may be nullptr, not both.
-Status finalize(const Handle& handle, const Config& config, int64_t groups, int64_t global_samples,
-                const double* sums, float* stats, float* loss, Stream stream = nullptr);
+// N = Σ_r N_r (on the host, or in backend memory). Writes stats (V×K) and/or loss (scalar);
+// either may be nullptr, not both.
+Status finalize(const Handle& handle, const Config& config, int64_t groups,
+                SampleCount global_samples, const double* sums, float* stats, float* loss,
+                Stream stream = nullptr);
 
 // One-shot forward for a single process: ecf_sums then finalize with N = problem.samples.
 // `sums` (V×K×M×2) is required: backward needs it. stats and/or loss may be nullptr, not both.
@@ -177,13 +197,13 @@ Status forward(const Handle& handle, const Config& config, const Problem& proble
 // `sums` are the reduced sums passed to finalize. `grad_loss` points to g (one float in the
 // backend's memory, e.g. the upstream gradient of an autograd graph); nullptr means g = 1.
 Status backward(const Handle& handle, const Config& config, const Problem& problem,
-                int64_t global_samples, const void* Z, const float* A, const double* sums,
+                SampleCount global_samples, const void* Z, const float* A, const double* sums,
                 const float* grad_loss, void* dZ, Workspace workspace, Stream stream = nullptr);
 
 // Opt-in check for non-finite inputs (NaN, ±Inf). The regulariser itself never checks: a NaN or
 // ±Inf in Z propagates, so every slice whose projection involves it (in practice all slices of
 // that group, since directions are dense) gets NaN sums and stats, the loss is NaN and so is the
-// gradient — nothing crashes, hangs or indexes out of range (see README.md, "Reliability").
+// gradient — nothing crashes, hangs or indexes out of range (docs/reliability.md).
 // This call writes to *first_index (one int64 in the backend's memory) the smallest flat index
 // v·N·D + n·D + d of a non-finite element of Z (V×N×D), or −1 when every element is finite.
 // Deterministic on every backend; on CUDA asynchronous like every other call (it reads Z once).
@@ -191,7 +211,7 @@ Status find_nonfinite(const Handle& handle, const Problem& problem, const void* 
                       int64_t* first_index, Stream stream = nullptr);
 
 // The expectation of stat under the null (every projection i.i.d. N(0,1)), for any N:
-// Σ_j w_j (1 − φ_j²) (DESIGN.md §1). A cloud is "round" when its stats sit near this value.
+// Σ_j w_j (1 − φ_j²) (docs/design.md §1.2). A cloud is "round" when its stats sit near this value.
 // NaN when `config` is invalid (can_implement() says why).
 double null_expectation(const Config& config);
 

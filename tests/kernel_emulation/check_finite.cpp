@@ -47,19 +47,22 @@ struct EcfRun {
 // The CUDA backend's forward and backward kernel sequence on given projections P (V×N×K).
 EcfRun ecf_run(std::vector<float> P, int64_t V, int64_t N, int64_t K, int M) {
   namespace k = sigreg::kernels;
-  const double t_max = 3.0;
-  const k::KnotGrid grid = k::make_knot_grid(M, t_max);
+  sigreg::Config config;
+  config.num_knots = M;
+  const sigreg::KnotTable knots = sigreg::knot_table(config);
+  const sigreg::math::CountArg count{static_cast<double>(N), nullptr, 1};
   EcfRun r;
   std::vector<double> partials(static_cast<size_t>(k::ecf_partials_count(V, N, K, M)));
   r.sums.resize(static_cast<size_t>(V * K * M * 2));
   r.stats.resize(static_cast<size_t>(V * K));
-  k::launch_ecf_partials(P.data(), V, N, K, grid, partials.data(), nullptr);
-  k::launch_ecf_finish(partials.data(), V, N, K, grid, r.sums.data(), nullptr);
-  k::launch_finalize(r.sums.data(), V, K, M, t_max, false, N, r.stats.data(), &r.loss, nullptr);
+  k::launch_ecf_partials(P.data(), V, N, K, knots.floats, partials.data(), nullptr);
+  k::launch_ecf_finish(partials.data(), V, N, K, knots.floats, k::ecf_row_blocks(N, M),
+                       r.sums.data(), nullptr);
+  k::launch_finalize(r.sums.data(), V, K, knots, count, r.stats.data(), &r.loss, nullptr);
   std::vector<float> coefficients(static_cast<size_t>(k::coefficients_count(V, K, M)));
-  k::launch_backward_coefficients(r.sums.data(), V, K, M, t_max, false, N, nullptr,
-                                  coefficients.data(), nullptr);
-  k::launch_dp(P.data(), coefficients.data(), V, N, K, grid, nullptr);
+  k::launch_backward_coefficients(r.sums.data(), V, K, knots, count, nullptr, coefficients.data(),
+                                  nullptr);
+  k::launch_dp(P.data(), coefficients.data(), V, N, K, knots.floats, nullptr);
   r.dP = std::move(P);
   return r;
 }

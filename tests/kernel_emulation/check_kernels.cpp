@@ -109,13 +109,16 @@ void check_pipeline(int64_t V, int64_t N, int64_t K, int64_t D, int M, bool simp
 
   // The backend's sequence (host/cuda/cuda_backend.cu), outputs poisoned with NaN.
   const std::vector<float> P = gemm(Z, A, V * N, D, K);
-  const kernels::KnotGrid grid = kernels::make_knot_grid(M, t_max);
+  const KnotTable knots = knot_table(c);
+  const KnotTable::Floats& grid = knots.floats;
+  const math::CountArg count{static_cast<double>(NG), nullptr, 1};
+  const int64_t simple_blocks = kernels::ecf_row_blocks(N, M);
   std::vector<double> partials(kernels::ecf_partials_count(V, N, K, M), NAN);
   std::vector<double> sums(V * K * M * 2, NAN), again(sums.size(), NAN);
   kernels::launch_ecf_partials(P.data(), V, N, K, grid, partials.data(), nullptr);
-  kernels::launch_ecf_finish(partials.data(), V, N, K, grid, sums.data(), nullptr);
+  kernels::launch_ecf_finish(partials.data(), V, N, K, grid, simple_blocks, sums.data(), nullptr);
   kernels::launch_ecf_partials(P.data(), V, N, K, grid, partials.data(), nullptr);
-  kernels::launch_ecf_finish(partials.data(), V, N, K, grid, again.data(), nullptr);
+  kernels::launch_ecf_finish(partials.data(), V, N, K, grid, simple_blocks, again.data(), nullptr);
   CHECK(std::memcmp(sums.data(), again.data(), sums.size() * 8) == 0, "sums not reproducible");
   double sums_err = 0;
   for (size_t i = 0; i < sums.size(); ++i)
@@ -137,10 +140,10 @@ void check_pipeline(int64_t V, int64_t N, int64_t K, int64_t D, int M, bool simp
           "fused partials launch");
     CHECK(std::none_of(fp.begin(), fp.end(), [](double p) { return std::isnan(p); }),
           "fused partials not all written");
-    kernels::launch_ecf_finish_blocks(fp.data(), V, N, K, grid, rb, fsums.data(), nullptr);
+    kernels::launch_ecf_finish(fp.data(), V, N, K, grid, rb, fsums.data(), nullptr);
     std::fill(fp.begin(), fp.end(), NAN);
     kernels::launch_fused_ecf_partials(Z.data(), A.data(), V, N, D, K, grid, fp.data(), nullptr);
-    kernels::launch_ecf_finish_blocks(fp.data(), V, N, K, grid, rb, fagain.data(), nullptr);
+    kernels::launch_ecf_finish(fp.data(), V, N, K, grid, rb, fagain.data(), nullptr);
     CHECK(std::memcmp(fsums.data(), fagain.data(), fsums.size() * 8) == 0,
           "fused sums not reproducible");
     for (size_t i = 0; i < sums.size(); ++i) {
@@ -151,8 +154,7 @@ void check_pipeline(int64_t V, int64_t N, int64_t K, int64_t D, int M, bool simp
     for (auto& s : fsums) s *= widen;
     std::vector<float> fstats(V * K, NAN);
     float floss = NAN;
-    kernels::launch_finalize(fsums.data(), V, K, M, t_max, simpson, NG, fstats.data(), &floss,
-                             nullptr);
+    kernels::launch_finalize(fsums.data(), V, K, knots, count, fstats.data(), &floss, nullptr);
     for (int64_t i = 0; i < V * K; ++i)
       fused_stats_err = std::max(
           fused_stats_err, std::fabs(fstats[i] - stats_ref[i]) / (1e-3 + std::fabs(stats_ref[i])));
@@ -170,10 +172,9 @@ void check_pipeline(int64_t V, int64_t N, int64_t K, int64_t D, int M, bool simp
   for (auto& s : sums) s *= widen;
   std::vector<float> stats(V * K, NAN), stats_only(V * K, NAN);
   float loss = NAN, loss_only = NAN;
-  kernels::launch_finalize(sums.data(), V, K, M, t_max, simpson, NG, stats.data(), &loss, nullptr);
-  kernels::launch_finalize(sums.data(), V, K, M, t_max, simpson, NG, stats_only.data(), nullptr,
-                           nullptr);
-  kernels::launch_finalize(sums.data(), V, K, M, t_max, simpson, NG, nullptr, &loss_only, nullptr);
+  kernels::launch_finalize(sums.data(), V, K, knots, count, stats.data(), &loss, nullptr);
+  kernels::launch_finalize(sums.data(), V, K, knots, count, stats_only.data(), nullptr, nullptr);
+  kernels::launch_finalize(sums.data(), V, K, knots, count, nullptr, &loss_only, nullptr);
   double stats_err = 0;
   for (int64_t i = 0; i < V * K; ++i)
     stats_err =
@@ -185,7 +186,8 @@ void check_pipeline(int64_t V, int64_t N, int64_t K, int64_t D, int M, bool simp
         double(loss), loss_ref);
 
   std::vector<float> coefficients(kernels::coefficients_count(V, K, M), NAN);
-  kernels::launch_backward_coefficients(sums.data(), V, K, M, t_max, simpson, NG,
+  kernels::launch_backward_coefficients(sums.data(), V, K, knots,
+                                        math::CountArg{static_cast<double>(NG), nullptr, N},
                                         with_g ? &g : nullptr, coefficients.data(), nullptr);
   std::vector<float> dP = gemm(Z, A, V * N, D, K);
   kernels::launch_dp(dP.data(), coefficients.data(), V, N, K, grid, nullptr);

@@ -12,19 +12,16 @@ out="${1:-$(mktemp -d)}"
 mkdir -p "$out"
 flags=(-std=c++20 -O1 -g -pthread -fsanitize=address,undefined -fno-sanitize-recover=undefined
        -I"$here/fake" -I"$root" -I"$root/include")
+for kernel in ecf_kernels fused_kernels; do
+  python3 "$here/to_host.py" "$root/kernels/$kernel.cu" "$out/$kernel.cpp"
+done
 for variant in wide:default narrow:3; do
   name="${variant%%:*}" cap="${variant##*:}"
-  sources=()
-  for kernel in ecf_kernels fused_kernels; do
-    if [[ "$cap" == default ]]; then
-      python3 "$here/to_host.py" "$root/kernels/$kernel.cu" "$out/${kernel}_$name.cpp"
-    else
-      python3 "$here/to_host.py" "$root/kernels/$kernel.cu" "$out/${kernel}_$name.cpp" "$cap"
-    fi
-    sources+=("$out/${kernel}_$name.cpp")
-  done
-  ${CXX:-g++} "${flags[@]}" -o "$out/check_$name" "$here/check_kernels.cpp" \
-    "${sources[@]}" "$root/host/reference/reference.cpp"
+  cap_flag=()
+  [[ "$cap" == default ]] || cap_flag=(-DSIGREG_KERNEL_MAX_BLOCKS="$cap")
+  ${CXX:-g++} "${flags[@]}" "${cap_flag[@]}" -o "$out/check_$name" "$here/check_kernels.cpp" \
+    "$out/ecf_kernels.cpp" "$out/fused_kernels.cpp" "$root/host/reference/reference.cpp" \
+    "$root/host/common/knots.cpp"
   "$out/check_$name" | tee "$out/$name.log"
 done
 diff <(grep '^digest' "$out/wide.log") <(grep '^digest' "$out/narrow.log") \

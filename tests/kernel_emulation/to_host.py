@@ -1,16 +1,11 @@
 #!/usr/bin/env python3
 """Rewrites a .cu file's launches `kernel<<<grid, block, smem, stream>>>(args)` as
 `emulate_launch(kernel, grid, block, smem, stream, args)` so that g++ can compile it against
-fake/cuda_runtime.h. Usage: to_host.py IN.cu OUT.cpp [MAX_BLOCKS] — MAX_BLOCKS, if given,
-replaces kMaxBlocks so that the grid-stride loops run several tiles per block."""
-import re
+fake/cuda_runtime.h. Usage: to_host.py IN.cu OUT.cpp. (The grid cap of the grid-stride loops is
+set at compile time: -DSIGREG_KERNEL_MAX_BLOCKS=N, kernels/launch.cuh.)"""
 import sys
 
 source = open(sys.argv[1]).read()
-if len(sys.argv) > 3:
-    source, count = re.subn(r"(constexpr int64_t kMaxBlocks = )[^;]+;", r"\g<1>" + sys.argv[3] + ";",
-                            source)
-    assert count == 1, "kMaxBlocks not found"
 out, i = [], 0
 while True:
     j = source.find("<<<", i)

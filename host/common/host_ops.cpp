@@ -1,11 +1,12 @@
-// Host implementations shared by the reference and CPU backends: directions (float64, then
-// rounded once to float), finalize (float64; V×K×M work, never on a hot path) and the
-// non-finite scan of find_nonfinite.
+// Host implementations shared by the reference and CPU backends (host_ops.hpp).
+#include "host/common/host_ops.hpp"
+
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
-#include "backend.hpp"
 #include "kernels/finite.cuh"
 #include "sigreg/reference.hpp"
 
@@ -19,9 +20,12 @@ void host_directions(const Config& config, int64_t features, uint64_t step, floa
 
 void host_finalize(const FinalizeArgs& args) {
   const size_t count = static_cast<size_t>(args.groups * args.config.num_slices);
-  std::vector<double> stats(count);
-  const double loss =
-      reference::finalize(args.config, args.groups, args.global_samples, args.sums, stats.data());
+  std::vector<double> stats(count, std::numeric_limits<double>::quiet_NaN());
+  double loss = std::numeric_limits<double>::quiet_NaN();
+  // An invalid count in memory reads as NaN (math::resolve_count): every output is NaN.
+  if (const double n = math::resolve_count(args.count); !std::isnan(n))
+    loss = reference::finalize(args.config, args.groups, static_cast<int64_t>(n), args.sums,
+                               stats.data());
   if (args.stats != nullptr)
     for (size_t i = 0; i < count; ++i) args.stats[i] = static_cast<float>(stats[i]);
   if (args.loss != nullptr) *args.loss = static_cast<float>(loss);

@@ -1,22 +1,25 @@
-// The internal interface every backend implements. The public functions in api.cpp validate
-// every argument once and then call exactly one of these methods, so a backend may assume its
-// arguments are valid (non-null, in range, workspace large enough).
+// The internal interface every backend implements. The API layer (host/api) validates every
+// argument once, builds the knot table, and then calls exactly one of these methods, so a
+// backend may assume its arguments are valid (non-null, in range, workspace large enough, and
+// within the limits its own supports() reported).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "kernels/math.cuh"
+#include "sigreg/knots.hpp"
 #include "sigreg/sigreg.hpp"
 
 namespace sigreg::detail {
 
-// Largest M any backend accepts (kernels keep per-knot coefficients in fixed-size tables).
-constexpr int kMaxKnots = 256;
-
 struct SumsArgs {
   const Config& config;
+  const KnotTable& knots;
   const Problem& problem;  // samples = local N
-  const void* Z;           // V×N×D
+  const void* Z;           // V×N×D, problem.dtype
   const float* A;          // D×K
   double* sums;            // V×K×M×2
   Workspace workspace;
@@ -25,23 +28,25 @@ struct SumsArgs {
 
 struct FinalizeArgs {
   const Config& config;
-  int64_t groups;          // V
-  int64_t global_samples;  // N (global)
-  const double* sums;      // V×K×M×2
-  float* stats;            // V×K, may be null
-  float* loss;             // scalar, may be null
+  const KnotTable& knots;
+  int64_t groups;        // V
+  math::CountArg count;  // N (global), at least 1
+  const double* sums;    // V×K×M×2
+  float* stats;          // V×K, may be null
+  float* loss;           // scalar, may be null
   Stream stream;
 };
 
 struct BackwardArgs {
   const Config& config;
+  const KnotTable& knots;
   const Problem& problem;  // samples = local N
-  int64_t global_samples;  // N (global) behind the sums
-  const void* Z;           // V×N×D
+  math::CountArg count;    // N (global) behind the sums, at least the local N
+  const void* Z;           // V×N×D, problem.dtype
   const float* A;          // D×K
   const double* sums;      // V×K×M×2, globally reduced
   const float* grad_loss;  // g, or null for 1
-  void* dZ;                // V×N×D
+  void* dZ;                // V×N×D, problem.dtype
   Workspace workspace;
   Stream stream;
 };
@@ -50,6 +55,9 @@ class BackendImpl {
  public:
   virtual ~BackendImpl() = default;
   virtual Backend kind() const = 0;
+  // kNotSupported (naming the argument) when a valid call exceeds this backend's own limits;
+  // can_implement() and every call ask it, so no call fails later for the same reason.
+  virtual Status supports(const Config& config, const Problem& problem) const = 0;
   virtual size_t workspace_size(const Config& config, const Problem& problem) const = 0;
   virtual Status directions(const Config& config, int64_t features, uint64_t step, float* A,
                             Stream stream) = 0;
@@ -61,15 +69,11 @@ class BackendImpl {
                                 Stream stream) = 0;
 };
 
-// Factories, one per backend (reference_backend.cpp, cpu/…, cuda/…).
+// Factories, one per backend (host/reference, host/cpu, host/cuda).
 std::unique_ptr<BackendImpl> make_reference_backend();
 Status make_cpu_backend(const HandleOptions& options, std::unique_ptr<BackendImpl>* out);
 Status make_cuda_backend(const HandleOptions& options, std::unique_ptr<BackendImpl>* out);
-bool cuda_backend_available();  // built with CUDA and a device is present
-
-// Host implementations shared by the two CPU backends (host_common.cpp).
-void host_directions(const Config& config, int64_t features, uint64_t step, float* A);
-void host_finalize(const FinalizeArgs& args);
-void host_find_nonfinite(const Problem& problem, const void* Z, int64_t* first_index);
+bool cuda_backend_available();                 // built with CUDA and a device is present
+std::vector<std::string> cuda_kernel_names();  // the CUDA registry's names (none without CUDA)
 
 }  // namespace sigreg::detail

@@ -1,0 +1,47 @@
+// The CUDA backend's workspace: two regions carved from the caller's buffer, each 256-byte
+// aligned, behind up to 256 bytes of slack that align the caller's pointer. Sizes saturate: a
+// size that does not fit reads SIZE_MAX, which no buffer satisfies.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "sigreg/sigreg.hpp"
+
+namespace sigreg::detail {
+
+constexpr size_t kWorkspaceAlignment = 256;
+
+inline size_t mul_sat(size_t a, size_t b) {
+  return (b != 0 && a > SIZE_MAX / b) ? SIZE_MAX : a * b;
+}
+inline size_t add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+inline size_t align_up(size_t x) {
+  constexpr size_t a = kWorkspaceAlignment;
+  return x > SIZE_MAX - (a - 1) ? SIZE_MAX : (x + a - 1) / a * a;
+}
+// Bytes of `count` elements of `element` bytes.
+inline size_t bytes_of(int64_t count, size_t element) {
+  return mul_sat(static_cast<size_t>(count), element);
+}
+
+// The sizes of the two regions a kernel version uses.
+struct Regions {
+  size_t first = 0, second = 0;
+  size_t total() const {
+    return add_sat(add_sat(kWorkspaceAlignment, align_up(first)), align_up(second));
+  }
+};
+
+struct Carved {
+  void* first;
+  void* second;
+};
+
+inline Carved carve(Workspace workspace, const Regions& regions) {
+  const uintptr_t base = (reinterpret_cast<uintptr_t>(workspace.data) + (kWorkspaceAlignment - 1)) &
+                         ~static_cast<uintptr_t>(kWorkspaceAlignment - 1);
+  return {reinterpret_cast<void*>(base), reinterpret_cast<void*>(base + align_up(regions.first))};
+}
+
+}  // namespace sigreg::detail
