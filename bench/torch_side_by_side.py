@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """This library against the plain PyTorch formulation of SIGReg, one command, same device, same
-inputs and directions (issue 4, item 6).
+inputs and directions (the side by side of docs/performance.md).
 
     python3 bench/torch_side_by_side.py --device cuda --shape large --out table.md
     python3 bench/torch_side_by_side.py --device cpu  --shape 1,512,64,128,17     (works anywhere)
@@ -8,9 +8,9 @@ inputs and directions (issue 4, item 6).
 
 Rows: sigreg (every CUDA kernel version asked for, each in its own process because the binding
 keeps one handle per device; float32 input and bfloat16 input), and PyTorch written from the
-formulas of DESIGN.md §1 — `(Z@A).unsqueeze(-1) * t`, cos/sin means over N, weighted sum —
+formulas of docs/design.md §1 — `(Z@A).unsqueeze(-1) * t`, cos/sin means over N, weighted sum —
 eager and under torch.compile, in float32 and under bf16 autocast. Every row runs forward +
-backward on the same Z (seeded) and the same A (DESIGN.md §2's Philox4x32-10 + Box–Muller,
+backward on the same Z (seeded) and the same A (docs/design.md §2's Philox4x32-10 + Box–Muller,
 reimplemented here in numpy and checked against the library, or against a known answer).
 
 Columns: median forward+backward time (L2 flushed between repetitions on CUDA), peak extra
