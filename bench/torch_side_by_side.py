@@ -51,7 +51,7 @@ SHAPE_GROUPS = {"cpu": ("toy", "lejepa", "tall", "wide")}  # bench/bench_cpu.cpp
 T_MAX = 3.0
 SEED, STEP = 7, 3
 
-# ---- Directions: DESIGN.md §2 (kernels/math.cuh), in numpy -----------------------------------
+# ---- Directions: docs/design.md §2 (kernels/math.cuh), in numpy -----------------------------------
 
 _M0, _M1, _W0, _W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 _MASK = np.uint64(0xFFFFFFFF)
@@ -112,13 +112,13 @@ def check_directions(lib):
 def knots(M, t_max, device, dtype):
     t = torch.arange(M, dtype=torch.float64) * (t_max / (M - 1))
     q = torch.full((M,), 2 * t_max / (M - 1), dtype=torch.float64)
-    q[0] = q[-1] = t_max / (M - 1)  # trapezoid (DESIGN.md §1)
+    q[0] = q[-1] = t_max / (M - 1)  # trapezoid (docs/design.md §1)
     phi = torch.exp(-0.5 * t * t)
     return [x.to(device=device, dtype=dtype) for x in (t, phi, q * phi)]
 
 
 def torch_sigreg(Z, A, t, phi, w):
-    """DESIGN.md §1 as a PyTorch user writes it: returns (loss, stats V×K)."""
+    """docs/design.md §1 as a PyTorch user writes it: returns (loss, stats V×K)."""
     P = Z @ A
     x = P.unsqueeze(-1) * t
     C = x.cos().mean(1)

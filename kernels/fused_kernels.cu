@@ -1,7 +1,7 @@
 // The fused kernels of the CUDA backend (kernel version `fused`, see
 // host/cuda/kernel_versions.cu): each block computes a 128-sample × 64-slice tile of P = Z·A on
 // chip and applies the ECF epilogue (forward) or the dP epilogue (backward) to it, so the forward
-// moves only Z, A and the V×RB×M×2×K partials through device memory (DESIGN.md §5).
+// moves only Z, A and the V×RB×M×2×K partials through device memory (docs/design.md §5).
 //
 // GEMM: exact float32 FFMA. D is walked in chunks of 16, double-buffered in shared memory (Z's
 // chunk stored transposed, A's as is, one barrier per chunk; the next chunk's global loads are in

@@ -1,6 +1,6 @@
 // Device-side math shared with the host: compiled by nvcc for the kernels and by the host
 // compiler for the CPU paths, so both backends run the same formulas.
-//  - Philox4x32-10 (Salmon et al., SC'11), the counter-based generator of DESIGN.md §2;
+//  - Philox4x32-10 (Salmon et al., SC'11), the counter-based generator of docs/design.md §2;
 //  - the Box–Muller normal transform in float64 (so CPU and GPU agree to float rounding);
 //  - the backward coefficients of docs/design.md §1.3 (the knot table itself:
 //    include/sigreg/knots.hpp).
@@ -47,7 +47,7 @@ SIGREG_HD Philox4 philox4x32_10(Philox4 counter, uint32_t key0, uint32_t key1) {
 // Uniform in (0, 1), never 0 or 1: (u + 0.5)·2^-32.
 SIGREG_HD double uniform_open(uint32_t u) { return (static_cast<double>(u) + 0.5) * 0x1p-32; }
 
-// The 4 standard normals of DESIGN.md §2 for features d = 4·block .. 4·block+3 of direction k
+// The 4 standard normals of docs/design.md §2 for features d = 4·block .. 4·block+3 of direction k
 // at training step `step`: counter (block, k, step_lo, step_hi), key (seed_lo, seed_hi), then
 // Box–Muller on the pairs (u0, u1) and (u2, u3). Float64 throughout.
 SIGREG_HD void direction_normals(uint64_t seed, uint64_t step, uint64_t k, uint64_t block,

@@ -1,6 +1,6 @@
-// The complex-rotation recurrence of DESIGN.md §5, shared by the CUDA kernels (and usable by the
-// CPU fast path): because the knots are equally spaced, t_j = j·Δ, the pair
-// (cos t_j p, sin t_j p) for the next knot is the current pair rotated by (cos Δp, sin Δp):
+// The complex-rotation recurrence of docs/design.md §5, shared by the CUDA kernels (and usable by
+// the CPU fast path): because the knots are equally spaced, t_j = j·Δ, the pair (cos t_j p, sin t_j
+// p) for the next knot is the current pair rotated by (cos Δp, sin Δp):
 //   cos((j+1)θ) + i·sin((j+1)θ) = (cos jθ + i·sin jθ)(cos θ + i·sin θ),   θ = Δ·p.
 // Four multiply-adds per knot instead of one sincos. The recurrence drifts by about one float
 // rounding per step, so every kAnchorKnots knots the pair is re-anchored with a fresh sincos of

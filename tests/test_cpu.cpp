@@ -1,4 +1,4 @@
-// Backend::kCpu (the float32 fast path) against the float64 reference (DESIGN.md §1):
+// Backend::kCpu (the float32 fast path) against the float64 reference (docs/design.md §1):
 // ECF sums, stats and loss to 1e-5 relative, dZ to 1e-4 of max|dZ_ref|, over awkward shapes
 // (N = 1, K = 1, odd D, N and K off every tile size, V > 1, N = 65536, several slice blocks);
 // bitwise determinism across runs and thread counts; the workspace contract; the distributed
@@ -157,7 +157,7 @@ TEST(Cpu, BitwiseDeterministicAcrossThreadCounts) {
 }
 
 // Two shards: their ecf_sums add up to the whole batch's, and backward on one shard with the
-// reduced sums and the global N is the reference gradient of the global loss (DESIGN.md §3).
+// reduced sums and the global N is the reference gradient of the global loss (docs/design.md §3).
 TEST(Cpu, DistributedSplitMatchesReference) {
   const Shape shape{2, 1500, 10, 40};
   const int64_t n1 = 600, n2 = shape.N - n1;

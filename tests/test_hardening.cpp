@@ -1,6 +1,6 @@
 // Hostile inputs on the host backends (kReference, kCpu): the non-finite policy and the opt-in
 // check find_nonfinite, exploded clouds (|t·p| far beyond 2π) against the float64 reference, and
-// sizes past 2^31 elements (README.md, "Reliability" states the policy and the measured numbers).
+// sizes past 2^31 elements (docs/reliability.md states the policy and the measured numbers).
 //
 // Non-finite policy (include/sigreg/sigreg.hpp, find_nonfinite): NaN / ±Inf in Z or A propagate
 // and never crash. A non-finite Z[v,n,d] reaches P[v,n,k] for every k with A[d,k] ≠ 0 — every
@@ -342,7 +342,7 @@ TEST(Sizes, CpuRefusesBlasDimensionsPastInt32) {
 // Z is zero except its last 2^20 rows, which hold x; zeroed pages cost no memory until written,
 // so Z costs ~4 MB and dZ 8.6 GB. A 32-bit index anywhere would read or write the wrong rows:
 // the sums, the gradient of both kinds of rows and the find_nonfinite index are all checked
-// against closed forms (DESIGN.md §1's collapsed cloud, per part).
+// against closed forms (docs/design.md §1's collapsed cloud, per part).
 TEST(Huge, CpuPast2To31Elements) {
   if (std::getenv("SIGREG_TEST_HUGE") == nullptr)
     GTEST_SKIP() << "needs ~10 GB and about a minute: set SIGREG_TEST_HUGE=1";

@@ -1,4 +1,4 @@
-// The float64 reference (sigreg::reference) against the facts of DESIGN.md §1–3 that hold
+// The float64 reference (sigreg::reference) against the facts of docs/design.md §1–3 that hold
 // independently of any implementation: the null expectation (closed value and Monte Carlo), the
 // infinite-range closed form, the collapsed-cloud closed forms, non-negativity and symmetries,
 // the gradient against finite differences, the distributed split, and the directions of §2
@@ -341,7 +341,7 @@ TEST(ReferenceGradient, ScalesWithUpstreamGradient) {
   EXPECT_TRUE(all_close(g.dZ, scaled, 1e-14, 1e-14 * max_abs(scaled)));
 }
 
-// ---- Distributed split (DESIGN.md §3) ------------------------------------------------------
+// ---- Distributed split (docs/design.md §3) ------------------------------------------------------
 
 TEST(ReferenceDistributed, ShardedSumsAndBackwardEqualOneShot) {
   const int64_t V = 2, N = 23, D = 5, K = 4;
@@ -378,7 +378,8 @@ TEST(ReferenceDistributed, ShardedSumsAndBackwardEqualOneShot) {
   EXPECT_TRUE(all_close(dZ, whole.dZ, 1e-10, 1e-12 * max_abs(whole.dZ)));
 }
 
-// ---- Directions (DESIGN.md §2) ---------------------------------------------------------------
+// ---- Directions (docs/design.md §2)
+// ---------------------------------------------------------------
 
 TEST(ReferenceDirections, PhiloxMatchesRandom123KnownAnswers) {
   struct Kat {

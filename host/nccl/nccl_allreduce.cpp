@@ -1,5 +1,5 @@
 // sigreg::nccl::allreduce_sums (include/sigreg/nccl.hpp): one in-place ncclAllReduce (sum, float64)
-// of the V×K×M×2 ECF sums, DESIGN.md §3.
+// of the V×K×M×2 ECF sums, docs/design.md §3.
 #include <string>
 
 #include "sigreg/nccl.hpp"

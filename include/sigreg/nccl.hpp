@@ -1,5 +1,5 @@
-// sigreg::nccl — the "reduce" of DESIGN.md §3's partial sums → all-reduce → finalize split, over
-// NCCL. Link sigreg::nccl (built only where CMake found NCCL: SIGREG_HAVE_NCCL after
+// sigreg::nccl — the "reduce" of docs/design.md §3's partial sums → all-reduce → finalize split,
+// over NCCL. Link sigreg::nccl (built only where CMake found NCCL: SIGREG_HAVE_NCCL after
 // find_package(sigreg)). One training step on rank r, everything on the same CUDA stream:
 //
 //   sigreg::ecf_sums(h, cfg, {V, N_r, D}, Z, A, sums, ws, stream);      // local sums

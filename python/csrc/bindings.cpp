@@ -4,7 +4,7 @@
 // (torch's caching allocator) and the distributed all-reduce; this file checks the tensors it is
 // handed, calls the library with their pointers and turns a failed Status into a Python exception
 // (kInvalidArgument / kWorkspaceTooSmall → ValueError, kNotSupported → NotImplementedError,
-// others → RuntimeError) whose text is Status::to_string(). Shapes use DESIGN.md's letters:
+// others → RuntimeError) whose text is Status::to_string(). Shapes use docs/design.md's letters:
 // Z V×N×D, A D×K, sums V×K×M×2 (float64), stats V×K.
 //
 // The float64 entry points (reference_*) run sigreg::reference, the library's float64 statement
@@ -134,7 +134,7 @@ int64_t workspace_size(const sigreg::Config& config, int64_t V, int64_t N, int64
   return static_cast<int64_t>(bytes);
 }
 
-// A: D×K float32 on `device`, the directions of `step` (DESIGN.md §2).
+// A: D×K float32 on `device`, the directions of `step` (docs/design.md §2).
 torch::Tensor directions(const sigreg::Config& config, int64_t D, uint64_t step,
                          const torch::Device& device, int64_t stream) {
   auto A = torch::empty({D, config.num_slices},

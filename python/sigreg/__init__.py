@@ -4,7 +4,7 @@
     reg = sigreg.SIGReg()            # LeJEPA's defaults: 256 slices, 17 knots on [0, 3], trapezoid
     loss = pred_loss + lam * reg(z)  # z: (..., N, D), any float dtype, CPU or CUDA
 
-The math is DESIGN.md §1; the directions §2; the distributed split §3.
+The math is docs/design.md §1; the directions §2; the distributed split §3.
 """
 import torch  # noqa: F401  (loads libtorch before the extension)
 

@@ -1,6 +1,6 @@
 """SIGReg as a torch.nn.Module and an autograd Function over the C++ library (sigreg._C).
 
-Math: DESIGN.md §1. For z of shape (..., N, D) the leading dims are flattened into V groups; with
+Math: docs/design.md §1. For z of shape (..., N, D) the leading dims are flattened into V groups; with
 A (D×K) the directions of the step, P = z·A, and for every group v and slice k
 
     C[v,k,j] = mean_n cos(t_j P[v,n,k]),  S[v,k,j] = mean_n sin(t_j P[v,n,k])
@@ -15,7 +15,7 @@ implemented); the loss comes back in float32 and the gradient in the input's dty
 inputs run the library's float64 reference (sigreg::reference) end to end, so they get float64
 results; float64 CUDA inputs run in float32.
 
-Distributed (DESIGN.md §3): when torch.distributed is initialised (world size R > 1) each rank
+Distributed (docs/design.md §3): when torch.distributed is initialised (world size R > 1) each rank
 computes the partial sums of its own N_r samples; one all-reduce (SUM, float64) adds the sums and
 the counts; finalize uses the global N = Σ_r N_r, so the loss is the SIGReg of the whole global
 batch and is the same number on every rank. Backward gives each rank ∂loss/∂z_r, the gradient of

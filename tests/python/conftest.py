@@ -1,5 +1,5 @@
 """Shared pieces of the sigreg pytest suite: the eager PyTorch formulation written from
-DESIGN.md §1 (LeJEPA's code, in float64, on given directions) that the extension is checked
+docs/design.md §1 (LeJEPA's code, in float64, on given directions) that the extension is checked
 against."""
 import math
 
@@ -8,7 +8,7 @@ import torch
 
 
 def knot_weights(knots=17, t_max=3.0, quadrature="trapezoid", dtype=torch.float64):
-    """(t, φ, w = q·φ) of DESIGN.md §1."""
+    """(t, φ, w = q·φ) of docs/design.md §1."""
     t = torch.linspace(0, t_max, knots, dtype=dtype)
     dt = t_max / (knots - 1)
     if quadrature == "trapezoid":
@@ -50,5 +50,5 @@ def gaussian():
     return make
 
 
-NULL_EXPECTATION_17_3 = 1.052464154799  # DESIGN.md §1, M = 17, t_max = 3, trapezoid
+NULL_EXPECTATION_17_3 = 1.052464154799  # docs/design.md §1, M = 17, t_max = 3, trapezoid
 SQRT_2PI = math.sqrt(2 * math.pi)

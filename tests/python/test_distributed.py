@@ -1,4 +1,4 @@
-"""DESIGN.md §3 through torch.distributed: R = 3 gloo ranks on CPU with uneven shards, each
+"""docs/design.md §3 through torch.distributed: R = 3 gloo ranks on CPU with uneven shards, each
 running SIGReg on its shard inside real DistributedDataParallel, must reproduce a single-process
 run on the whole batch: the same loss on every rank and, after DDP's gradient averaging, the same
 parameter gradient (the module scales its gradient by R; ddp_grad_scale=False gives exactly 1/R

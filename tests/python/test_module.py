@@ -1,4 +1,4 @@
-"""sigreg.SIGReg on CPU tensors against the eager float64 formulation of DESIGN.md §1, autograd
+"""sigreg.SIGReg on CPU tensors against the eager float64 formulation of docs/design.md §1, autograd
 (gradcheck in float64), dtypes, the directions API and the step counter."""
 import pytest
 import torch
@@ -6,7 +6,7 @@ import torch
 import sigreg
 from conftest import NULL_EXPECTATION_17_3, eager_sigreg, rel_err
 
-# The float32 path's bound against float64 (DESIGN.md §4: "far under 1e-4").
+# The float32 path's bound against float64 (docs/design.md §4: "far under 1e-4").
 F32_TOL = 2e-5
 
 
@@ -47,7 +47,7 @@ def test_float64_matches_eager_exactly(gaussian):
 
 
 def test_gradcheck_float64(gaussian):
-    # What this checks: the library's analytic backward (DESIGN.md §1's dP, then dP·Aᵀ) against
+    # What this checks: the library's analytic backward (docs/design.md §1's dP, then dP·Aᵀ) against
     # central finite differences of the library's own forward, both in float64 through
     # sigreg::reference — so the tolerance is gradcheck's default, not a float32 one. The float32
     # kernels are held to the same math by the eager comparisons above (≤ 2e-5 relative).
@@ -89,7 +89,7 @@ def test_low_precision_inputs(gaussian, dtype):
 
 
 def test_matches_null_expectation_on_gaussians(gaussian):
-    # DESIGN.md §1: E[stat] = Σ_j w_j (1 − φ_j²) for Gaussian projections, any N.
+    # docs/design.md §1: E[stat] = Σ_j w_j (1 − φ_j²) for Gaussian projections, any N.
     assert abs(sigreg.null_expectation() - NULL_EXPECTATION_17_3) < 1e-11
     reg = sigreg.SIGReg(num_slices=64)
     stats = torch.cat([reg(gaussian(16, 32, 10, seed=s), step=s, return_stats=True)[1]
@@ -136,7 +136,7 @@ def test_directions_deterministic_unit_columns():
 
 def test_directions_match_reference_generator():
     # The module's A (make_directions on the kCpu backend) against sigreg::reference's float64
-    # Philox draw, keyed by (seed, step, k): equal up to float rounding (DESIGN.md §2).
+    # Philox draw, keyed by (seed, step, k): equal up to float rounding (docs/design.md §2).
     from sigreg import _C
 
     reg = sigreg.SIGReg(num_slices=33, seed=11)
