@@ -40,7 +40,9 @@ static_assert((kFinalizeThreads & (kFinalizeThreads - 1)) == 0, "tree reduction:
 // normals again and write them divided by the norm: the same double arithmetic as
 // reference::directions, rounded once to float.
 __global__ void __launch_bounds__(kDirectionThreads)
-    directions_kernel(int64_t D, int64_t K, uint64_t seed, uint64_t step, float* A) {
+    directions_kernel(int64_t D, int64_t K, uint64_t seed, uint64_t step_value,
+                      const uint64_t* __restrict__ step_memory, float* A) {
+  const uint64_t step = step_memory != nullptr ? *step_memory : step_value;
   __shared__ double norm2[kDirectionThreads];
   const int tid = static_cast<int>(threadIdx.x);
   const int64_t groups = (D + 3) / 4;
@@ -304,9 +306,10 @@ cudaError_t probe_kernel_image() {
   return cudaFuncGetAttributes(&attributes, dp_kernel);
 }
 
-cudaError_t launch_directions(int64_t D, int64_t K, uint64_t seed, uint64_t step, float* A,
-                              cudaStream_t stream) {
-  directions_kernel<<<blocks_for(K), kDirectionThreads, 0, stream>>>(D, K, seed, step, A);
+cudaError_t launch_directions(int64_t D, int64_t K, uint64_t seed, uint64_t step,
+                              const uint64_t* step_memory, float* A, cudaStream_t stream) {
+  directions_kernel<<<blocks_for(K), kDirectionThreads, 0, stream>>>(D, K, seed, step, step_memory,
+                                                                     A);
   return cudaGetLastError();
 }
 

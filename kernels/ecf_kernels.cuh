@@ -46,9 +46,10 @@ inline int64_t coefficients_count(int64_t V, int64_t K, int M) { return V * M * 
 // cudaSuccess when the current device can run these kernels (the build holds an image for it).
 cudaError_t probe_kernel_image();
 
-// A (D×K): column k = Philox normals keyed by (seed, step, k), divided by their norm.
-cudaError_t launch_directions(int64_t D, int64_t K, uint64_t seed, uint64_t step, float* A,
-                              cudaStream_t stream);
+// A (D×K): column k = Philox normals keyed by (seed, step, k), divided by their norm; the step
+// is *step_memory (device) when that is not null, else `step`.
+cudaError_t launch_directions(int64_t D, int64_t K, uint64_t seed, uint64_t step,
+                              const uint64_t* step_memory, float* A, cudaStream_t stream);
 
 // partials (ecf_partials_count doubles) ← per-row-block Σ_n (cos(t_j p) − φ_j), Σ_n sin(t_j p)
 // of P (V×N×K).

@@ -72,7 +72,7 @@ Status workspace_size(const Handle& handle, const Config& config, const Problem&
   return {};
 }
 
-Status make_directions(const Handle& handle, const Config& config, int64_t features, uint64_t step,
+Status make_directions(const Handle& handle, const Config& config, int64_t features, StepIndex step,
                        float* A, Stream stream) {
   SIGREG_TRY(detail::check_handle(handle));
   SIGREG_TRY(detail::check_config(config));

@@ -59,7 +59,7 @@ class BackendImpl {
   // can_implement() and every call ask it, so no call fails later for the same reason.
   virtual Status supports(const Config& config, const Problem& problem) const = 0;
   virtual size_t workspace_size(const Config& config, const Problem& problem) const = 0;
-  virtual Status directions(const Config& config, int64_t features, uint64_t step, float* A,
+  virtual Status directions(const Config& config, int64_t features, StepIndex step, float* A,
                             Stream stream) = 0;
   virtual Status ecf_sums(const SumsArgs& args) = 0;
   virtual Status finalize(const FinalizeArgs& args) = 0;

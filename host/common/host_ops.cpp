@@ -12,9 +12,10 @@
 
 namespace sigreg::detail {
 
-void host_directions(const Config& config, int64_t features, uint64_t step, float* A) {
+void host_directions(const Config& config, int64_t features, StepIndex step, float* A) {
   std::vector<double> exact(static_cast<size_t>(features * config.num_slices));
-  reference::directions(config, features, step, exact.data());
+  const uint64_t s = step.memory() != nullptr ? *step.memory() : step.value();
+  reference::directions(config, features, s, exact.data());
   for (size_t i = 0; i < exact.size(); ++i) A[i] = static_cast<float>(exact[i]);
 }
 

@@ -7,7 +7,7 @@
 
 namespace sigreg::detail {
 
-void host_directions(const Config& config, int64_t features, uint64_t step, float* A);
+void host_directions(const Config& config, int64_t features, StepIndex step, float* A);
 void host_finalize(const FinalizeArgs& args);
 void host_find_nonfinite(const Problem& problem, const void* Z, int64_t* first_index);
 

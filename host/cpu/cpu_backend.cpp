@@ -183,7 +183,7 @@ class CpuBackend final : public BackendImpl {
     return Plan(config, problem).workspace_bytes(threads_);
   }
 
-  Status directions(const Config& config, int64_t features, uint64_t step, float* A,
+  Status directions(const Config& config, int64_t features, StepIndex step, float* A,
                     Stream) override {
     host_directions(config, features, step, A);
     return {};

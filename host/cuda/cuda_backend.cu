@@ -55,13 +55,13 @@ class CudaBackend final : public BackendImpl {
     return version_for(c, p).workspace(c, p).total();
   }
 
-  Status directions(const Config& config, int64_t features, uint64_t step, float* A,
+  Status directions(const Config& config, int64_t features, StepIndex step, float* A,
                     Stream stream) override {
     DeviceGuard guard;
     SIGREG_TRY(guard.enter(device_));
-    return cuda_status(
-        kernels::launch_directions(features, config.num_slices, config.seed, step, A, stream),
-        "directions_kernel launch");
+    return cuda_status(kernels::launch_directions(features, config.num_slices, config.seed,
+                                                  step.value(), step.memory(), A, stream),
+                       "directions_kernel launch");
   }
 
   Status ecf_sums(const SumsArgs& a) override {

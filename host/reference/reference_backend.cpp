@@ -22,7 +22,7 @@ class ReferenceBackend final : public BackendImpl {
   Status supports(const Config&, const Problem&) const override { return {}; }
   size_t workspace_size(const Config&, const Problem&) const override { return 0; }
 
-  Status directions(const Config& config, int64_t features, uint64_t step, float* A,
+  Status directions(const Config& config, int64_t features, StepIndex step, float* A,
                     Stream) override {
     host_directions(config, features, step, A);
     return {};

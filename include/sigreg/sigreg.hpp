@@ -95,6 +95,26 @@ class SampleCount {
   const double* memory_ = nullptr;
 };
 
+// The training step that keys the directions: an integer the host knows, or one uint64 in the
+// backend's memory — a step counter kept on the device, so that a captured CUDA graph or a
+// compiled training step draws fresh directions each replay without a host round trip. An
+// integer converts implicitly.
+class StepIndex {
+ public:
+  StepIndex(uint64_t step) : value_(step) {}  // NOLINT(google-explicit-constructor): by design
+  static StepIndex in_memory(const uint64_t* step) {
+    StepIndex index(0);
+    index.memory_ = step;
+    return index;
+  }
+  uint64_t value() const { return value_; }           // the host integer (when memory() is null)
+  const uint64_t* memory() const { return memory_; }  // the step in backend memory, or null
+
+ private:
+  uint64_t value_;
+  const uint64_t* memory_ = nullptr;
+};
+
 // Scratch memory owned by the caller (size from workspace_size()).
 struct Workspace {
   void* data = nullptr;
@@ -171,7 +191,7 @@ Status workspace_size(const Handle& handle, const Config& config, const Problem&
 // normals drawn by Philox4x32-10 keyed by (config.seed, step, k), divided by its norm. Every
 // backend produces the same values (up to float rounding), so ranks and backends agree from
 // the step number alone (docs/design.md §2).
-Status make_directions(const Handle& handle, const Config& config, int64_t features, uint64_t step,
+Status make_directions(const Handle& handle, const Config& config, int64_t features, StepIndex step,
                        float* A, Stream stream = nullptr);
 
 // Distributed step 1: the local ECF sums (V×K×M×2 float64) of this rank's Z (V×N_r×D) projected

@@ -69,7 +69,7 @@ void check_directions(int64_t D, int64_t K, uint64_t seed, uint64_t step) {
   std::vector<double> ref(D * K);
   reference::directions(c, D, step, ref.data());
   std::vector<float> A(D * K, NAN);
-  kernels::launch_directions(D, K, seed, step, A.data(), nullptr);
+  kernels::launch_directions(D, K, seed, step, nullptr, A.data(), nullptr);
   int64_t worst = 0;
   for (int64_t i = 0; i < D * K; ++i)
     worst = std::max(worst, ulp(A[i], static_cast<float>(ref[i])));
