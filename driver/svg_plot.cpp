@@ -66,8 +66,12 @@ void extend(double& lo, double& hi, const std::vector<double>& v) {
     if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
 }
 
-void render(std::ostringstream& s, const Panel& p, double ox, double oy, int w, int h) {
-  // Data range.
+// A panel's data range, from its axis limits or (where lo == hi) from its data plus a margin.
+struct Range {
+  double xlo, xhi, ylo, yhi;
+};
+
+Range data_range(const Panel& p) {
   double xlo = p.xlo, xhi = p.xhi, ylo = p.ylo, yhi = p.yhi;
   if (xlo == xhi) {
     xlo = 1e300, xhi = -1e300;
@@ -89,6 +93,27 @@ void render(std::ostringstream& s, const Panel& p, double ox, double oy, int w, 
   }
   if (!(xhi > xlo)) xlo -= 1, xhi += 1;
   if (!(yhi > ylo)) ylo -= 1, yhi += 1;
+  return {xlo, xhi, ylo, yhi};
+}
+
+// Where a panel is drawn: its cell (ox, oy, w × h), the plot area inside it (left..right,
+// top..bottom, pw × ph pixels) and the data range that area shows; X and Y map data to pixels.
+struct Frame {
+  double ox, oy;
+  int w, h;
+  double xlo, xhi, ylo, yhi;
+  double left, top, right, bottom, pw, ph;
+
+  double X(double x) const { return left + (x - xlo) / (xhi - xlo) * pw; }
+  double Y(double y) const { return bottom - (y - ylo) / (yhi - ylo) * ph; }
+  bool inside(double x, double y) const {
+    return std::isfinite(x) && std::isfinite(y) && x >= xlo && x <= xhi && y >= ylo && y <= yhi;
+  }
+};
+
+Frame make_frame(const Panel& p, double ox, double oy, int w, int h) {
+  const Range r = data_range(p);
+  double xlo = r.xlo, xhi = r.xhi, ylo = r.ylo, yhi = r.yhi;
   const bool bar = std::any_of(p.scatters.begin(), p.scatters.end(),
                                [](const Panel::Scatter& sc) { return !sc.colour_label.empty(); });
   const double left = ox + 62, top = oy + 28, right = ox + w - (bar ? 62 : 14),
@@ -104,100 +129,126 @@ void render(std::ostringstream& s, const Panel& p, double ox, double oy, int w, 
       ylo = c - half, yhi = c + half;
     }
   }
-  auto X = [&](double x) { return left + (x - xlo) / (xhi - xlo) * pw; };
-  auto Y = [&](double y) { return bottom - (y - ylo) / (yhi - ylo) * ph; };
-  auto inside = [&](double x, double y) {
-    return std::isfinite(x) && std::isfinite(y) && x >= xlo && x <= xhi && y >= ylo && y <= yhi;
-  };
+  return {ox, oy, w, h, xlo, xhi, ylo, yhi, left, top, right, bottom, pw, ph};
+}
 
-  s << "<text x='" << ox + w / 2.0 << "' y='" << oy + 17
+// Title, plot area, ticks with grid lines and tick labels, axis labels.
+void draw_axes(std::ostringstream& s, const Panel& p, const Frame& f) {
+  const double ox = f.ox, oy = f.oy, left = f.left, top = f.top, right = f.right, bottom = f.bottom;
+  s << "<text x='" << ox + f.w / 2.0 << "' y='" << oy + 17
     << "' text-anchor='middle' font-size='13' font-weight='bold'>" << escape(p.title)
     << "</text>\n";
-  s << "<rect x='" << left << "' y='" << top << "' width='" << pw << "' height='" << ph
+  s << "<rect x='" << left << "' y='" << top << "' width='" << f.pw << "' height='" << f.ph
     << "' fill='white' stroke='#444'/>\n";
-  for (double t : ticks(xlo, xhi)) {
-    s << "<line x1='" << X(t) << "' y1='" << bottom << "' x2='" << X(t) << "' y2='" << bottom + 4
-      << "' stroke='#444'/><line x1='" << X(t) << "' y1='" << top << "' x2='" << X(t) << "' y2='"
-      << bottom << "' stroke='#eee'/><text x='" << X(t) << "' y='" << bottom + 15
-      << "' text-anchor='middle' font-size='10'>" << fmt(t) << "</text>\n";
+  for (double t : ticks(f.xlo, f.xhi)) {
+    s << "<line x1='" << f.X(t) << "' y1='" << bottom << "' x2='" << f.X(t) << "' y2='"
+      << bottom + 4 << "' stroke='#444'/><line x1='" << f.X(t) << "' y1='" << top << "' x2='"
+      << f.X(t) << "' y2='" << bottom << "' stroke='#eee'/><text x='" << f.X(t) << "' y='"
+      << bottom + 15 << "' text-anchor='middle' font-size='10'>" << fmt(t) << "</text>\n";
   }
-  for (double t : ticks(ylo, yhi)) {
-    s << "<line x1='" << left - 4 << "' y1='" << Y(t) << "' x2='" << left << "' y2='" << Y(t)
-      << "' stroke='#444'/><line x1='" << left << "' y1='" << Y(t) << "' x2='" << right << "' y2='"
-      << Y(t) << "' stroke='#eee'/><text x='" << left - 6 << "' y='" << Y(t) + 3
+  for (double t : ticks(f.ylo, f.yhi)) {
+    s << "<line x1='" << left - 4 << "' y1='" << f.Y(t) << "' x2='" << left << "' y2='" << f.Y(t)
+      << "' stroke='#444'/><line x1='" << left << "' y1='" << f.Y(t) << "' x2='" << right
+      << "' y2='" << f.Y(t) << "' stroke='#eee'/><text x='" << left - 6 << "' y='" << f.Y(t) + 3
       << "' text-anchor='end' font-size='10'>" << fmt(t) << "</text>\n";
   }
-  s << "<text x='" << (left + right) / 2 << "' y='" << oy + h - 10
+  s << "<text x='" << (left + right) / 2 << "' y='" << oy + f.h - 10
     << "' text-anchor='middle' font-size='11'>" << escape(p.xlabel) << "</text>\n";
   s << "<text transform='translate(" << ox + 13 << "," << (top + bottom) / 2
     << ") rotate(-90)' text-anchor='middle' font-size='11'>" << escape(p.ylabel) << "</text>\n";
+}
 
-  for (const auto& b : p.bars)
-    for (size_t i = 0; i + 1 < b.edges.size() && i < b.heights.size(); ++i) {
-      const double x0 = std::max(b.edges[i], xlo), x1 = std::min(b.edges[i + 1], xhi);
-      const double y1 = std::clamp(b.heights[i], ylo, yhi), y0 = std::clamp(0.0, ylo, yhi);
-      if (x1 <= x0) continue;
-      s << "<rect x='" << X(x0) << "' y='" << Y(y1) << "' width='" << X(x1) - X(x0) << "' height='"
-        << Y(y0) - Y(y1) << "' fill='" << b.colour
-        << "' fill-opacity='0.55' stroke='white' stroke-width='0.4'/>\n";
-    }
-  for (const auto& sc : p.scatters) {
-    s << "<g fill-opacity='0.75'>";
-    for (size_t i = 0; i < sc.x.size(); ++i) {
-      if (!inside(sc.x[i], sc.y[i])) continue;
-      const std::string colour =
-          sc.value.empty() ? palette(0) : viridis((sc.value[i] - sc.vmin) / (sc.vmax - sc.vmin));
-      char c[96];
-      std::snprintf(c, sizeof c, "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='%s'/>", X(sc.x[i]),
-                    Y(sc.y[i]), sc.radius, colour.c_str());
-      s << c;
-    }
-    s << "</g>\n";
-    if (!sc.colour_label.empty()) {  // colour bar at the right edge
-      const double bx = right + 10, bh = ph;
-      for (int i = 0; i < 64; ++i)
-        s << "<rect x='" << bx << "' y='" << top + bh * (63 - i) / 64.0 << "' width='12' height='"
-          << bh / 64.0 + 0.5 << "' fill='" << viridis(i / 63.0) << "'/>";
-      s << "\n<text x='" << bx + 15 << "' y='" << top + 8 << "' font-size='9'>" << fmt(sc.vmax)
-        << "</text><text x='" << bx + 15 << "' y='" << bottom << "' font-size='9'>" << fmt(sc.vmin)
-        << "</text><text transform='translate(" << bx + 30 << "," << (top + bottom) / 2
-        << ") rotate(-90)' text-anchor='middle' font-size='10'>" << escape(sc.colour_label)
-        << "</text>\n";
-    }
+void draw_bars(std::ostringstream& s, const Panel::Bars& b, const Frame& f) {
+  for (size_t i = 0; i + 1 < b.edges.size() && i < b.heights.size(); ++i) {
+    const double x0 = std::max(b.edges[i], f.xlo), x1 = std::min(b.edges[i + 1], f.xhi);
+    const double y1 = std::clamp(b.heights[i], f.ylo, f.yhi), y0 = std::clamp(0.0, f.ylo, f.yhi);
+    if (x1 <= x0) continue;
+    s << "<rect x='" << f.X(x0) << "' y='" << f.Y(y1) << "' width='" << f.X(x1) - f.X(x0)
+      << "' height='" << f.Y(y0) - f.Y(y1) << "' fill='" << b.colour
+      << "' fill-opacity='0.55' stroke='white' stroke-width='0.4'/>\n";
   }
-  for (const auto& e : p.errors)
-    for (size_t i = 0; i < e.x.size(); ++i) {
-      if (!std::isfinite(e.lo[i]) || !std::isfinite(e.hi[i])) continue;
-      const double x = X(e.x[i]), y0 = Y(std::clamp(e.lo[i], ylo, yhi)),
-                   y1 = Y(std::clamp(e.hi[i], ylo, yhi));
-      s << "<path d='M" << x << "," << y0 << "V" << y1 << "M" << x - 3 << "," << y0 << "h6M"
-        << x - 3 << "," << y1 << "h6' stroke='" << e.colour << "' stroke-width='1.2'/>\n";
+}
+
+// The viridis scale of a scatter's values at the right edge of the plot area, labelled.
+void draw_colour_bar(std::ostringstream& s, const Panel::Scatter& sc, const Frame& f) {
+  const double top = f.top, bottom = f.bottom;
+  const double bx = f.right + 10, bh = f.ph;
+  for (int i = 0; i < 64; ++i)
+    s << "<rect x='" << bx << "' y='" << top + bh * (63 - i) / 64.0 << "' width='12' height='"
+      << bh / 64.0 + 0.5 << "' fill='" << viridis(i / 63.0) << "'/>";
+  s << "\n<text x='" << bx + 15 << "' y='" << top + 8 << "' font-size='9'>" << fmt(sc.vmax)
+    << "</text><text x='" << bx + 15 << "' y='" << bottom << "' font-size='9'>" << fmt(sc.vmin)
+    << "</text><text transform='translate(" << bx + 30 << "," << (top + bottom) / 2
+    << ") rotate(-90)' text-anchor='middle' font-size='10'>" << escape(sc.colour_label)
+    << "</text>\n";
+}
+
+void draw_scatter(std::ostringstream& s, const Panel::Scatter& sc, const Frame& f) {
+  s << "<g fill-opacity='0.75'>";
+  for (size_t i = 0; i < sc.x.size(); ++i) {
+    if (!f.inside(sc.x[i], sc.y[i])) continue;
+    const std::string colour =
+        sc.value.empty() ? palette(0) : viridis((sc.value[i] - sc.vmin) / (sc.vmax - sc.vmin));
+    char c[96];
+    std::snprintf(c, sizeof c, "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='%s'/>", f.X(sc.x[i]),
+                  f.Y(sc.y[i]), sc.radius, colour.c_str());
+    s << c;
+  }
+  s << "</g>\n";
+  if (!sc.colour_label.empty()) draw_colour_bar(s, sc, f);
+}
+
+void draw_error_bars(std::ostringstream& s, const Panel::ErrorBars& e, const Frame& f) {
+  for (size_t i = 0; i < e.x.size(); ++i) {
+    if (!std::isfinite(e.lo[i]) || !std::isfinite(e.hi[i])) continue;
+    const double x = f.X(e.x[i]), y0 = f.Y(std::clamp(e.lo[i], f.ylo, f.yhi)),
+                 y1 = f.Y(std::clamp(e.hi[i], f.ylo, f.yhi));
+    s << "<path d='M" << x << "," << y0 << "V" << y1 << "M" << x - 3 << "," << y0 << "h6M" << x - 3
+      << "," << y1 << "h6' stroke='" << e.colour << "' stroke-width='1.2'/>\n";
+  }
+}
+
+// A line's path; a non-finite point lifts the pen.
+std::string line_path(const Panel::Line& l, const Frame& f) {
+  std::string d;
+  bool pen_down = false;
+  for (size_t i = 0; i < l.x.size(); ++i) {
+    if (!std::isfinite(l.x[i]) || !std::isfinite(l.y[i])) {
+      pen_down = false;
+      continue;
     }
+    char c[48];
+    std::snprintf(c, sizeof c, "%c%.1f,%.1f", pen_down ? 'L' : 'M', f.X(l.x[i]),
+                  f.Y(std::clamp(l.y[i], f.ylo, f.yhi)));
+    d += c;
+    pen_down = true;
+  }
+  return d;
+}
+
+// Draws a line and, when it has a label, its legend entry number `*legend` (then counted).
+void draw_line(std::ostringstream& s, const Panel::Line& l, const Frame& f, int* legend) {
+  s << "<path d='" << line_path(l, f) << "' fill='none' stroke='" << l.colour << "' stroke-width='"
+    << l.width << "'" << (l.dashed ? " stroke-dasharray='5,3'" : "") << "/>\n";
+  if (!l.label.empty()) {
+    const double right = f.right, ly = f.top + 12 + 14 * (*legend)++;
+    s << "<line x1='" << right - 150 << "' y1='" << ly - 3 << "' x2='" << right - 130 << "' y2='"
+      << ly - 3 << "' stroke='" << l.colour << "' stroke-width='2'"
+      << (l.dashed ? " stroke-dasharray='5,3'" : "") << "/><text x='" << right - 126 << "' y='"
+      << ly << "' font-size='10'>" << escape(l.label) << "</text>\n";
+  }
+}
+
+// One panel in the cell at (ox, oy), w × h pixels: axes, then bars, scatters, error bars and
+// lines, in that order (later ones on top).
+void render(std::ostringstream& s, const Panel& p, double ox, double oy, int w, int h) {
+  const Frame f = make_frame(p, ox, oy, w, h);
+  draw_axes(s, p, f);
+  for (const auto& b : p.bars) draw_bars(s, b, f);
+  for (const auto& sc : p.scatters) draw_scatter(s, sc, f);
+  for (const auto& e : p.errors) draw_error_bars(s, e, f);
   int legend = 0;
-  for (const auto& l : p.lines) {
-    std::string d;
-    bool pen_down = false;
-    for (size_t i = 0; i < l.x.size(); ++i) {
-      if (!std::isfinite(l.x[i]) || !std::isfinite(l.y[i])) {
-        pen_down = false;
-        continue;
-      }
-      char c[48];
-      std::snprintf(c, sizeof c, "%c%.1f,%.1f", pen_down ? 'L' : 'M', X(l.x[i]),
-                    Y(std::clamp(l.y[i], ylo, yhi)));
-      d += c;
-      pen_down = true;
-    }
-    s << "<path d='" << d << "' fill='none' stroke='" << l.colour << "' stroke-width='" << l.width
-      << "'" << (l.dashed ? " stroke-dasharray='5,3'" : "") << "/>\n";
-    if (!l.label.empty()) {
-      const double ly = top + 12 + 14 * legend++;
-      s << "<line x1='" << right - 150 << "' y1='" << ly - 3 << "' x2='" << right - 130 << "' y2='"
-        << ly - 3 << "' stroke='" << l.colour << "' stroke-width='2'"
-        << (l.dashed ? " stroke-dasharray='5,3'" : "") << "/><text x='" << right - 126 << "' y='"
-        << ly << "' font-size='10'>" << escape(l.label) << "</text>\n";
-    }
-  }
+  for (const auto& l : p.lines) draw_line(s, l, f, &legend);
 }
 
 }  // namespace
