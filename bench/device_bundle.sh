@@ -18,15 +18,15 @@ find_cblas_header() {  # the cblas.h the build used (CMake cache), else the usua
 }
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage/tests" "$stage/bench" "$stage/host/driver" "$stage/lib"
+mkdir -p "$stage/tests" "$stage/bench" "$stage/driver" "$stage/lib"
 for f in build-sm90/tests/test_*; do
   [[ -x "$f" && -f "$f" ]] && cp "$f" "$stage/tests/"
 done
 cp build-sm90/bench/bench_cuda build-sm90/bench/bench_cpu "$stage/bench/"
-cp build-sm90/host/driver/sigreg_toy "$stage/host/driver/"
-strip --strip-unneeded "$stage"/tests/* "$stage"/bench/* "$stage"/host/driver/*
+cp build-sm90/driver/sigreg_toy "$stage/driver/"
+strip --strip-unneeded "$stage"/tests/* "$stage"/bench/* "$stage"/driver/*
 # Shared libraries outside glibc/libstdc++/libgcc and outside CUDA.
-for bin in "$stage"/tests/* "$stage"/bench/* "$stage"/host/driver/*; do
+for bin in "$stage"/tests/* "$stage"/bench/* "$stage"/driver/*; do
   ldd "$bin" | awk '$3 ~ /^\// {print $3}'
 done | sort -u | grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.so|/cuda' |
   while read -r lib; do cp -L "$lib" "$stage/lib/"; done

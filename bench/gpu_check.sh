@@ -66,9 +66,9 @@ if want bench && [ -x "$build/bench/bench_cuda" ]; then
     --benchmark_min_time="${SIGREG_BENCH_MIN_TIME:-0.05}" \
     --benchmark_filter="${SIGREG_BENCH_FILTER:-.}"
 fi
-if want toy && [ -x "$build/host/driver/sigreg_toy" ]; then
+if want toy && [ -x "$build/driver/sigreg_toy" ]; then
   # The toy experiment end to end on the GPU: the cuBLAS MLP and SIGReg's CUDA backend.
-  step toy-cuda "$build/host/driver/sigreg_toy" --backend cuda --seeds "${SIGREG_TOY_SEEDS:-1}" \
+  step toy-cuda "$build/driver/sigreg_toy" --backend cuda --seeds "${SIGREG_TOY_SEEDS:-1}" \
     --out "$out/toy-cuda"
 fi
 # The CUDA cases only (the host ones gain nothing from a GPU sanitizer).

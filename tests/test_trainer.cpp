@@ -1,4 +1,4 @@
-// The toy driver's trainers (host/driver/trainer.hpp): the CUDA trainer (cuBLAS MLP + the
+// The toy driver's trainers (driver/trainer.hpp): the CUDA trainer (cuBLAS MLP + the
 // library's CUDA SIGReg) against the CPU trainer on the same data, initialisation and batch, and
 // its run-to-run determinism. The CUDA cases skip themselves where no GPU is present; the CPU
 // cases check the interface contract everywhere.

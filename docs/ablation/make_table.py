@@ -24,7 +24,7 @@ CONFIGS = [
 STEPS = [0, 1000, 2000, 3000]
 # How the stored results were produced (see README.md); copied into the JSON.
 RUN = {
-    "command": "build/host/driver/sigreg_toy --seeds 5 --jobs 2 <flags> --out out/ablation/<name>",
+    "command": "build/driver/sigreg_toy --seeds 5 --jobs 2 <flags> --out out/ablation/<name>",
     "machine": "2-vCPU VM (AMD EPYC), shared with concurrent compilation; SIGReg backend cpu",
     "configs_run": "one after another, never two at once",
 }

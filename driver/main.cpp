@@ -1,4 +1,4 @@
-// sigreg_toy: the Swiss-roll JEPA experiment of DESIGN.md §7, end to end.
+// sigreg_toy: the Swiss-roll JEPA experiment of docs/design.md §7, end to end.
 //   sigreg_toy [flags]            raw input + collapse (λ = 0) + SIGReg on the default protocol,
 //                                 over --seeds seeds: table, results.json and figures in --out
 //   sigreg_toy --sweep [flags]    λ × σ × width over --seeds seeds: sweep.md, sweep.json, sweep.svg
@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -79,91 +80,81 @@ std::vector<T> parse_list(const std::string& s) {
   return out;
 }
 
-bool parse(int argc, char** argv, Flags* f) {
-  auto& p = f->protocol;
-  auto& t = p.train;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      usage(*f);
-      std::exit(0);
-    }
-    if (flag == "--sweep") {
-      f->sweep = true;
-      continue;
-    }
-    if (flag == "--standardize") {
-      p.data.standardize = true;
-      continue;
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "%s: missing value\n", flag.c_str());
-      return false;
-    }
-    const std::string v = argv[++i];
-    try {
-      if (flag == "--points")
-        p.data.points = std::stoll(v);
-      else if (flag == "--noise")
-        p.data.noise = std::stod(v);
-      else if (flag == "--neighbors")
-        p.data.neighbors = std::stoll(v);
-      else if (flag == "--hidden")
-        t.shape.hidden = std::stoll(v);
-      else if (flag == "--width")
-        t.shape.width = std::stoll(v);
-      else if (flag == "--activation") {
-        if (!toy::parse_activation(v, &t.shape.activation)) throw std::invalid_argument(v);
-      } else if (flag == "--steps")
-        t.steps = std::stoll(v);
-      else if (flag == "--batch")
-        t.batch = std::stoll(v);
-      else if (flag == "--lr")
-        t.lr = std::stod(v);
-      else if (flag == "--lambda")
-        t.lambda = std::stod(v);
-      else if (flag == "--slices")
-        t.slices = std::stoll(v);
-      else if (flag == "--sigreg-groups")
-        t.sigreg_groups = std::stoll(v);
-      else if (flag == "--eval-every")
-        t.eval_every = std::stoll(v);
-      else if (flag == "--eval-slices")
-        t.eval_slices = std::stoll(v);
-      else if (flag == "--knn")
-        t.knn = std::stoll(v);
-      else if (flag == "--seed")
-        p.seed = std::stoull(v);
-      else if (flag == "--seeds")
-        p.seeds = std::stoll(v);
-      else if (flag == "--jobs")
-        p.jobs = std::stoi(v);
-      else if (flag == "--backend")
-        f->backend = v;
-      else if (flag == "--out")
-        f->out = v;
-      else if (flag == "--sweep-lambdas")
-        f->sweep_lambdas = parse_list<double>(v);
-      else if (flag == "--sweep-noises")
-        f->sweep_noises = parse_list<double>(v);
-      else if (flag == "--sweep-widths")
-        f->sweep_widths = parse_list<int64_t>(v);
-      else {
-        std::fprintf(stderr, "unknown flag %s (see --help)\n", flag.c_str());
-        return false;
-      }
-    } catch (const std::exception&) {
-      std::fprintf(stderr, "%s: cannot use value '%s'\n", flag.c_str(), v.c_str());
-      return false;
-    }
-  }
-  if (p.data.points < 8 || p.data.neighbors < 1 || p.data.neighbors >= p.data.points ||
-      t.shape.hidden < 1 || t.shape.width < 1 || t.steps < 0 || t.batch < 1 || t.slices < 1 ||
-      (t.sigreg_groups != 1 && t.sigreg_groups != 2) || t.eval_slices < 1 || t.knn < 1 ||
-      t.knn > p.data.points / 2 || p.seeds < 1 || t.eval_every < 0) {
-    std::fprintf(stderr, "a flag is out of range (see --help)\n");
+// Sets the protocol value of `flag` from v; false when `flag` is not a protocol flag. Throws
+// (std::invalid_argument, std::out_of_range) when v is not a usable value.
+bool set_protocol_value(const std::string& flag, const std::string& v, toy::Protocol* p) {
+  auto& t = p->train;
+  if (flag == "--points")
+    p->data.points = std::stoll(v);
+  else if (flag == "--noise")
+    p->data.noise = std::stod(v);
+  else if (flag == "--neighbors")
+    p->data.neighbors = std::stoll(v);
+  else if (flag == "--hidden")
+    t.shape.hidden = std::stoll(v);
+  else if (flag == "--width")
+    t.shape.width = std::stoll(v);
+  else if (flag == "--activation") {
+    if (!toy::parse_activation(v, &t.shape.activation)) throw std::invalid_argument(v);
+  } else if (flag == "--steps")
+    t.steps = std::stoll(v);
+  else if (flag == "--batch")
+    t.batch = std::stoll(v);
+  else if (flag == "--lr")
+    t.lr = std::stod(v);
+  else if (flag == "--lambda")
+    t.lambda = std::stod(v);
+  else if (flag == "--slices")
+    t.slices = std::stoll(v);
+  else if (flag == "--sigreg-groups")
+    t.sigreg_groups = std::stoll(v);
+  else if (flag == "--eval-every")
+    t.eval_every = std::stoll(v);
+  else if (flag == "--eval-slices")
+    t.eval_slices = std::stoll(v);
+  else if (flag == "--knn")
+    t.knn = std::stoll(v);
+  else if (flag == "--seed")
+    p->seed = std::stoull(v);
+  else if (flag == "--seeds")
+    p->seeds = std::stoll(v);
+  else if (flag == "--jobs")
+    p->jobs = std::stoi(v);
+  else
     return false;
-  }
+  return true;
+}
+
+// Sets the value of `flag` (a protocol flag or one of the driver's own) from v; false when the
+// flag is unknown. Throws when v is not a usable value.
+bool set_value(const std::string& flag, const std::string& v, Flags* f) {
+  if (set_protocol_value(flag, v, &f->protocol)) return true;
+  if (flag == "--backend")
+    f->backend = v;
+  else if (flag == "--out")
+    f->out = v;
+  else if (flag == "--sweep-lambdas")
+    f->sweep_lambdas = parse_list<double>(v);
+  else if (flag == "--sweep-noises")
+    f->sweep_noises = parse_list<double>(v);
+  else if (flag == "--sweep-widths")
+    f->sweep_widths = parse_list<int64_t>(v);
+  else
+    return false;
+  return true;
+}
+
+bool out_of_range(const toy::Protocol& p) {
+  const auto& t = p.train;
+  return p.data.points < 8 || p.data.neighbors < 1 || p.data.neighbors >= p.data.points ||
+         t.shape.hidden < 1 || t.shape.width < 1 || t.steps < 0 || t.batch < 1 || t.slices < 1 ||
+         (t.sigreg_groups != 1 && t.sigreg_groups != 2) || t.eval_slices < 1 || t.knn < 1 ||
+         t.knn > p.data.points / 2 || p.seeds < 1 || t.eval_every < 0;
+}
+
+// --backend as the SIGReg backend of the training runs (auto: CUDA where available).
+bool set_backend(Flags* f) {
+  auto& t = f->protocol.train;
   if (f->backend == "auto")
     t.backend = sigreg::cuda_available() ? sigreg::Backend::kCuda : sigreg::Backend::kCpu;
   else if (f->backend == "cpu")
@@ -178,6 +169,45 @@ bool parse(int argc, char** argv, Flags* f) {
     return false;
   }
   return true;
+}
+
+// Reads the flags into *f (--help prints the usage and exits); false, with a message on stderr,
+// when a flag is unknown, lacks its value, or has a value that cannot be used.
+bool parse(int argc, char** argv, Flags* f) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      usage(*f);
+      std::exit(0);
+    }
+    if (flag == "--sweep") {
+      f->sweep = true;
+      continue;
+    }
+    if (flag == "--standardize") {
+      f->protocol.data.standardize = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s: missing value\n", flag.c_str());
+      return false;
+    }
+    const std::string v = argv[++i];
+    try {
+      if (!set_value(flag, v, f)) {
+        std::fprintf(stderr, "unknown flag %s (see --help)\n", flag.c_str());
+        return false;
+      }
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "%s: cannot use value '%s'\n", flag.c_str(), v.c_str());
+      return false;
+    }
+  }
+  if (out_of_range(f->protocol)) {
+    std::fprintf(stderr, "a flag is out of range (see --help)\n");
+    return false;
+  }
+  return set_backend(f);
 }
 
 bool save(const std::string& path, const std::string& text) {

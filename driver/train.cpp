@@ -99,89 +99,144 @@ Status step_gradients(Model& model, const float* X, int64_t B, double lambda, Si
   return {};
 }
 
-RunResult train_run(const SwissRoll& data, const Split& split, const TrainOptions& o) {
+namespace {
+
+// Flushes denormals to zero on this thread: a collapsing run's gradients and Adam moments sink
+// into the denormal range, where every operation is ~100× slower. Deterministic either way.
+void flush_denormals() {
 #if defined(__SSE__) || defined(_M_X64)
-  // Flush denormals to zero on this thread: a collapsing run's gradients and Adam moments sink
-  // into the denormal range, where every operation is ~100× slower. Deterministic either way.
   _mm_setcsr(_mm_getcsr() | 0x8040);
 #endif
-  RunResult result;
-  result.options = o;
-  const int64_t B = o.batch, W = o.shape.width;
-  auto trainer = make_trainer(data, o, &result.error);
-  if (trainer == nullptr) return result;
-  Rng batch_rng(sub_seed(o.seed, 4));
+}
 
-  // Epoch order over all pairs, reshuffled whenever it runs out.
-  const auto num_pairs = static_cast<int64_t>(data.pairs.size() / 2);
-  std::vector<int64_t> order(static_cast<size_t>(num_pairs));
-  std::iota(order.begin(), order.end(), 0);
-  int64_t cursor = num_pairs;
+// The training pairs in epochs: all pairs in an order reshuffled whenever it runs out.
+class PairSampler {
+ public:
+  PairSampler(const std::vector<int32_t>& pairs, uint64_t seed)
+      : pairs_(pairs),
+        rng_(seed),
+        num_pairs_(static_cast<int64_t>(pairs.size() / 2)),
+        order_(static_cast<size_t>(num_pairs_)),
+        cursor_(num_pairs_) {
+    std::iota(order_.begin(), order_.end(), 0);
+  }
 
-  std::vector<int64_t> a(static_cast<size_t>(B)), b(static_cast<size_t>(B));
-  const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  auto fail = [&](const Status& s) {
-    result.error = s.to_string();
+  // The next B pairs: their a-sides into a[0..B), their b-sides into b[0..B).
+  void next(int64_t B, int64_t* a, int64_t* b) {
+    for (int64_t i = 0; i < B; ++i) {
+      if (cursor_ == num_pairs_) {
+        for (int64_t j = num_pairs_ - 1; j > 0; --j)
+          std::swap(order_[j], order_[rng_.below(j + 1)]);
+        cursor_ = 0;
+      }
+      const int64_t pair = order_[cursor_++];
+      a[i] = pairs_[pair * 2];
+      b[i] = pairs_[pair * 2 + 1];
+    }
+  }
+
+ private:
+  const std::vector<int32_t>& pairs_;
+  Rng rng_;
+  int64_t num_pairs_;
+  std::vector<int64_t> order_;
+  int64_t cursor_;
+};
+
+// A run in progress: its trainer, its clock (started at construction) and the result it fills.
+class RunInProgress {
+ public:
+  RunInProgress(const SwissRoll& data, const Split& split, const TrainOptions& o, Trainer& trainer,
+                RunResult& result)
+      : data_(data),
+        split_(split),
+        o_(o),
+        trainer_(trainer),
+        result_(result),
+        start_(std::chrono::steady_clock::now()) {}
+
+  double elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+  // Records s as the run's error; returns false.
+  bool fail(const Status& s) {
+    result_.error = s.to_string();
     return false;
-  };
-  auto evaluate = [&](int64_t step) {
+  }
+
+  // Fetches the losses so far and appends the evaluation of the embedding after `step` steps
+  // to the trajectory (at the last step, also keeps the embedding); false on an error.
+  bool evaluate(int64_t step) {
     std::vector<float> all;
-    if (Status s = trainer->fetch_losses(&result.loss_pred, &result.loss_sigreg); !s.ok())
+    if (Status s = trainer_.fetch_losses(&result_.loss_pred, &result_.loss_sigreg); !s.ok())
       return fail(s);
-    if (Status s = trainer->encode_all(&all); !s.ok()) return fail(s);
-    Evaluation e = evaluate_embedding(all, W, data, split, o.knn, true, o.backend, o.eval_slices,
-                                      sub_seed(o.seed, 5), &result.error);
+    if (Status s = trainer_.encode_all(&all); !s.ok()) return fail(s);
+    Evaluation e = evaluate_embedding(all, o_.shape.width, data_, split_, o_.knn, true, o_.backend,
+                                      o_.eval_slices, sub_seed(o_.seed, 5), &result_.error);
     e.step = step;
     if (step > 0) {
-      e.pred_loss = result.loss_pred.back();
-      e.sigreg_loss = result.loss_sigreg.back();
+      e.pred_loss = result_.loss_pred.back();
+      e.sigreg_loss = result_.loss_sigreg.back();
     }
-    result.trajectory.push_back(e);
-    if (step == o.steps) result.embedding = std::move(all);  // the run's final embedding
-    if (o.progress) {
-      char line[320];
-      std::snprintf(line, sizeof line,
-                    "[%s] step %5lld/%lld  pred %.4g  sigreg %.4g  | linear R2 %.3f  kNN R2 %.3f  "
-                    "spread %.3g  roundness %.3g  | %.0f steps/s",
-                    o.label.c_str(), static_cast<long long>(step), static_cast<long long>(o.steps),
-                    e.pred_loss, e.sigreg_loss, e.linear_r2, e.knn_r2, e.spread, e.roundness_ratio,
-                    step > 0 ? static_cast<double>(step) / elapsed() : 0.0);
-      print_line(line);
-    }
-    return result.error.empty();
-  };
-  if (o.eval_every > 0 && !evaluate(0)) return result;
+    result_.trajectory.push_back(e);
+    if (step == o_.steps) result_.embedding = std::move(all);  // the run's final embedding
+    if (o_.progress) print_progress(e, step);
+    return result_.error.empty();
+  }
+
+ private:
+  void print_progress(const Evaluation& e, int64_t step) const {
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "[%s] step %5lld/%lld  pred %.4g  sigreg %.4g  | linear R2 %.3f  kNN R2 %.3f  "
+                  "spread %.3g  roundness %.3g  | %.0f steps/s",
+                  o_.label.c_str(), static_cast<long long>(step), static_cast<long long>(o_.steps),
+                  e.pred_loss, e.sigreg_loss, e.linear_r2, e.knn_r2, e.spread, e.roundness_ratio,
+                  step > 0 ? static_cast<double>(step) / elapsed() : 0.0);
+    print_line(line);
+  }
+
+  const SwissRoll& data_;
+  const Split& split_;
+  const TrainOptions& o_;
+  Trainer& trainer_;
+  RunResult& result_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
+
+RunResult train_run(const SwissRoll& data, const Split& split, const TrainOptions& o) {
+  flush_denormals();
+  RunResult result;
+  result.options = o;
+  const int64_t B = o.batch;
+  auto trainer = make_trainer(data, o, &result.error);
+  if (trainer == nullptr) return result;
+  PairSampler sampler(data.pairs, sub_seed(o.seed, 4));
+  std::vector<int64_t> a(static_cast<size_t>(B)), b(static_cast<size_t>(B));
+  RunInProgress run(data, split, o, *trainer, result);
+  if (o.eval_every > 0 && !run.evaluate(0)) return result;
 
   for (int64_t step = 0; step < o.steps; ++step) {
-    for (int64_t i = 0; i < B; ++i) {
-      if (cursor == num_pairs) {
-        for (int64_t j = num_pairs - 1; j > 0; --j)
-          std::swap(order[j], order[batch_rng.below(j + 1)]);
-        cursor = 0;
-      }
-      const int64_t pair = order[cursor++];
-      a[i] = data.pairs[pair * 2];
-      b[i] = data.pairs[pair * 2 + 1];
-    }
+    sampler.next(B, a.data(), b.data());
     if (Status s = trainer->step(a.data(), b.data(), static_cast<uint64_t>(step)); !s.ok()) {
-      fail(s);
+      run.fail(s);
       return result;
     }
     if (o.eval_every > 0 && (step + 1) % o.eval_every == 0 && step + 1 != o.steps &&
-        !evaluate(step + 1))
+        !run.evaluate(step + 1))
       return result;
   }
   // The clock stops once the device (if any) has finished: fetching the losses waits for it.
   if (Status s = trainer->fetch_losses(&result.loss_pred, &result.loss_sigreg); !s.ok()) {
-    fail(s);
+    run.fail(s);
     return result;
   }
-  result.seconds = elapsed();
+  result.seconds = run.elapsed();
   result.steps_per_second = static_cast<double>(o.steps) / std::max(result.seconds, 1e-9);
-  if (!evaluate(o.steps)) return result;
+  if (!run.evaluate(o.steps)) return result;
   result.final_eval = result.trajectory.back();
   return result;
 }

@@ -1,7 +1,7 @@
-// The toy data of DESIGN.md §7: a Swiss roll with hidden parameter t ~ U[1.5π, 4.5π], clean point
-// (t cos t, t sin t), lifted to `dim` dimensions by a random orthogonal map (Gram–Schmidt of a
-// Gaussian matrix) plus i.i.d. Gaussian noise σ in every input dimension; training pairs are each
-// point with its k nearest neighbours in input space. t is kept for the probes only: it never
+// The toy data of docs/design.md §7: a Swiss roll with hidden parameter t ~ U[1.5π, 4.5π], clean
+// point (t cos t, t sin t), lifted to `dim` dimensions by a random orthogonal map (Gram–Schmidt of
+// a Gaussian matrix) plus i.i.d. Gaussian noise σ in every input dimension; training pairs are
+// each point with its k nearest neighbours in input space. t is kept for the probes only: it never
 // reaches training. With `standardize`, each input dimension is then z-scored (mean 0, variance 1,
 // statistics over all N points) after the pairs are found, so the pairs are those of the
 // unstandardised input and only what the encoder and the probes see changes.

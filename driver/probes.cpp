@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <utility>
 
 #include "neighbors.hpp"
 
@@ -19,6 +20,36 @@ double r_squared(const std::vector<double>& truth, const std::vector<double>& pr
   }
   return 1.0 - sse / sst;
 }
+
+namespace {
+
+// Solves G·w = b for a symmetric positive definite D×D G (lower triangle used): Cholesky
+// G = L·Lᵀ (each pivot's square at least min_pivot), then two triangular solves.
+std::vector<double> cholesky_solve(std::vector<double> G, size_t D, const std::vector<double>& b,
+                                   double min_pivot) {
+  for (size_t j = 0; j < D; ++j) {
+    for (size_t k = 0; k < j; ++k) {
+      double s = G[j * D + k];
+      for (size_t m = 0; m < k; ++m) s -= G[j * D + m] * G[k * D + m];
+      G[j * D + k] = s / G[k * D + k];
+    }
+    double s = G[j * D + j];
+    for (size_t m = 0; m < j; ++m) s -= G[j * D + m] * G[j * D + m];
+    G[j * D + j] = std::sqrt(std::max(s, min_pivot));
+  }
+  std::vector<double> w(b);
+  for (size_t j = 0; j < D; ++j) {
+    for (size_t m = 0; m < j; ++m) w[j] -= G[j * D + m] * w[m];
+    w[j] /= G[j * D + j];
+  }
+  for (size_t j = D; j-- > 0;) {
+    for (size_t m = j + 1; m < D; ++m) w[j] -= G[m * D + j] * w[m];
+    w[j] /= G[j * D + j];
+  }
+  return w;
+}
+
+}  // namespace
 
 double linear_probe_r2(const float* X, int64_t d, const std::vector<double>& y,
                        const std::vector<int64_t>& fit, const std::vector<int64_t>& held_out,
@@ -51,26 +82,7 @@ double linear_probe_r2(const float* X, int64_t d, const std::vector<double>& y,
   for (size_t j = 0; j < D; ++j) trace += G[j * D + j];
   const double shift = ridge * std::max(trace / static_cast<double>(D), 1e-300);
   for (size_t j = 0; j < D; ++j) G[j * D + j] += shift;
-  // Cholesky G = L·Lᵀ (lower triangle in place), then two triangular solves.
-  for (size_t j = 0; j < D; ++j) {
-    for (size_t k = 0; k < j; ++k) {
-      double s = G[j * D + k];
-      for (size_t m = 0; m < k; ++m) s -= G[j * D + m] * G[k * D + m];
-      G[j * D + k] = s / G[k * D + k];
-    }
-    double s = G[j * D + j];
-    for (size_t m = 0; m < j; ++m) s -= G[j * D + m] * G[j * D + m];
-    G[j * D + j] = std::sqrt(std::max(s, shift));
-  }
-  std::vector<double> w(b);
-  for (size_t j = 0; j < D; ++j) {
-    for (size_t m = 0; m < j; ++m) w[j] -= G[j * D + m] * w[m];
-    w[j] /= G[j * D + j];
-  }
-  for (size_t j = D; j-- > 0;) {
-    for (size_t m = j + 1; m < D; ++m) w[j] -= G[m * D + j] * w[m];
-    w[j] /= G[j * D + j];
-  }
+  const std::vector<double> w = cholesky_solve(std::move(G), D, b, shift);
 
   std::vector<double> truth, prediction;
   for (int64_t i : held_out) {

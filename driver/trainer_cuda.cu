@@ -152,152 +152,32 @@ class CudaTrainer final : public Trainer {
   }
 
   Status init() {
-    const ModelShape& s = o_.shape;
-    const int64_t B2 = 2 * o_.batch, rows = std::max(B2, data_.points);
-    const auto P = model_.params.size();
+    const int64_t B2 = 2 * o_.batch;
     config_.num_slices = o_.slices;
     config_.seed = o_.seed;
     problem_.groups = o_.sigreg_groups;
     problem_.samples = B2 / o_.sigreg_groups;
-    problem_.features = s.width;
+    problem_.features = o_.shape.width;
     size_t workspace_bytes = 0;
     if (Status st = workspace_size(handle_, config_, problem_, &workspace_bytes); !st.ok())
       return st;
-    if (Status st = cuda_status(cudaStreamCreate(&stream_), "cudaStreamCreate"); !st.ok())
-      return st;
-    if (Status st = cuda_status(cublasCreate(&blas_), "cublasCreate"); !st.ok()) return st;
-    if (Status st = cuda_status(cublasSetStream(blas_, stream_), "cublasSetStream"); !st.ok())
-      return st;
-    if (Status st = cuda_status(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
-        !st.ok())
-      return st;
-    const auto sz = [](int64_t a, int64_t b) { return static_cast<size_t>(a * b); };
-    const std::pair<DeviceBuffer<float>*, size_t> floats[] = {
-        {&x_, sz(data_.points, data_.dim)},
-        {&X_, sz(B2, data_.dim)},
-        {&H1_, sz(rows, s.hidden)},
-        {&A1_, sz(rows, s.hidden)},
-        {&H2_, sz(rows, s.hidden)},
-        {&A2_, sz(rows, s.hidden)},
-        {&Z_, sz(rows, s.width)},
-        {&Y_, sz(B2, s.width)},
-        {&dY_, sz(B2, s.width)},
-        {&dZ_, sz(B2, s.width)},
-        {&dZ_sig_, sz(B2, s.width)},
-        {&D1_, sz(B2, s.hidden)},
-        {&D2_, sz(B2, s.hidden)},
-        {&params_, P},
-        {&grads_, P},
-        {&m_, P},
-        {&v_, P},
-        {&losses_, sz(std::max<int64_t>(o_.steps, 1), 2)},
-        {&A_, sz(s.width, o_.slices)},
-        {&lambda_, 1}};
-    for (const auto& [buffer, count] : floats)
-      if (Status st = buffer->allocate(count); !st.ok()) return st;
-    if (Status st = squares_.allocate(sz(B2, s.width)); !st.ok()) return st;
-    if (Status st = sums_.allocate(sz(problem_.groups * o_.slices, config_.num_knots * 2));
-        !st.ok())
-      return st;
-    if (Status st = index_.allocate(static_cast<size_t>(B2)); !st.ok()) return st;
-    if (Status st = workspace_.allocate(workspace_bytes); !st.ok()) return st;
-    const auto lambda = static_cast<float>(o_.lambda);
-    const std::pair<void*, std::pair<const void*, size_t>> uploads[] = {
-        {x_.get(), {data_.x.data(), data_.x.size() * 4}},
-        {params_.get(), {model_.params.data(), P * 4}},
-        {lambda_.get(), {&lambda, 4}}};
-    for (const auto& [dst, src] : uploads)
-      if (Status st = cuda_status(
-              cudaMemcpyAsync(dst, src.first, src.second, cudaMemcpyHostToDevice, stream_),
-              "upload");
-          !st.ok())
-        return st;
-    for (DeviceBuffer<float>* zeroed : {&grads_, &m_, &v_})
-      if (Status st = cuda_status(cudaMemsetAsync(zeroed->get(), 0, zeroed->count() * 4, stream_),
-                                  "memset");
-          !st.ok())
-        return st;
+    if (Status st = create_stream(); !st.ok()) return st;
+    if (Status st = allocate(workspace_bytes); !st.ok()) return st;
+    if (Status st = upload(); !st.ok()) return st;
     index_host_.resize(static_cast<size_t>(B2));
-    return cuda_status(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    return {};
   }
 
   Status step(const int64_t* a, const int64_t* b, uint64_t step) override {
-    const ModelShape& s = o_.shape;
-    const int64_t B = o_.batch, B2 = 2 * B, W = s.width;
     if (static_cast<int64_t>(step) >= std::max<int64_t>(o_.steps, 1))
       return Status(Code::kInvalidArgument, "step: past the run's step count");
-    for (int64_t i = 0; i < B; ++i) {
-      index_host_[i] = static_cast<int>(a[i]);
-      index_host_[B + i] = static_cast<int>(b[i]);
-    }
-    // From pageable memory: the call returns once the indices are staged, so the host may
-    // refill index_host_ for the next step at once.
-    if (Status st = cuda_status(cudaMemcpyAsync(index_.get(), index_host_.data(), B2 * sizeof(int),
-                                                cudaMemcpyHostToDevice, stream_),
-                                "copy batch indices");
-        !st.ok())
-      return st;
-    gather_rows<<<blocks_for(B2 * data_.dim), kThreads, 0, stream_>>>(x_.get(), data_.dim,
-                                                                      index_.get(), B2, X_.get());
-    if (Status st = launched("gather_rows"); !st.ok()) return st;
-    if (Status st = encode(X_.get(), B2); !st.ok()) return st;
-
-    // Predictor and the prediction loss.
-    const Layer pred = model_.layers()[3];
-    if (Status st = affine(pred, Z_.get(), B2, Y_.get(), nullptr); !st.ok()) return st;
-    float* loss = losses_.get() + 2 * step;
-    prediction_loss<<<blocks_for(B2 * W), kThreads, 0, stream_>>>(
-        Y_.get(), Z_.get(), B, W, 1.0 / static_cast<double>(B * W), dY_.get(), dZ_.get(),
-        squares_.get());
-    if (Status st = launched("prediction_loss"); !st.ok()) return st;
-    sum_squares<<<1, kThreads, 0, stream_>>>(squares_.get(), B2 * W, loss);
-    if (Status st = launched("sum_squares"); !st.ok()) return st;
-    if (Status st = affine_backward(pred, Z_.get(), B2, dY_.get(), dZ_.get(), 1.0f); !st.ok())
-      return st;
-
-    // SIGReg on Z (2B rows as the problem's V×N), its gradient scaled by λ added into dZ.
-    const Workspace ws{workspace_.get(), workspace_.count()};
-    if (Status st = make_directions(handle_, config_, W, step, A_.get(), stream_); !st.ok())
-      return st;
-    if (Status st = forward(handle_, config_, problem_, Z_.get(), A_.get(), sums_.get(), nullptr,
-                            loss + 1, ws, stream_);
-        !st.ok())
-      return st;
-    if (o_.lambda != 0.0) {
-      if (Status st = backward(handle_, config_, problem_, problem_.samples, Z_.get(), A_.get(),
-                               sums_.get(), lambda_.get(), dZ_sig_.get(), ws, stream_);
-          !st.ok())
-        return st;
-      add_into<<<blocks_for(B2 * W), kThreads, 0, stream_>>>(dZ_.get(), dZ_sig_.get(), B2 * W);
-      if (Status st = launched("add_into"); !st.ok()) return st;
-    }
-
-    // Encoder backward: layer 3, activation, layer 2, activation, layer 1.
-    const auto layers = model_.layers();
-    const bool gelu = s.activation == Activation::kGelu;
-    if (Status st = affine_backward(layers[2], A2_.get(), B2, dZ_.get(), D2_.get(), 0.0f); !st.ok())
-      return st;
-    activation_backward<<<blocks_for(B2 * s.hidden), kThreads, 0, stream_>>>(
-        H2_.get(), B2 * s.hidden, D2_.get(), gelu);
-    if (Status st = launched("activation_backward"); !st.ok()) return st;
-    if (Status st = affine_backward(layers[1], A1_.get(), B2, D2_.get(), D1_.get(), 0.0f); !st.ok())
-      return st;
-    activation_backward<<<blocks_for(B2 * s.hidden), kThreads, 0, stream_>>>(
-        H1_.get(), B2 * s.hidden, D1_.get(), gelu);
-    if (Status st = launched("activation_backward"); !st.ok()) return st;
-    if (Status st = affine_backward(layers[0], X_.get(), B2, D1_.get(), nullptr, 0.0f); !st.ok())
-      return st;
-
-    // Adam (mlp.cpp's arithmetic; t = step + 1).
-    const double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
-    const double t = static_cast<double>(++adam_steps_);
-    const double c1 = 1.0 - std::pow(beta1, t), c2 = 1.0 - std::pow(beta2, t);
-    const auto P = static_cast<int64_t>(model_.params.size());
-    adam_step<<<blocks_for(P), kThreads, 0, stream_>>>(
-        params_.get(), grads_.get(), m_.get(), v_.get(), P, static_cast<float>(beta1),
-        static_cast<float>(beta2), static_cast<float>(o_.lr * std::sqrt(c2) / c1),
-        static_cast<float>(epsilon * std::sqrt(c2)));
-    if (Status st = launched("adam_step"); !st.ok()) return st;
+    float* loss = losses_.get() + 2 * step;  // this step's (prediction, SIGReg) losses
+    if (Status st = gather_batch(a, b); !st.ok()) return st;
+    if (Status st = encode(X_.get(), 2 * o_.batch); !st.ok()) return st;
+    if (Status st = prediction(loss); !st.ok()) return st;
+    if (Status st = sigreg_loss_and_gradient(step, loss + 1); !st.ok()) return st;
+    if (Status st = encoder_backward(); !st.ok()) return st;
+    if (Status st = adam(); !st.ok()) return st;
     ++steps_done_;
     return {};
   }
@@ -385,6 +265,165 @@ class CudaTrainer final : public Trainer {
     if (Status st = launched("column_sums"); !st.ok()) return st;
     if (dX == nullptr) return {};
     return gemm(false, true, rows, l.in, l.out, dY, l.out, P + l.weight, l.out, beta, dX, l.in);
+  }
+
+  // The stream and the cuBLAS handle on it (FP32 math: no TF32).
+  Status create_stream() {
+    if (Status st = cuda_status(cudaStreamCreate(&stream_), "cudaStreamCreate"); !st.ok())
+      return st;
+    if (Status st = cuda_status(cublasCreate(&blas_), "cublasCreate"); !st.ok()) return st;
+    if (Status st = cuda_status(cublasSetStream(blas_, stream_), "cublasSetStream"); !st.ok())
+      return st;
+    return cuda_status(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+  }
+
+  // Every device buffer: data, activations (for a batch or all points), gradients, parameters
+  // and Adam moments, per-step losses, SIGReg's directions, sums and workspace.
+  Status allocate(size_t workspace_bytes) {
+    const ModelShape& s = o_.shape;
+    const int64_t B2 = 2 * o_.batch, rows = std::max(B2, data_.points);
+    const auto P = model_.params.size();
+    const auto sz = [](int64_t a, int64_t b) { return static_cast<size_t>(a * b); };
+    const std::pair<DeviceBuffer<float>*, size_t> floats[] = {
+        {&x_, sz(data_.points, data_.dim)},
+        {&X_, sz(B2, data_.dim)},
+        {&H1_, sz(rows, s.hidden)},
+        {&A1_, sz(rows, s.hidden)},
+        {&H2_, sz(rows, s.hidden)},
+        {&A2_, sz(rows, s.hidden)},
+        {&Z_, sz(rows, s.width)},
+        {&Y_, sz(B2, s.width)},
+        {&dY_, sz(B2, s.width)},
+        {&dZ_, sz(B2, s.width)},
+        {&dZ_sig_, sz(B2, s.width)},
+        {&D1_, sz(B2, s.hidden)},
+        {&D2_, sz(B2, s.hidden)},
+        {&params_, P},
+        {&grads_, P},
+        {&m_, P},
+        {&v_, P},
+        {&losses_, sz(std::max<int64_t>(o_.steps, 1), 2)},
+        {&A_, sz(s.width, o_.slices)},
+        {&lambda_, 1}};
+    for (const auto& [buffer, count] : floats)
+      if (Status st = buffer->allocate(count); !st.ok()) return st;
+    if (Status st = squares_.allocate(sz(B2, s.width)); !st.ok()) return st;
+    if (Status st = sums_.allocate(sz(problem_.groups * o_.slices, config_.num_knots * 2));
+        !st.ok())
+      return st;
+    if (Status st = index_.allocate(static_cast<size_t>(B2)); !st.ok()) return st;
+    return workspace_.allocate(workspace_bytes);
+  }
+
+  // The data, the initial parameters and λ to the device; gradients and Adam moments zeroed.
+  // Returns once the stream has finished (λ's host copy lives in this call).
+  Status upload() {
+    const auto P = model_.params.size();
+    const auto lambda = static_cast<float>(o_.lambda);
+    const std::pair<void*, std::pair<const void*, size_t>> uploads[] = {
+        {x_.get(), {data_.x.data(), data_.x.size() * 4}},
+        {params_.get(), {model_.params.data(), P * 4}},
+        {lambda_.get(), {&lambda, 4}}};
+    for (const auto& [dst, src] : uploads)
+      if (Status st = cuda_status(
+              cudaMemcpyAsync(dst, src.first, src.second, cudaMemcpyHostToDevice, stream_),
+              "upload");
+          !st.ok())
+        return st;
+    for (DeviceBuffer<float>* zeroed : {&grads_, &m_, &v_})
+      if (Status st = cuda_status(cudaMemsetAsync(zeroed->get(), 0, zeroed->count() * 4, stream_),
+                                  "memset");
+          !st.ok())
+        return st;
+    return cuda_status(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
+
+  // X_ (2B×dim) = the batch's rows of the data: a-sides a[0..B), then b-sides b[0..B).
+  Status gather_batch(const int64_t* a, const int64_t* b) {
+    const int64_t B = o_.batch, B2 = 2 * B;
+    for (int64_t i = 0; i < B; ++i) {
+      index_host_[i] = static_cast<int>(a[i]);
+      index_host_[B + i] = static_cast<int>(b[i]);
+    }
+    // From pageable memory: the call returns once the indices are staged, so the host may
+    // refill index_host_ for the next step at once.
+    if (Status st = cuda_status(cudaMemcpyAsync(index_.get(), index_host_.data(), B2 * sizeof(int),
+                                                cudaMemcpyHostToDevice, stream_),
+                                "copy batch indices");
+        !st.ok())
+      return st;
+    gather_rows<<<blocks_for(B2 * data_.dim), kThreads, 0, stream_>>>(x_.get(), data_.dim,
+                                                                      index_.get(), B2, X_.get());
+    return launched("gather_rows");
+  }
+
+  // Predictor and the prediction loss (into *loss): dY_, and dZ_ from both the target side
+  // and the predictor's input.
+  Status prediction(float* loss) {
+    const int64_t B = o_.batch, B2 = 2 * B, W = o_.shape.width;
+    const Layer pred = model_.layers()[3];
+    if (Status st = affine(pred, Z_.get(), B2, Y_.get(), nullptr); !st.ok()) return st;
+    prediction_loss<<<blocks_for(B2 * W), kThreads, 0, stream_>>>(
+        Y_.get(), Z_.get(), B, W, 1.0 / static_cast<double>(B * W), dY_.get(), dZ_.get(),
+        squares_.get());
+    if (Status st = launched("prediction_loss"); !st.ok()) return st;
+    sum_squares<<<1, kThreads, 0, stream_>>>(squares_.get(), B2 * W, loss);
+    if (Status st = launched("sum_squares"); !st.ok()) return st;
+    return affine_backward(pred, Z_.get(), B2, dY_.get(), dZ_.get(), 1.0f);
+  }
+
+  // SIGReg on Z (2B rows as the problem's V×N) with the directions of `step`, its loss into
+  // *loss; when λ ≠ 0, its gradient scaled by λ added into dZ.
+  Status sigreg_loss_and_gradient(uint64_t step, float* loss) {
+    const int64_t B2 = 2 * o_.batch, W = o_.shape.width;
+    const Workspace ws{workspace_.get(), workspace_.count()};
+    if (Status st = make_directions(handle_, config_, W, step, A_.get(), stream_); !st.ok())
+      return st;
+    if (Status st = forward(handle_, config_, problem_, Z_.get(), A_.get(), sums_.get(), nullptr,
+                            loss, ws, stream_);
+        !st.ok())
+      return st;
+    if (o_.lambda != 0.0) {
+      if (Status st = backward(handle_, config_, problem_, problem_.samples, Z_.get(), A_.get(),
+                               sums_.get(), lambda_.get(), dZ_sig_.get(), ws, stream_);
+          !st.ok())
+        return st;
+      add_into<<<blocks_for(B2 * W), kThreads, 0, stream_>>>(dZ_.get(), dZ_sig_.get(), B2 * W);
+      if (Status st = launched("add_into"); !st.ok()) return st;
+    }
+    return {};
+  }
+
+  // Encoder backward from dZ: layer 3, activation, layer 2, activation, layer 1.
+  Status encoder_backward() {
+    const ModelShape& s = o_.shape;
+    const int64_t B2 = 2 * o_.batch;
+    const auto layers = model_.layers();
+    const bool gelu = s.activation == Activation::kGelu;
+    if (Status st = affine_backward(layers[2], A2_.get(), B2, dZ_.get(), D2_.get(), 0.0f); !st.ok())
+      return st;
+    activation_backward<<<blocks_for(B2 * s.hidden), kThreads, 0, stream_>>>(
+        H2_.get(), B2 * s.hidden, D2_.get(), gelu);
+    if (Status st = launched("activation_backward"); !st.ok()) return st;
+    if (Status st = affine_backward(layers[1], A1_.get(), B2, D2_.get(), D1_.get(), 0.0f); !st.ok())
+      return st;
+    activation_backward<<<blocks_for(B2 * s.hidden), kThreads, 0, stream_>>>(
+        H1_.get(), B2 * s.hidden, D1_.get(), gelu);
+    if (Status st = launched("activation_backward"); !st.ok()) return st;
+    return affine_backward(layers[0], X_.get(), B2, D1_.get(), nullptr, 0.0f);
+  }
+
+  // Adam (mlp.cpp's arithmetic; t = step + 1).
+  Status adam() {
+    const double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
+    const double t = static_cast<double>(++adam_steps_);
+    const double c1 = 1.0 - std::pow(beta1, t), c2 = 1.0 - std::pow(beta2, t);
+    const auto P = static_cast<int64_t>(model_.params.size());
+    adam_step<<<blocks_for(P), kThreads, 0, stream_>>>(
+        params_.get(), grads_.get(), m_.get(), v_.get(), P, static_cast<float>(beta1),
+        static_cast<float>(beta2), static_cast<float>(o_.lr * std::sqrt(c2) / c1),
+        static_cast<float>(epsilon * std::sqrt(c2)));
+    return launched("adam_step");
   }
 
   // Z_ (rows×width) = encoder(X); keeps H1, A1, H2, A2 for the backward.
