@@ -116,7 +116,8 @@ __global__ void __launch_bounds__(kTileThreads)
         const int64_t n = n_first + static_cast<int64_t>(i) * kRowLanes;
         if (n >= N) break;
         const float p = column[n * K];
-        Phasor x = j0 == 0 ? Phasor{1.0f, 0.0f} : phasor_of(t0 * p);
+        // Knot 0 is (1 + 0·p, 0·p): (1, 0) for finite p, NaN for NaN or ±Inf (as the reference).
+        Phasor x = j0 == 0 ? Phasor{1.0f + 0.0f * p, 0.0f * p} : phasor_of(t0 * p);
         const Phasor step = phasor_of(knots.delta * p);
         // Knots past `count` accumulate bounded garbage that is never written: cheaper than
         // predicating every step.

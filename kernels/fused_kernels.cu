@@ -173,7 +173,7 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
           if (row0 + row >= N) break;
           const float p = sm.p[row][slice];
           const Phasor step = phasor_of(knots.delta * p);
-          Phasor x{1.0f, 0.0f};
+          Phasor x{1.0f + 0.0f * p, 0.0f * p};  // knot 0: (1, 0), or NaN for a non-finite p
 #pragma unroll
           for (int jj = 0; jj < kChunk; ++jj) {
             if (jj == M) break;

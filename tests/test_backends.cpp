@@ -216,6 +216,9 @@ const Case kCases[] = {
     Case("M2", 1, 300, 16, 8).knots(2, 1.5),
     Case("simpson9", 1, 300, 16, 8).knots(9, 4.0, Quadrature::kSimpson),
     Case("M64", 2, 150, 12, 6).knots(64, 5.0),
+    // The largest M, both rules: the rotation re-anchored 7 times (32, 64, …, 224).
+    Case("M256", 1, 300, 16, 8).knots(kMaxKnots, 3.0),
+    Case("simpson255", 2, 200, 12, 6).knots(kMaxKnots - 1, 8.0, Quadrature::kSimpson),
     Case("grad_loss", 2, 150, 12, 6).upstream(-0.37f),
     Case("offcentre", 1, 500, 24, 16).cloud(2.0, 0.5),
     Case("userA", 2, 257, 33, 17).own_directions(),

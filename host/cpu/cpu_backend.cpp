@@ -253,7 +253,7 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
         for (int64_t k = 0; k < kw; ++k) {
           const float* a = acc + (k / kVector) * M * 2 * kVector + k % kVector;
           double* out = part + k * M * 2;
-          for (int64_t jc = 2; jc < M * 2; ++jc) out[jc] += static_cast<double>(a[jc * kVector]);
+          for (int64_t jc = 0; jc < M * 2; ++jc) out[jc] += static_cast<double>(a[jc * kVector]);
         }
       }
     }
@@ -268,7 +268,8 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
           c += part[2 * j];
           s += part[2 * j + 1];
         }
-        // The kernels subtracted exactly φ_j-as-float per sample (j = 0: nothing, cos 0 = 1).
+        // The kernels subtracted exactly φ_j-as-float per sample (j = 0: cos 0 − 1 = 0·p, the
+        // non-finite probe).
         out[2 * j] = c + static_cast<double>(N) * static_cast<double>(knots.phi[j]);
         out[2 * j + 1] = s;
       }

@@ -1,13 +1,20 @@
 // Inner loops of the CPU fast path (see cpu_kernels.hpp): one sincos per (n,k) for the first
-// knot angle θ = Δ·P[n,k], then M−2 complex rotations (docs/design.md §5: four multiply-adds each)
+// knot angle θ = Δ·P[n,k], then complex rotations (docs/design.md §5: four multiply-adds each)
 // for the other knots, vectorised across 8 slices k and unrolled over kRows samples n so that
-// kRows independent rotation chains hide the multiply-add latency.
+// kRows independent rotation chains hide the multiply-add latency. Like the CUDA kernels, the
+// rotation is re-anchored with a fresh sincos of t_j·p every math::kAnchorKnots knots, so its
+// drift stays bounded by 32 rotations whatever M is, and both backends see the same cosines.
+//
+// Non-finite projections propagate as in the reference (docs/design.md §4): knot 0 adds
+// cos(0·p) − φ_0 = 0·p and sin(0·p) = 0·p, exactly 0 for finite p and NaN for NaN or ±Inf.
 //
 // Each exported kernel is built twice with target_clones: x86-64-v3 (AVX2+FMA) and the
 // baseline; the dynamic loader picks one per process, so one binary runs on any x86-64 CPU.
 // Results are bitwise deterministic on a given machine; the two builds may differ in the last
 // bits (FMA contraction), as expected across CPUs.
 #include "host/cpu/cpu_kernels.hpp"
+
+#include "kernels/phasor.cuh"
 
 // Vectors pass by value only between always-inline helpers, never across a call boundary, so
 // the AVX-versus-SSE calling convention GCC warns about (-Wpsabi) never applies.
@@ -42,13 +49,23 @@ SIGREG_ALWAYS_INLINE void rotate(f8* c, f8* s, const f8& c1, const f8& s1) {
   *s = sn;
 }
 
-// Whether every θ of the tile (pad lanes included) takes the fast sincos.
+// Knot j takes a fresh sincos of t_j·p instead of a rotation (j = 32, 64, …; never j = 0).
+SIGREG_ALWAYS_INLINE bool is_anchor(int j) { return j % math::kAnchorKnots == 0; }
+
+// The largest factor of p any sincos of the tile takes: Δ, or the last anchor's t_j.
+SIGREG_ALWAYS_INLINE float largest_angle_factor(const KnotTable::Floats& knots) {
+  const int last_anchor = (knots.count - 1) / math::kAnchorKnots * math::kAnchorKnots;
+  return last_anchor > 0 ? knots.t[last_anchor] : knots.delta;
+}
+
+// Whether every angle the tile takes a sincos of (pad lanes included) is in the fast range.
 SIGREG_ALWAYS_INLINE bool tile_in_fast_range(const float* P, int64_t rows, int64_t ldp,
-                                             int64_t vectors, float delta) {
+                                             int64_t vectors, const KnotTable::Floats& knots) {
+  const float factor = largest_angle_factor(knots);
   i8 ok = i8{} - 1;
   for (int64_t n = 0; n < rows; ++n)
     for (int64_t kv = 0; kv < vectors; ++kv)
-      ok &= simd::in_fast_range(delta * simd::load(P + n * ldp + kv * kLanes));
+      ok &= simd::in_fast_range(factor * simd::load(P + n * ldp + kv * kLanes));
   bool all = true;
   for (int l = 0; l < kLanes; ++l) all = all && ok[l] != 0;
   return all;
@@ -61,18 +78,36 @@ SIGREG_ALWAYS_INLINE bool tile_in_fast_range(const float* P, int64_t rows, int64
 // forward tile kernel 7.4 → 6.4 cycles per (n, k) against subtracting kRows·φ_j every group.
 constexpr int kCentreRows = 4 * kRows;
 
-// acc (M×2 vectors for one lane vector) += Σ over U rows of (cos jθ − φ_j, sin jθ), j ≥ 1, with
-// u_phi[j] = U·φ_j; without kCentre the raw Σ cos jθ (u_phi unused; the caller centres).
+// The pair (cos, sin) of knot j + 1 from that of knot j: a rotation by (c1, s1), or at an anchor
+// a fresh sincos of t_{j+1}·p.
+template <int U, bool kExact>
+SIGREG_ALWAYS_INLINE void next_knot(int j, const KnotTable::Floats& knots, const f8 (&p)[U],
+                                    const f8 (&c1)[U], const f8 (&s1)[U], f8 (&c)[U], f8 (&s)[U]) {
+  if (is_anchor(j + 1)) {
+    for (int u = 0; u < U; ++u) simd::sincos<kExact>(knots.t[j + 1] * p[u], &s[u], &c[u]);
+  } else {
+    for (int u = 0; u < U; ++u) rotate(&c[u], &s[u], c1[u], s1[u]);
+  }
+}
+
+// acc (M×2 vectors for one lane vector) += Σ over U rows of (cos jθ − φ_j, sin jθ), with
+// u_phi[j] = U·φ_j; without kCentre the raw Σ cos jθ for j ≥ 1 (u_phi unused; the caller
+// centres). Knot 0 adds the non-finite probe 0·p (see the file comment).
 template <int U, bool kExact, bool kCentre>
 SIGREG_ALWAYS_INLINE void accumulate_rows(const float* P, int64_t ldp,
                                           const KnotTable::Floats& knots, const float* u_phi,
                                           f8* acc) {
-  f8 c1[U], s1[U], c[U], s[U];
+  f8 p[U], c1[U], s1[U], c[U], s[U];
+  f8 probe = f8{};
   for (int u = 0; u < U; ++u) {
-    simd::sincos<kExact>(knots.delta * simd::load(P + u * ldp), &s1[u], &c1[u]);
+    p[u] = simd::load(P + u * ldp);
+    probe += p[u] * 0.0f;
+    simd::sincos<kExact>(knots.delta * p[u], &s1[u], &c1[u]);
     c[u] = c1[u];
     s[u] = s1[u];
   }
+  acc[0] += probe;
+  acc[1] += probe;
   for (int j = 1;; ++j) {
     f8 sum_c = c[0], sum_s = s[0];
     for (int u = 1; u < U; ++u) {
@@ -86,7 +121,7 @@ SIGREG_ALWAYS_INLINE void accumulate_rows(const float* P, int64_t ldp,
     }
     acc[2 * j + 1] += sum_s;
     if (j + 1 == knots.count) break;
-    for (int u = 0; u < U; ++u) rotate(&c[u], &s[u], c1[u], s1[u]);
+    next_knot<U, kExact>(j, knots, p, c1, s1, c, s);
   }
 }
 
@@ -118,18 +153,19 @@ SIGREG_ALWAYS_INLINE void accumulate_tile(const float* P, int64_t rows, int64_t 
 template <int U, bool kExact>
 SIGREG_ALWAYS_INLINE void grad_rows(float* P, int64_t ldp, const KnotTable::Floats& knots,
                                     const float* a, const float* b, int64_t ldc) {
-  f8 c1[U], s1[U], c[U], s[U], dp[U];
+  f8 p[U], c1[U], s1[U], c[U], s[U], dp[U];
   const f8 a1 = simd::load(a), b1 = simd::load(b);
   for (int u = 0; u < U; ++u) {
-    simd::sincos<kExact>(knots.delta * simd::load(P + u * ldp), &s1[u], &c1[u]);
+    p[u] = simd::load(P + u * ldp);
+    simd::sincos<kExact>(knots.delta * p[u], &s1[u], &c1[u]);
     c[u] = c1[u];
     s[u] = s1[u];
     dp[u] = a1 * c[u] + b1 * s[u];
   }
   for (int j = 2; j < knots.count; ++j) {
     const f8 aj = simd::load(a + (j - 1) * ldc), bj = simd::load(b + (j - 1) * ldc);
+    next_knot<U, kExact>(j - 1, knots, p, c1, s1, c, s);
     for (int u = 0; u < U; ++u) {
-      rotate(&c[u], &s[u], c1[u], s1[u]);
       // Two FMAs (`dp += a·c + b·s` would contract to a multiply, an FMA and an add): the FMA
       // count of CPU_FLOOR.md, fewer instructions; the same speed on Zen 3 (separate add pipes).
       dp[u] = aj * c[u] + dp[u];
@@ -159,7 +195,7 @@ SIGREG_ALWAYS_INLINE void grad_tile(float* P, int64_t rows, int64_t ldp, int64_t
 SIGREG_CPU_CLONES
 void ecf_accumulate_tile(const float* P, int64_t rows, int64_t ldp, int64_t vectors,
                          const KnotTable::Floats& knots, float* acc) {
-  if (tile_in_fast_range(P, rows, ldp, vectors, knots.delta)) {
+  if (tile_in_fast_range(P, rows, ldp, vectors, knots)) {
     accumulate_tile<false>(P, rows, ldp, vectors, knots, acc);
   } else {
     accumulate_tile<true>(P, rows, ldp, vectors, knots, acc);
@@ -170,7 +206,7 @@ SIGREG_CPU_CLONES
 void ecf_grad_tile(float* P, int64_t rows, int64_t ldp, int64_t vectors,
                    const KnotTable::Floats& knots, const float* coef_cos, const float* coef_sin,
                    int64_t ldc) {
-  if (tile_in_fast_range(P, rows, ldp, vectors, knots.delta)) {
+  if (tile_in_fast_range(P, rows, ldp, vectors, knots)) {
     grad_tile<false>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
   } else {
     grad_tile<true>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);

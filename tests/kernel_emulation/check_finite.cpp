@@ -3,7 +3,8 @@
 // (one element, partial and whole blocks, several grid-stride rounds), NaN / ±Inf placed at the
 // start, in the middle, at the end and several at once, finite extremes (denormals, ±0, ±FLT_MAX)
 // that must not count. Then the non-finite policy on the ECF kernels (kernels/ecf_kernels.cu):
-// a NaN / Inf projection P[v,n,k] makes exactly slice (v,k) NaN — sums, stat, dP column — and
+// a NaN / Inf projection P[v,n,k] makes exactly slice (v,k) NaN — every knot's sums (knot 0
+// included, as in the reference), stat, dP column — and
 // leaves every other slice bitwise as it was. run_finite.sh builds it with the normal grid cap
 // and with 3 blocks, under ASan + UBSan.
 #include <cmath>
@@ -86,6 +87,12 @@ void check_ecf_policy() {
     for (int64_t k = 0; k < K; ++k) {
       const float s = bad.stats[v * K + k];
       wrong += poisoned(v, k) ? !std::isnan(s) : !same_bits(s, clean.stats[v * K + k]);
+      // Every knot's sums of a poisoned slice, knot 0 included (as the reference: cos(0·NaN)).
+      for (int64_t jc = 0; jc < 2 * M; ++jc) {
+        const double sum = bad.sums[(v * K + k) * 2 * M + jc];
+        const double want = clean.sums[(v * K + k) * 2 * M + jc];
+        wrong += poisoned(v, k) ? !std::isnan(sum) : std::memcmp(&sum, &want, sizeof sum) != 0;
+      }
       for (int64_t n = 0; n < N; ++n) {
         const float d = bad.dP[(v * N + n) * K + k];
         wrong += poisoned(v, k) ? !std::isnan(d) : !same_bits(d, clean.dP[(v * N + n) * K + k]);

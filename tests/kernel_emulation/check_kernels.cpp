@@ -262,6 +262,7 @@ int main() {
   check_pipeline(1, 513, 31, 9, 25, true, 3.0, 0, true);
   check_pipeline(2, 100, 3, 4, 33, false, 3.0, 0, false);
   check_pipeline(1, 70, 2, 3, 255, true, 5.0, 0, true);
+  check_pipeline(1, 90, 3, 4, 256, false, 3.0, 0, false);  // the largest M: 7 anchors
   check_pipeline(1, 2100, 5, 3, 64, false, 3.0, 100, true);
   check_pipeline(1, 64, 65, 2, 8, false, 3.0, 0, false);
   // The fused kernels' edges: 128-sample × 64-slice tiles, D in chunks of 16 (odd D, D < 16,
