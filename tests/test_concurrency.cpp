@@ -1,13 +1,19 @@
-// No hidden global state: several host threads, each with its own Handle (kCpu with its own
-// OpenMP team, and kReference), run forward + backward + find_nonfinite at the same time, many
-// rounds, and every result is bitwise equal to the same call made alone beforehand. Also two
-// threads sharing nothing but one const Config and one set of inputs. (kCpu's only process-wide
-// state is the OpenBLAS thread-count pin, guarded by a mutex; this test runs it under load,
-// and the asan preset runs it under AddressSanitizer.)
+// The sharing rule of include/sigreg/sigreg.hpp (class Handle), checked bitwise: results never
+// depend on what runs beside them.
+//  - several host threads, each with its own Handle (kCpu with its own OpenMP team, and
+//    kReference), run forward + backward + find_nonfinite at the same time, many rounds;
+//  - several host threads share ONE Handle per backend, each call with its own workspace;
+//  - two threads share nothing but one const Config and one set of inputs;
+//  - on a GPU: one kCuda Handle, two streams running forward + backward at the same time, equal
+//    to the same calls run one after the other.
+// Every result must be bitwise equal to the same call made alone beforehand. (kCpu's only
+// process-wide state is the OpenBLAS thread-count pin, guarded by a mutex; the asan preset runs
+// this under AddressSanitizer.)
 #include <atomic>
+#include <functional>
 #include <thread>
 
-#include "tests/common.hpp"
+#include "tests/runner.hpp"
 
 namespace sigreg::test {
 namespace {
@@ -36,12 +42,8 @@ struct Job {
   std::vector<float> Z, A;
 };
 
-// Everything through the public API, with the job's own handle (created here, inside the thread).
-Status compute(const Job& job, const Config& config, Result* out) {
-  Handle h;
-  HandleOptions options;
-  options.num_threads = job.threads;
-  if (Status s = Handle::create(job.backend, &h, options); !s.ok()) return s;
+// Everything through the public API on handle `h`, with this call's own workspace and outputs.
+Status compute_with(const Handle& h, const Job& job, const Config& config, Result* out) {
   const Problem& p = job.problem;
   Result r;
   r.sums.resize(static_cast<size_t>(p.groups * config.num_slices * config.num_knots * 2));
@@ -62,6 +64,35 @@ Status compute(const Job& job, const Config& config, Result* out) {
   if (Status s = find_nonfinite(h, p, job.Z.data(), &r.first); !s.ok()) return s;
   *out = std::move(r);
   return {};
+}
+
+// The same with the job's own handle (created here, inside the calling thread).
+Status compute(const Job& job, const Config& config, Result* out) {
+  Handle h;
+  HandleOptions options;
+  options.num_threads = job.threads;
+  if (Status s = Handle::create(job.backend, &h, options); !s.ok()) return s;
+  return compute_with(h, job, config, out);
+}
+
+// Runs every job's `work(i)` in its own thread, all started together, `rounds` times each;
+// returns the first error of each job ("" when none).
+std::vector<std::string> run_together(size_t jobs, int rounds,
+                                      const std::function<std::string(size_t)>& work) {
+  std::vector<std::string> errors(jobs);
+  std::atomic<size_t> go{0};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < jobs; ++i)
+    threads.emplace_back([&, i] {
+      ++go;
+      while (go.load() < jobs) std::this_thread::yield();  // start together
+      for (int round = 0; round < rounds && errors[i].empty(); ++round) {
+        errors[i] = work(i);
+        if (!errors[i].empty()) errors[i] = "round " + std::to_string(round) + ": " + errors[i];
+      }
+    });
+  for (auto& t : threads) t.join();
+  return errors;
 }
 
 Job make_job(Backend backend, int threads, int64_t V, int64_t N, int64_t D, int64_t K,
@@ -94,25 +125,35 @@ TEST(Concurrency, ThreadsWithOwnHandlesMatchOneAtATime) {
     SIGREG_ASSERT_OK(compute(jobs[i], jobs[i].config, &alone[i]));
   EXPECT_EQ(alone[3].first, 123);
 
-  constexpr int kRounds = 4;
-  std::vector<std::string> errors(jobs.size());
-  std::atomic<int> go{0};
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < jobs.size(); ++i)
-    threads.emplace_back([&, i] {
-      ++go;
-      while (go.load() < static_cast<int>(jobs.size()))
-        std::this_thread::yield();  // start together
-      for (int round = 0; round < kRounds && errors[i].empty(); ++round) {
-        Result r;
-        if (Status s = compute(jobs[i], jobs[i].config, &r); !s.ok())
-          errors[i] = s.to_string();
-        else if (!(r == alone[i]))
-          errors[i] = "round " + std::to_string(round) + ": results differ from the run alone";
-      }
-    });
-  for (auto& t : threads) t.join();
+  const auto errors = run_together(jobs.size(), 4, [&](size_t i) -> std::string {
+    Result r;
+    if (Status s = compute(jobs[i], jobs[i].config, &r); !s.ok()) return s.to_string();
+    return r == alone[i] ? "" : "results differ from the run alone";
+  });
   for (size_t i = 0; i < jobs.size(); ++i) EXPECT_EQ(errors[i], "") << "job " << i;
+}
+
+// One Handle per backend serves every thread at once; each call has its own workspace.
+TEST(Concurrency, ThreadsSharingOneHandleMatchOneAtATime) {
+  const uint64_t seed = test_seed();
+  for (const Backend backend : {Backend::kCpu, Backend::kReference}) {
+    SCOPED_TRACE(backend_name(backend));
+    const Handle shared = make_handle(backend, 2);
+    std::vector<Job> jobs;
+    for (int i = 0; i < 4; ++i)
+      jobs.push_back(make_job(backend, 2, 1 + i % 2, backend == Backend::kCpu ? 900 : 50, 9 + 4 * i,
+                              20 + 17 * i, seed + static_cast<uint64_t>(i)));
+    std::vector<Result> alone(jobs.size());
+    for (size_t i = 0; i < jobs.size(); ++i)
+      SIGREG_ASSERT_OK(compute_with(shared, jobs[i], jobs[i].config, &alone[i]));
+    const auto errors = run_together(jobs.size(), 3, [&](size_t i) -> std::string {
+      Result r;
+      if (Status s = compute_with(shared, jobs[i], jobs[i].config, &r); !s.ok())
+        return s.to_string();
+      return r == alone[i] ? "" : "results differ from the run alone";
+    });
+    for (size_t i = 0; i < jobs.size(); ++i) EXPECT_EQ(errors[i], "") << "job " << i;
+  }
 }
 
 // Two threads that share one const Config object (and the inputs) but nothing else.
@@ -141,6 +182,83 @@ TEST(Concurrency, SharedConfigOnly) {
   for (size_t i = 0; i < a.stats.size(); ++i)
     EXPECT_NEAR(a.stats[i], b.stats[i], 1e-4 * (1.0 + b.stats[i]));
 }
+
+#if SIGREG_TEST_CUDA
+// Forward + backward of `job` on `stream` with the given device buffers (no synchronisation).
+struct DeviceRun {
+  DeviceRun(const Runner& r, const Job& job)
+      : z(r.copy(job.Z)),
+        a(r.copy(job.A)),
+        sums(
+            r.alloc<double>(job.problem.groups * job.config.num_slices * job.config.num_knots * 2)),
+        stats(r.alloc<float>(job.problem.groups * job.config.num_slices)),
+        loss(r.alloc<float>(1)),
+        dz(r.alloc<float>(job.Z.size())),
+        ws(r.alloc<unsigned char>(workspace_bytes(r, job))) {}
+  static size_t workspace_bytes(const Runner& r, const Job& job) {
+    size_t bytes = 0;
+    EXPECT_TRUE(workspace_size(r.handle(), job.config, job.problem, &bytes).ok());
+    return bytes;
+  }
+  Status enqueue(const Runner& r, const Job& job, cudaStream_t stream) {
+    const Workspace w{ws.data(), ws.size()};
+    const Problem& p = job.problem;
+    if (Status s = forward(r.handle(), job.config, p, z.data(), a.data(), sums.data(), stats.data(),
+                           loss.data(), w, stream);
+        !s.ok())
+      return s;
+    return backward(r.handle(), job.config, p, p.samples, z.data(), a.data(), sums.data(), nullptr,
+                    dz.data(), w, stream);
+  }
+  Result download() const {
+    Result out;
+    out.sums = sums.download();
+    out.stats = stats.download();
+    out.loss = loss.download()[0];
+    out.dZ = dz.download();
+    return out;
+  }
+  Buffer<float> z, a;
+  Buffer<double> sums;
+  Buffer<float> stats, loss, dz;
+  Buffer<unsigned char> ws;
+};
+
+// One kCuda Handle, two streams: forward + backward of two different problems enqueued on both
+// at once (from two host threads) give bitwise the results of the same calls run serially.
+TEST(Concurrency, TwoCudaStreamsMatchSerial) {
+  SIGREG_REQUIRE_GPU();
+  Runner r(Backend::kCuda);
+  SIGREG_ASSERT_OK(r.create());
+  const uint64_t seed = test_seed();
+  // Sizes that keep both streams busy long enough to overlap (and both kernel versions: the
+  // small one takes "fused" under "auto", the large one "simple").
+  const Job jobs[] = {make_job(Backend::kCuda, 0, 2, 3000, 64, 256, seed + 1),
+                      make_job(Backend::kCuda, 0, 1, 20000, 512, 1024, seed + 2)};
+  cudaStream_t streams[2];
+  for (auto& s : streams)
+    SIGREG_TEST_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  Result serial[2];
+  for (int i = 0; i < 2; ++i) {
+    DeviceRun run(r, jobs[i]);
+    SIGREG_ASSERT_OK(run.enqueue(r, jobs[i], streams[0]));
+    serial[i] = run.download();
+  }
+  for (int round = 0; round < 3; ++round) {
+    DeviceRun runs[2] = {DeviceRun(r, jobs[0]), DeviceRun(r, jobs[1])};
+    Status status[2];
+    std::thread t0([&] { status[0] = runs[0].enqueue(r, jobs[0], streams[0]); });
+    std::thread t1([&] { status[1] = runs[1].enqueue(r, jobs[1], streams[1]); });
+    t0.join();
+    t1.join();
+    for (int i = 0; i < 2; ++i) {
+      SIGREG_ASSERT_OK(status[i]);
+      EXPECT_TRUE(runs[i].download() == serial[i]) << "round " << round << " job " << i;
+    }
+  }
+  for (auto& s : streams) SIGREG_TEST_CUDA_CHECK(cudaStreamDestroy(s));
+}
+#endif
 
 }  // namespace
 }  // namespace sigreg::test

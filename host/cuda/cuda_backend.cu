@@ -6,10 +6,16 @@
 // nothing here allocates or synchronises after Handle::create (which selects the device and
 // creates the cuBLAS handle). Every CUDA and cuBLAS return code becomes a Status naming the call.
 // Calls run on the handle's device; the caller's current device is restored on return.
+//
+// Threads and streams: the one cuBLAS handle is pointed at each call's stream, math mode and
+// workspace (a region of the caller's workspace, never cuBLAS's shared default) under a mutex
+// held while the call enqueues its work, so one Handle may serve several host threads and
+// several streams at once, as long as each in-flight call has its own workspace.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <climits>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -25,9 +31,10 @@ namespace {
 
 class CudaBackend final : public BackendImpl {
  public:
-  // `fixed`: the version HandleOptions::kernels named, or null for "auto".
-  CudaBackend(int device, cublasHandle_t cublas, const KernelVersion* fixed)
-      : device_(device), cublas_(cublas), fixed_(fixed) {}
+  // `fixed`: the version HandleOptions::kernels named, or null for "auto"; `cublas_bytes`: the
+  // cuBLAS workspace each call carves (cuBLAS's own default for this device).
+  CudaBackend(int device, cublasHandle_t cublas, const KernelVersion* fixed, size_t cublas_bytes)
+      : device_(device), cublas_(cublas), fixed_(fixed), cublas_bytes_(cublas_bytes) {}
   CudaBackend(const CudaBackend&) = delete;
   CudaBackend& operator=(const CudaBackend&) = delete;
   ~CudaBackend() override {
@@ -52,7 +59,7 @@ class CudaBackend final : public BackendImpl {
   }
 
   size_t workspace_size(const Config& c, const Problem& p) const override {
-    return version_for(c, p).workspace(c, p).total();
+    return regions(version_for(c, p), c, p).total();
   }
 
   Status directions(const Config& config, int64_t features, StepIndex step, float* A,
@@ -67,8 +74,10 @@ class CudaBackend final : public BackendImpl {
   Status ecf_sums(const SumsArgs& a) override {
     DeviceGuard guard;
     SIGREG_TRY(guard.enter(device_));
-    SIGREG_TRY(bind(a.config, a.stream));
-    return version_for(a.config, a.problem).ecf_sums(cublas_, a);
+    const KernelVersion& version = version_for(a.config, a.problem);
+    const std::lock_guard<std::mutex> lock(cublas_mutex_);
+    SIGREG_TRY(bind(version, a.config, a.problem, a.workspace, a.stream));
+    return version.ecf_sums(cublas_, a);
   }
 
   Status finalize(const FinalizeArgs& a) override {
@@ -82,8 +91,10 @@ class CudaBackend final : public BackendImpl {
   Status backward(const BackwardArgs& a) override {
     DeviceGuard guard;
     SIGREG_TRY(guard.enter(device_));
-    SIGREG_TRY(bind(a.config, a.stream));
-    return version_for(a.config, a.problem).backward(cublas_, a);
+    const KernelVersion& version = version_for(a.config, a.problem);
+    const std::lock_guard<std::mutex> lock(cublas_mutex_);
+    SIGREG_TRY(bind(version, a.config, a.problem, a.workspace, a.stream));
+    return version.backward(cublas_, a);
   }
 
   Status find_nonfinite(const Problem& p, const void* Z, int64_t* first_index,
@@ -101,9 +112,20 @@ class CudaBackend final : public BackendImpl {
     return fixed_ != nullptr ? *fixed_ : auto_kernel_version(c, p);
   }
 
-  // Points cuBLAS at the caller's stream and sets the GEMM precision the config allows.
-  Status bind(const Config& c, Stream stream) {
+  Regions regions(const KernelVersion& version, const Config& c, const Problem& p) const {
+    Regions r = version.workspace(c, p);
+    r.cublas = cublas_bytes_;
+    return r;
+  }
+
+  // Points cuBLAS at the caller's stream and its region of the caller's workspace (after
+  // cublasSetStream, which would reset it), and sets the GEMM precision the config allows.
+  Status bind(const KernelVersion& version, const Config& c, const Problem& p, Workspace workspace,
+              Stream stream) {
     SIGREG_TRY(cublas_status(cublasSetStream(cublas_, stream), "cublasSetStream"));
+    const Carved w = carve(workspace, regions(version, c, p));
+    SIGREG_TRY(
+        cublas_status(cublasSetWorkspace(cublas_, w.cublas, cublas_bytes_), "cublasSetWorkspace"));
     const cublasMath_t mode =
         c.math == MathMode::kAllowTF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
     return cublas_status(cublasSetMathMode(cublas_, mode), "cublasSetMathMode");
@@ -112,7 +134,19 @@ class CudaBackend final : public BackendImpl {
   int device_;
   cublasHandle_t cublas_;
   const KernelVersion* fixed_;
+  size_t cublas_bytes_;
+  std::mutex cublas_mutex_;  // the cuBLAS handle's stream, workspace and math mode per call
 };
+
+// cuBLAS's default workspace for the device (its documentation: 32 MiB on Hopper and newer,
+// 4 MiB before), now carved from each call's workspace instead of shared.
+Status cublas_workspace_bytes(int device, size_t* bytes) {
+  int major = 0;
+  SIGREG_TRY(cuda_status(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
+                         "cudaDeviceGetAttribute"));
+  *bytes = (major >= 9 ? 32 : 4) * size_t{1} << 20;
+  return {};
+}
 
 // The version HandleOptions::kernels names: null for "auto", else its registry entry.
 Status resolve_kernels(const std::string& name, const KernelVersion** out) {
@@ -174,6 +208,8 @@ Status make_cuda_backend(const HandleOptions& options, std::unique_ptr<BackendIm
                       std::to_string(device) + " (" + cudaGetErrorName(error) +
                       "); rebuild with its architecture in CMAKE_CUDA_ARCHITECTURES");
   }
+  size_t cublas_bytes = 0;
+  SIGREG_TRY(cublas_workspace_bytes(device, &cublas_bytes));
   cublasHandle_t cublas = nullptr;
   SIGREG_TRY(cublas_status(cublasCreate(&cublas), "cublasCreate"));
   // α, β live on the host; no atomics, so GEMMs are run-to-run reproducible.
@@ -187,7 +223,7 @@ Status make_cuda_backend(const HandleOptions& options, std::unique_ptr<BackendIm
     (void)cublasDestroy(cublas);
     return configured;
   }
-  *out = std::make_unique<CudaBackend>(device, cublas, fixed);
+  *out = std::make_unique<CudaBackend>(device, cublas, fixed, cublas_bytes);
   return {};
 }
 

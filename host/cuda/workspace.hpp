@@ -1,6 +1,9 @@
-// The CUDA backend's workspace: two regions carved from the caller's buffer, each 256-byte
-// aligned, behind up to 256 bytes of slack that align the caller's pointer. Sizes saturate: a
-// size that does not fit reads SIZE_MAX, which no buffer satisfies.
+// The CUDA backend's workspace: a kernel version's two regions and cuBLAS's own workspace, carved
+// from the caller's buffer, each 256-byte aligned, behind up to 256 bytes of slack that align the
+// caller's pointer. cuBLAS gets its workspace from the caller too (cublasSetWorkspace on every
+// call), so calls on different streams never share one: the rule PyTorch follows with a
+// workspace per (handle, stream). Sizes saturate: a size that does not fit reads SIZE_MAX, which
+// no buffer satisfies.
 #pragma once
 
 #include <cstddef>
@@ -25,23 +28,27 @@ inline size_t bytes_of(int64_t count, size_t element) {
   return mul_sat(static_cast<size_t>(count), element);
 }
 
-// The sizes of the two regions a kernel version uses.
+// The sizes of the two regions a kernel version uses, then cuBLAS's (set by the backend).
 struct Regions {
-  size_t first = 0, second = 0;
+  size_t first = 0, second = 0, cublas = 0;
   size_t total() const {
-    return add_sat(add_sat(kWorkspaceAlignment, align_up(first)), align_up(second));
+    return add_sat(add_sat(add_sat(kWorkspaceAlignment, align_up(first)), align_up(second)),
+                   align_up(cublas));
   }
 };
 
 struct Carved {
   void* first;
   void* second;
+  void* cublas;
 };
 
 inline Carved carve(Workspace workspace, const Regions& regions) {
   const uintptr_t base = (reinterpret_cast<uintptr_t>(workspace.data) + (kWorkspaceAlignment - 1)) &
                          ~static_cast<uintptr_t>(kWorkspaceAlignment - 1);
-  return {reinterpret_cast<void*>(base), reinterpret_cast<void*>(base + align_up(regions.first))};
+  const uintptr_t second = base + align_up(regions.first);
+  return {reinterpret_cast<void*>(base), reinterpret_cast<void*>(second),
+          reinterpret_cast<void*>(second + align_up(regions.second))};
 }
 
 }  // namespace sigreg::detail

@@ -155,8 +155,12 @@ class BackendImpl;
 }
 
 // A backend plus its long-lived resources (the cuBLAS handle, the thread count). Create one per
-// training process (or per thread); creation may allocate, calls through it do not. A handle is
-// not safe for concurrent use from several threads; distinct handles are independent.
+// training process; creation may allocate, calls through it do not.
+// Sharing: one Handle may serve several host threads and several CUDA streams at once. What must
+// not be shared between calls in flight at the same time is their memory: each needs its own
+// workspace and outputs (on CUDA a call is in flight until its stream has run it; cuBLAS gets
+// its scratch from the caller's workspace, never from a buffer shared across streams). Config,
+// Problem and the inputs are read-only and may be shared freely; distinct handles are independent.
 class Handle {
  public:
   Handle();
