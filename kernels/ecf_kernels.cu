@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/dtype.cuh"
 #include "kernels/ecf_kernels.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/math.cuh"
@@ -233,11 +234,25 @@ __global__ void __launch_bounds__(kElementwiseThreads)
   }
 }
 
+// dP as the backward's GEMM reads it: float32 in place over P, or rounded to bf16 / fp16.
+template <DType kOut>
+__device__ __forceinline__ void store_dp(float* column, uint16_t* column16, int64_t at, float dp) {
+  if constexpr (kOut == DType::kFloat32) {
+    column[at] = dp;
+  } else if constexpr (kOut == DType::kBFloat16) {
+    column16[at] = math::float_to_bf16(dp);
+  } else {
+    column16[at] = math::float_to_half(dp);
+  }
+}
+
 // One block per tile (v, 64 rows, 32 slices), grid-stride. Each thread carries 8 rows of one
-// slice through the knots, so each coefficient pair it loads serves 8 samples; dP overwrites P.
+// slice through the knots, so each coefficient pair it loads serves 8 samples; dP overwrites P
+// (kOut float32) or goes to dP16 (V×N×K of kOut).
+template <DType kOut>
 __global__ void __launch_bounds__(kTileThreads)
     dp_kernel(float* __restrict__ P, const float* __restrict__ coefficients, int64_t V, int64_t N,
-              int64_t K, KnotTable::Floats knots) {
+              int64_t K, KnotTable::Floats knots, uint16_t* __restrict__ dP16) {
   constexpr int kRowsPerTile = kRowLanes * kDpRowsPerThread;
   const int M = knots.count;
   const int64_t k_tiles = (K + kTileSlices - 1) / kTileSlices;
@@ -253,6 +268,7 @@ __global__ void __launch_bounds__(kTileThreads)
     const int64_t k = k_tile * kTileSlices + lane_k;
     if (k >= K) continue;  // no block-level synchronisation in this kernel
     float* column = P + v * N * K + k;
+    uint16_t* column16 = kOut == DType::kFloat32 ? nullptr : dP16 + v * N * K + k;
     const float* coef = coefficients + v * M * 2 * K + k;
     const int64_t n_first = row_tile * kRowsPerTile + lane_n;
 
@@ -283,7 +299,7 @@ __global__ void __launch_bounds__(kTileThreads)
 #pragma unroll
     for (int i = 0; i < kDpRowsPerThread; ++i) {
       const int64_t n = n_first + static_cast<int64_t>(i) * kRowLanes;
-      if (n < N) column[n * K] = dp[i];
+      if (n < N) store_dp<kOut>(column, column16, n * K, dp[i]);
     }
   }
 }
@@ -304,7 +320,7 @@ cudaError_t launch_ecf_partials_chunk(const float* P, int64_t V, int64_t N, int6
 
 cudaError_t probe_kernel_image() {
   cudaFuncAttributes attributes;
-  return cudaFuncGetAttributes(&attributes, dp_kernel);
+  return cudaFuncGetAttributes(&attributes, dp_kernel<DType::kFloat32>);
 }
 
 cudaError_t launch_directions(int64_t D, int64_t K, uint64_t seed, uint64_t step,
@@ -352,12 +368,46 @@ cudaError_t launch_backward_coefficients(const double* sums, int64_t V, int64_t 
 }
 
 cudaError_t launch_dp(float* P, const float* coefficients, int64_t V, int64_t N, int64_t K,
-                      const KnotTable::Floats& knots, cudaStream_t stream) {
+                      const KnotTable::Floats& knots, DType out, uint16_t* dP16,
+                      cudaStream_t stream) {
   constexpr int64_t kRowsPerTile = kRowLanes * kDpRowsPerThread;
   const int64_t tiles =
       V * ((N + kRowsPerTile - 1) / kRowsPerTile) * ((K + kTileSlices - 1) / kTileSlices);
-  dp_kernel<<<blocks_for(tiles), dim3(kTileSlices, kRowLanes), 0, stream>>>(P, coefficients, V, N,
-                                                                            K, knots);
+  const dim3 block(kTileSlices, kRowLanes);
+  switch (out) {
+    case DType::kFloat32:
+      dp_kernel<DType::kFloat32>
+          <<<blocks_for(tiles), block, 0, stream>>>(P, coefficients, V, N, K, knots, dP16);
+      break;
+    case DType::kBFloat16:
+      dp_kernel<DType::kBFloat16>
+          <<<blocks_for(tiles), block, 0, stream>>>(P, coefficients, V, N, K, knots, dP16);
+      break;
+    case DType::kFloat16:
+      dp_kernel<DType::kFloat16>
+          <<<blocks_for(tiles), block, 0, stream>>>(P, coefficients, V, N, K, knots, dP16);
+      break;
+  }
+  return cudaGetLastError();
+}
+
+// One thread per element, grid-stride.
+template <DType kOut>
+__global__ void __launch_bounds__(kElementwiseThreads)
+    round_kernel(const float* __restrict__ in, int64_t count, uint16_t* __restrict__ out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = kOut == DType::kBFloat16 ? math::float_to_bf16(in[i]) : math::float_to_half(in[i]);
+}
+
+cudaError_t launch_round(const float* in, int64_t count, DType out_type, uint16_t* out,
+                         cudaStream_t stream) {
+  const unsigned int blocks = blocks_for(count, kElementwiseThreads);
+  if (out_type == DType::kBFloat16) {
+    round_kernel<DType::kBFloat16><<<blocks, kElementwiseThreads, 0, stream>>>(in, count, out);
+  } else {
+    round_kernel<DType::kFloat16><<<blocks, kElementwiseThreads, 0, stream>>>(in, count, out);
+  }
   return cudaGetLastError();
 }
 

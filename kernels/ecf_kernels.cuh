@@ -75,8 +75,14 @@ cudaError_t launch_backward_coefficients(const double* sums, int64_t V, int64_t 
                                          const float* grad_loss, float* coefficients,
                                          cudaStream_t stream);
 
-// P (V×N×K) ← dP = Σ_j a_j cos(t_j P) + b_j sin(t_j P), in place.
+// dP = Σ_j a_j cos(t_j P) + b_j sin(t_j P) of P (V×N×K): in place over P for `out` kFloat32,
+// else rounded to `out` (bf16 / fp16) into dP16 (V×N×K).
 cudaError_t launch_dp(float* P, const float* coefficients, int64_t V, int64_t N, int64_t K,
-                      const KnotTable::Floats& knots, cudaStream_t stream);
+                      const KnotTable::Floats& knots, DType out, uint16_t* dP16,
+                      cudaStream_t stream);
+
+// out[i] ← in[i] rounded to `out_type` (kBFloat16 or kFloat16), to nearest, ties to even.
+cudaError_t launch_round(const float* in, int64_t count, DType out_type, uint16_t* out,
+                         cudaStream_t stream);
 
 }  // namespace sigreg::kernels

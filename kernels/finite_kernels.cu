@@ -21,14 +21,16 @@ static_assert(sizeof(unsigned long long) == sizeof(int64_t), "the slot is one 64
 
 __global__ void set_minus_one_kernel(int64_t* slot) { *slot = -1; }
 
+// T: the element's bits (uint32_t for float32, uint16_t for bf16 / fp16); `mask`: its exponent.
+template <typename T>
 __global__ void __launch_bounds__(kFiniteThreads)
-    find_nonfinite_kernel(const unsigned int* __restrict__ bits, int64_t count, int64_t* slot) {
+    find_nonfinite_kernel(const T* __restrict__ bits, int64_t count, uint32_t mask, int64_t* slot) {
   auto* found = reinterpret_cast<unsigned long long*>(slot);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   int64_t visited = 0;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += stride) {
-    if (math::is_nonfinite_bits(bits[i])) {
+    if (math::is_nonfinite_bits(bits[i], mask)) {
       atomicMin(found, static_cast<unsigned long long>(i));
       return;
     }
@@ -40,12 +42,19 @@ __global__ void __launch_bounds__(kFiniteThreads)
 
 }  // namespace
 
-cudaError_t launch_find_nonfinite(const float* x, int64_t count, int64_t* first_index,
+cudaError_t launch_find_nonfinite(const void* x, int64_t count, int element_bytes,
+                                  uint32_t exponent_mask, int64_t* first_index,
                                   cudaStream_t stream) {
   set_minus_one_kernel<<<1, 1, 0, stream>>>(first_index);
   if (const cudaError_t error = cudaGetLastError(); error != cudaSuccess) return error;
-  find_nonfinite_kernel<<<blocks_for(count, kFiniteThreads), kFiniteThreads, 0, stream>>>(
-      reinterpret_cast<const unsigned int*>(x), count, first_index);
+  const unsigned int blocks = blocks_for(count, kFiniteThreads);
+  if (element_bytes == 4) {
+    find_nonfinite_kernel<<<blocks, kFiniteThreads, 0, stream>>>(static_cast<const uint32_t*>(x),
+                                                                 count, exponent_mask, first_index);
+  } else {
+    find_nonfinite_kernel<<<blocks, kFiniteThreads, 0, stream>>>(static_cast<const uint16_t*>(x),
+                                                                 count, exponent_mask, first_index);
+  }
   return cudaGetLastError();
 }
 

@@ -77,11 +77,9 @@ Status check_shape(const Problem& p) {
   if (p.groups < 1) return invalid("problem.groups", "expected V ≥ 1" + got(p.groups));
   if (p.samples < 1) return invalid("problem.samples", "expected N ≥ 1" + got(p.samples));
   if (p.features < 1) return invalid("problem.features", "expected D ≥ 1" + got(p.features));
-  if (p.dtype == DType::kBFloat16 || p.dtype == DType::kFloat16)
-    return Status(Code::kNotSupported,
-                  "problem.dtype: only kFloat32 is implemented so far (bf16/fp16 are reserved)");
-  if (p.dtype != DType::kFloat32)
-    return invalid("problem.dtype", "expected a DType value" + got(static_cast<int>(p.dtype)));
+  if (p.dtype != DType::kFloat32 && p.dtype != DType::kBFloat16 && p.dtype != DType::kFloat16)
+    return invalid("problem.dtype",
+                   "expected kFloat32, kBFloat16 or kFloat16" + got(static_cast<int>(p.dtype)));
   if (!product_fits(p.groups, p.samples, p.features, 4))
     return invalid("problem", "V·N·D elements overflow 64-bit sizes");
   return {};

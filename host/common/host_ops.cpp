@@ -32,29 +32,45 @@ void host_finalize(const FinalizeArgs& args) {
   if (args.loss != nullptr) *args.loss = static_cast<float>(loss);
 }
 
+namespace {
+
 // One pass in blocks: a branch-free OR over each block's verdicts (vectorises), and only a
-// block that holds a non-finite value is searched element by element.
-void host_find_nonfinite(const Problem& problem, const void* Z, int64_t* first_index) {
+// block that holds a non-finite value is searched element by element. T: the element's bits.
+template <typename T>
+int64_t first_nonfinite(const void* Z, int64_t count, uint32_t mask) {
   constexpr int64_t kBlock = 4096;
-  const int64_t count = problem.groups * problem.samples * problem.features;
   const auto* bytes = static_cast<const unsigned char*>(Z);
   auto bits = [bytes](int64_t i) {
-    uint32_t b;
-    std::memcpy(&b, bytes + i * 4, 4);
-    return b;
+    T b;
+    std::memcpy(&b, bytes + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
+    return static_cast<uint32_t>(b);
   };
   for (int64_t begin = 0; begin < count; begin += kBlock) {
     const int64_t end = std::min(count, begin + kBlock);
     bool any = false;
-    for (int64_t i = begin; i < end; ++i) any |= math::is_nonfinite_bits(bits(i));
+    for (int64_t i = begin; i < end; ++i) any |= math::is_nonfinite_bits(bits(i), mask);
     if (!any) continue;
     for (int64_t i = begin; i < end; ++i)
-      if (math::is_nonfinite_bits(bits(i))) {
-        *first_index = i;
-        return;
-      }
+      if (math::is_nonfinite_bits(bits(i), mask)) return i;
   }
-  *first_index = -1;
+  return -1;
+}
+
+}  // namespace
+
+void host_find_nonfinite(const Problem& problem, const void* Z, int64_t* first_index) {
+  const int64_t count = problem.groups * problem.samples * problem.features;
+  switch (problem.dtype) {
+    case DType::kFloat32:
+      *first_index = first_nonfinite<uint32_t>(Z, count, math::kFloatExponentMask);
+      return;
+    case DType::kBFloat16:
+      *first_index = first_nonfinite<uint16_t>(Z, count, math::kBFloat16ExponentMask);
+      return;
+    case DType::kFloat16:
+      *first_index = first_nonfinite<uint16_t>(Z, count, math::kHalfExponentMask);
+      return;
+  }
 }
 
 }  // namespace sigreg::detail

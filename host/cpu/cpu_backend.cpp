@@ -10,6 +10,10 @@
 //  - backward: work items (v, tile of kBwdRows samples); an item owns its dZ rows and walks the
 //    slices in blocks of kBwdSlices, adding each block's dP·Aᵀ in the same order every time.
 // Tile sizes are compile-time constants, so the results never depend on the thread count.
+//
+// bf16 / fp16 Z: each tile's rows are widened to float (exactly) in the thread's workspace before
+// its sgemm, and dZ rows are accumulated in float and rounded once (host/common/elements.hpp): the
+// CPU has no 16-bit GEMM unit, so the projection is the float32 one of the 16-bit values.
 #include <cblas.h>
 #include <omp.h>
 
@@ -20,6 +24,7 @@
 #include <string>
 
 #include "host/common/backend.hpp"
+#include "host/common/elements.hpp"
 #include "host/common/host_ops.hpp"
 #include "host/common/try.hpp"
 #include "host/cpu/cpu_kernels.hpp"
@@ -66,10 +71,14 @@ struct Plan {
   int64_t k_pad;            // K rounded up to whole vectors (backward coefficient tables)
   int64_t bwd_k;            // backward slice block: min(k_pad, kBwdSlices)
   size_t partial_bytes;     // forward: chunks × V × K × M × 2 float64 partial sums
-  size_t fwd_thread_bytes;  // forward, per thread: P tile kFwdRows × kFwdSlices, acc kFwdSlices × M
-                            // × 2
+  size_t fwd_tile_bytes;    // forward, per thread: P tile kFwdRows × kFwdSlices floats
+  size_t fwd_acc_bytes;     // forward, per thread: acc kFwdSlices × M × 2 floats
+  size_t fwd_rows_bytes;    // forward, per thread: kFwdRows × D floats of widened Z (16-bit Z)
+  size_t fwd_thread_bytes;  // the three above
   size_t coef_bytes;        // backward: V × M × 2 × k_pad coefficients ([v][j][a, b][k])
-  size_t bwd_thread_bytes;  // backward, per thread: P / dP tile kBwdRows × bwd_k
+  size_t bwd_tile_bytes;    // backward, per thread: P / dP tile kBwdRows × bwd_k floats
+  size_t bwd_rows_bytes;    // backward, per thread: kBwdRows × D floats of Z, then of dZ (16-bit)
+  size_t bwd_thread_bytes;  // the tile and two row buffers
 
   Plan(const Config& config, const Problem& problem)
       : V(problem.groups),
@@ -83,10 +92,17 @@ struct Plan {
         k_pad(round_up(K, kVector)),
         bwd_k(std::min(k_pad, kBwdSlices)),
         partial_bytes(aligned_bytes(chunks * V * K * M * 2, sizeof(double))),
-        fwd_thread_bytes(aligned_bytes(kFwdRows * kFwdSlices, sizeof(float)) +
-                         aligned_bytes(kFwdSlices * M * 2, sizeof(float))),
+        fwd_tile_bytes(aligned_bytes(kFwdRows * kFwdSlices, sizeof(float))),
+        fwd_acc_bytes(aligned_bytes(kFwdSlices * M * 2, sizeof(float))),
+        fwd_rows_bytes(wide(problem) ? aligned_bytes(kFwdRows * D, sizeof(float)) : 0),
+        fwd_thread_bytes(fwd_tile_bytes + fwd_acc_bytes + fwd_rows_bytes),
         coef_bytes(aligned_bytes(V * M * 2 * k_pad, sizeof(float))),
-        bwd_thread_bytes(aligned_bytes(kBwdRows * bwd_k, sizeof(float))) {}
+        bwd_tile_bytes(aligned_bytes(kBwdRows * bwd_k, sizeof(float))),
+        bwd_rows_bytes(wide(problem) ? aligned_bytes(kBwdRows * D, sizeof(float)) : 0),
+        bwd_thread_bytes(bwd_tile_bytes + 2 * bwd_rows_bytes) {}
+
+  // 16-bit Z goes through float row buffers; float32 Z is read in place.
+  static bool wide(const Problem& problem) { return problem.dtype != DType::kFloat32; }
 
   // Chunks split N only as far as needed for about kMinItems work items, so the float64
   // partials (chunks × V × K × M × 2) stay a few MB however large N is. A function of the
@@ -120,6 +136,14 @@ Status blas_limits(const Config& config, const Problem& problem) {
                   "config.num_slices: the CPU backend's BLAS needs K ≤ 2^31−1, got K = " +
                       std::to_string(config.num_slices));
   return {};
+}
+
+// `count` elements of Z from element `first` as floats: in place for float32, else widened into
+// `buffer`.
+const float* rows_of(const void* Z, DType dtype, int64_t first, int64_t count, float* buffer) {
+  if (dtype == DType::kFloat32) return static_cast<const float*>(Z) + first;
+  widen(Z, dtype, first, count, buffer);
+  return buffer;
 }
 
 char* align_workspace(const Workspace& workspace) {
@@ -212,7 +236,7 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
   const Plan plan(args.config, args.problem);
   const KnotTable::Floats& knots = args.knots.floats;
   const int64_t V = plan.V, N = plan.N, D = plan.D, K = plan.K, M = plan.M;
-  const auto* Z = static_cast<const float*>(args.Z);
+  const DType dtype = args.problem.dtype;
   const float* A = args.A;
   char* base = align_workspace(args.workspace);
   auto* partial = reinterpret_cast<double*>(base);
@@ -224,8 +248,8 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
   {
     char* mine = thread_base + static_cast<size_t>(omp_get_thread_num()) * plan.fwd_thread_bytes;
     auto* P = reinterpret_cast<float*>(mine);  // kFwdRows × ldp
-    auto* acc =
-        reinterpret_cast<float*>(mine + aligned_bytes(kFwdRows * kFwdSlices, sizeof(float)));
+    auto* acc = reinterpret_cast<float*>(mine + plan.fwd_tile_bytes);
+    auto* rows_buffer = reinterpret_cast<float*>(mine + plan.fwd_tile_bytes + plan.fwd_acc_bytes);
 
     // Items ordered with the slice block fastest, so threads working at once share Z rows.
 #pragma omp for schedule(dynamic, 1)
@@ -244,10 +268,10 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
 
       for (int64_t n0 = n_begin; n0 < n_end; n0 += kFwdRows) {
         const int64_t rows = std::min(kFwdRows, n_end - n0);
+        const float* z = rows_of(args.Z, dtype, (v * N + n0) * D, rows * D, rows_buffer);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
-                    static_cast<int>(kw), static_cast<int>(D), 1.0f, Z + (v * N + n0) * D,
-                    static_cast<int>(D), A + k0, static_cast<int>(K), 0.0f, P,
-                    static_cast<int>(ldp));
+                    static_cast<int>(kw), static_cast<int>(D), 1.0f, z, static_cast<int>(D), A + k0,
+                    static_cast<int>(K), 0.0f, P, static_cast<int>(ldp));
         std::fill(acc, acc + vectors * M * 2 * kVector, 0.0f);
         cpu::ecf_accumulate_tile(P, rows, ldp, vectors, knots, acc);
         for (int64_t k = 0; k < kw; ++k) {
@@ -285,8 +309,7 @@ Status CpuBackend::backward(const BackwardArgs& args) {
   const KnotTable::Floats& knots = args.knots.floats;
   const int64_t V = plan.V, N = plan.N, D = plan.D, K = plan.K, M = plan.M;
   const int64_t k_pad = plan.k_pad;
-  const auto* Z = static_cast<const float*>(args.Z);
-  auto* dZ = static_cast<float*>(args.dZ);
+  const DType dtype = args.problem.dtype;
   const float* A = args.A;
   char* base = align_workspace(args.workspace);
   auto* coefficients = reinterpret_cast<float*>(base);  // V × M × 2 × k_pad
@@ -312,15 +335,18 @@ Status CpuBackend::backward(const BackwardArgs& args) {
       std::fill(out + k_pad + K, out + 2 * k_pad, 0.0f);
     }
 
-    auto* P = reinterpret_cast<float*>(thread_base + static_cast<size_t>(omp_get_thread_num()) *
-                                                         plan.bwd_thread_bytes);
+    char* mine = thread_base + static_cast<size_t>(omp_get_thread_num()) * plan.bwd_thread_bytes;
+    auto* P = reinterpret_cast<float*>(mine);
+    auto* z_buffer = reinterpret_cast<float*>(mine + plan.bwd_tile_bytes);
+    auto* dz_buffer = reinterpret_cast<float*>(mine + plan.bwd_tile_bytes + plan.bwd_rows_bytes);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t v = item / tiles;
       const int64_t n0 = (item % tiles) * kBwdRows;
       const int64_t rows = std::min(kBwdRows, N - n0);
-      const float* z = Z + (v * N + n0) * D;
-      float* dz = dZ + (v * N + n0) * D;
+      const int64_t first = (v * N + n0) * D;  // of this item's rows in Z and dZ
+      const float* z = rows_of(args.Z, dtype, first, rows * D, z_buffer);
+      float* dz = dtype == DType::kFloat32 ? static_cast<float*>(args.dZ) + first : dz_buffer;
       for (int64_t k0 = 0; k0 < K; k0 += plan.bwd_k) {
         const int64_t kw = std::min(plan.bwd_k, K - k0);
         const int64_t vectors = ceil_div(kw, kVector), ldp = vectors * kVector;
@@ -336,6 +362,7 @@ Status CpuBackend::backward(const BackwardArgs& args) {
                     static_cast<int>(D), static_cast<int>(kw), 1.0f, P, static_cast<int>(ldp),
                     A + k0, static_cast<int>(K), k0 == 0 ? 0.0f : 1.0f, dz, static_cast<int>(D));
       }
+      if (dtype != DType::kFloat32) narrow(dz, rows * D, dtype, args.dZ, first);
     }
   }
   return {};

@@ -24,6 +24,7 @@
 #include "host/cuda/cuda_check.hpp"
 #include "host/cuda/kernel_versions.hpp"
 #include "kernels/ecf_kernels.cuh"
+#include "kernels/finite.cuh"
 #include "kernels/finite_kernels.cuh"
 
 namespace sigreg::detail {
@@ -101,10 +102,13 @@ class CudaBackend final : public BackendImpl {
                         Stream stream) override {
     DeviceGuard guard;
     SIGREG_TRY(guard.enter(device_));
-    return cuda_status(
-        kernels::launch_find_nonfinite(static_cast<const float*>(Z),
-                                       p.groups * p.samples * p.features, first_index, stream),
-        "find_nonfinite_kernel launch");
+    const uint32_t mask = p.dtype == DType::kFloat32    ? math::kFloatExponentMask
+                          : p.dtype == DType::kBFloat16 ? math::kBFloat16ExponentMask
+                                                        : math::kHalfExponentMask;
+    return cuda_status(kernels::launch_find_nonfinite(Z, p.groups * p.samples * p.features,
+                                                      p.dtype == DType::kFloat32 ? 4 : 2, mask,
+                                                      first_index, stream),
+                       "find_nonfinite_kernel launch");
   }
 
  private:

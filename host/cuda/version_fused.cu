@@ -6,9 +6,10 @@
 //   backward  coefficients → fused GEMM + dP epilogue, P recomputed on chip, dP written once →
 //             dZ = dP·Aᵀ (cublasSgemm)
 //
-// Float32 math (an exact FFMA tile: TF32 is cuBLAS's business) and M ≤ 32 (every knot's sums in
-// registers). Workspace: [max(dP: V·N·K float, partials V·⌈N/128⌉·M·2·K double)]
-// [coefficients V·M·2·K float] — the forward's partials sit where the backward's dP will.
+// Float32 Z and math (an exact FFMA tile: TF32 and 16-bit inputs take cuBLAS's tensor cores in
+// "simple") and M ≤ 32 (every knot's sums in registers). Workspace: [max(dP: V·N·K float, partials
+// V·⌈N/128⌉·M·2·K double)] [coefficients V·M·2·K float] — the forward's partials sit where the
+// backward's dP will.
 #include <algorithm>
 
 #include "host/common/try.hpp"
@@ -21,16 +22,19 @@
 namespace sigreg::detail {
 namespace {
 
-bool supports(const Config& c, const Problem&) {
-  return c.math == MathMode::kFloat32 && kernels::fused_supports(c.num_knots);
+bool supports(const Config& c, const Problem& p) {
+  return p.dtype == DType::kFloat32 && c.math == MathMode::kFloat32 &&
+         kernels::fused_supports(c.num_knots);
 }
 
 Regions workspace(const Config& c, const Problem& p) {
   const int64_t V = p.groups, N = p.samples, K = c.num_slices;
   const int M = c.num_knots;
-  return {std::max(bytes_of(V * N * K, sizeof(float)),
-                   bytes_of(kernels::fused_partials_count(V, N, K, M), sizeof(double))),
-          bytes_of(kernels::coefficients_count(V, K, M), sizeof(float))};
+  Regions r;
+  r.first = std::max(bytes_of(V * N * K, sizeof(float)),
+                     bytes_of(kernels::fused_partials_count(V, N, K, M), sizeof(double)));
+  r.second = bytes_of(kernels::coefficients_count(V, K, M), sizeof(float));
+  return r;
 }
 
 Status ecf_sums(cublasHandle_t, const SumsArgs& a) {
@@ -59,13 +63,13 @@ Status backward(cublasHandle_t cublas, const BackwardArgs& a) {
       cuda_status(kernels::launch_fused_dp(static_cast<const float*>(a.Z), a.A, coefficients, V, N,
                                            p.features, K, a.knots.floats, dP, a.stream),
                   "fused_dp_kernel launch"));
-  return project_back(cublas, dP, a.A, V * N, p.features, K, static_cast<float*>(a.dZ));
+  return project_back(cublas, dP, DType::kFloat32, a.A, nullptr, V * N, p.features, K, a.dZ);
 }
 
 }  // namespace
 
 const KernelVersion kFusedVersion = {
-    "fused",   supports, "float32 math (MathMode::kFloat32) and M ≤ 32 knots",
+    "fused",   supports, "float32 Z, float32 math (MathMode::kFloat32) and M ≤ 32 knots",
     workspace, ecf_sums, backward};
 
 }  // namespace sigreg::detail

@@ -28,18 +28,22 @@ inline size_t bytes_of(int64_t count, size_t element) {
   return mul_sat(static_cast<size_t>(count), element);
 }
 
-// The sizes of the two regions a kernel version uses, then cuBLAS's (set by the backend).
+// The sizes of the regions a kernel version uses (the third: 16-bit staging, or none), then
+// cuBLAS's (set by the backend).
 struct Regions {
-  size_t first = 0, second = 0, cublas = 0;
+  size_t first = 0, second = 0, third = 0, cublas = 0;
   size_t total() const {
-    return add_sat(add_sat(add_sat(kWorkspaceAlignment, align_up(first)), align_up(second)),
-                   align_up(cublas));
+    size_t bytes = kWorkspaceAlignment;
+    for (const size_t region : {first, second, third, cublas})
+      bytes = add_sat(bytes, align_up(region));
+    return bytes;
   }
 };
 
 struct Carved {
   void* first;
   void* second;
+  void* third;
   void* cublas;
 };
 
@@ -47,8 +51,10 @@ inline Carved carve(Workspace workspace, const Regions& regions) {
   const uintptr_t base = (reinterpret_cast<uintptr_t>(workspace.data) + (kWorkspaceAlignment - 1)) &
                          ~static_cast<uintptr_t>(kWorkspaceAlignment - 1);
   const uintptr_t second = base + align_up(regions.first);
+  const uintptr_t third = second + align_up(regions.second);
+  const uintptr_t cublas = third + align_up(regions.third);
   return {reinterpret_cast<void*>(base), reinterpret_cast<void*>(second),
-          reinterpret_cast<void*>(second + align_up(regions.second))};
+          reinterpret_cast<void*>(third), reinterpret_cast<void*>(cublas)};
 }
 
 }  // namespace sigreg::detail

@@ -1,19 +1,22 @@
-// Backend::kReference: the float64 reference behind the public float32 API. Converts the inputs
-// to double, runs reference.cpp, rounds the outputs once. It allocates its double copies on
-// every call: it is a checker, not a hot path.
+// Backend::kReference: the float64 reference behind the public API. Widens the inputs (float32,
+// bf16 or fp16) to double, runs reference.cpp, rounds the outputs once. It allocates its double
+// copies on every call: it is a checker, not a hot path.
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "host/common/backend.hpp"
+#include "host/common/elements.hpp"
 #include "host/common/host_ops.hpp"
 #include "sigreg/reference.hpp"
 
 namespace sigreg::detail {
 namespace {
 
-std::vector<double> widen(const float* x, int64_t count) {
-  return std::vector<double>(x, x + count);
+std::vector<double> to_double(const void* x, DType dtype, int64_t count) {
+  std::vector<float> wide(static_cast<size_t>(count));
+  widen(x, dtype, 0, count, wide.data());
+  return std::vector<double>(wide.begin(), wide.end());
 }
 
 class ReferenceBackend final : public BackendImpl {
@@ -30,8 +33,8 @@ class ReferenceBackend final : public BackendImpl {
 
   Status ecf_sums(const SumsArgs& a) override {
     const Problem& p = a.problem;
-    const auto Z = widen(static_cast<const float*>(a.Z), p.groups * p.samples * p.features);
-    const auto A = widen(a.A, p.features * a.config.num_slices);
+    const auto Z = to_double(a.Z, p.dtype, p.groups * p.samples * p.features);
+    const auto A = to_double(a.A, DType::kFloat32, p.features * a.config.num_slices);
     reference::ecf_sums(a.config, p.groups, p.samples, p.features, Z.data(), A.data(), a.sums);
     return {};
   }
@@ -50,19 +53,18 @@ class ReferenceBackend final : public BackendImpl {
   Status backward(const BackwardArgs& a) override {
     const Problem& p = a.problem;
     const int64_t count = p.groups * p.samples * p.features;
-    float* out = static_cast<float*>(a.dZ);
-    const double n = math::resolve_count(a.count);
-    if (std::isnan(n)) {  // an invalid count in memory: NaN, like every backend
-      std::fill(out, out + count, std::numeric_limits<float>::quiet_NaN());
-      return {};
+    std::vector<float> out(static_cast<size_t>(count), std::numeric_limits<float>::quiet_NaN());
+    // An invalid count in memory leaves dZ NaN, like every backend.
+    if (const double n = math::resolve_count(a.count); !std::isnan(n)) {
+      const auto Z = to_double(a.Z, p.dtype, count);
+      const auto A = to_double(a.A, DType::kFloat32, p.features * a.config.num_slices);
+      std::vector<double> dZ(static_cast<size_t>(count));
+      const double g = a.grad_loss != nullptr ? *a.grad_loss : 1.0;
+      reference::backward(a.config, p.groups, p.samples, static_cast<int64_t>(n), p.features,
+                          Z.data(), A.data(), a.sums, g, dZ.data());
+      for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(dZ[static_cast<size_t>(i)]);
     }
-    const auto Z = widen(static_cast<const float*>(a.Z), count);
-    const auto A = widen(a.A, p.features * a.config.num_slices);
-    std::vector<double> dZ(static_cast<size_t>(count));
-    const double g = a.grad_loss != nullptr ? *a.grad_loss : 1.0;
-    reference::backward(a.config, p.groups, p.samples, static_cast<int64_t>(n), p.features,
-                        Z.data(), A.data(), a.sums, g, dZ.data());
-    for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(dZ[static_cast<size_t>(i)]);
+    narrow(out.data(), count, p.dtype, a.dZ, 0);
     return {};
   }
 };

@@ -40,11 +40,14 @@ enum class Quadrature {
   kSimpson,    // q = 2·(Δ/3)·(1,4,2,…,4,1); needs M odd
 };
 
-// Element type of Z and dZ. Accumulation is always float32 or wider.
+// Element type of Z and dZ (A is always float32). Accumulation is always float32 or wider.
+// bf16 / fp16 are read in their own type, never copied whole: on CUDA the projections run on
+// tensor cores (A rounded once to the same type); the CPU backends widen each tile exactly and
+// project in float32. dZ comes back in Z's type, rounded once (to nearest, ties to even).
 enum class DType {
   kFloat32,
-  kBFloat16,  // reserved: not yet implemented, rejected with Code::kNotSupported
-  kFloat16,   // reserved: not yet implemented, rejected with Code::kNotSupported
+  kBFloat16,  // bfloat16: 8 exponent bits, 7 mantissa bits
+  kFloat16,   // IEEE binary16
 };
 
 // What the projection GEMMs may trade for speed. A permission, not an order: a backend without

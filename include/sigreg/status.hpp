@@ -11,7 +11,7 @@ enum class Code : int {
   kOk = 0,
   kInvalidArgument,    // a null pointer, a size out of range, a bad configuration value
   kWorkspaceTooSmall,  // the workspace is smaller than workspace_size() said
-  kNotSupported,       // valid but not implemented here (a reserved dtype, no CUDA backend)
+  kNotSupported,       // valid but beyond this backend or build (a limit, no CUDA backend)
   kCudaError,          // the CUDA runtime reported an error (message has its name)
   kCublasError,        // cuBLAS reported an error
   kInternal,           // a bug in sigreg: please report it

@@ -15,7 +15,9 @@
 #include <random>
 #include <vector>
 
+#include "kernels/dtype.cuh"
 #include "kernels/ecf_kernels.cuh"
+#include "kernels/finite.cuh"
 #include "kernels/finite_kernels.cuh"
 
 namespace {
@@ -30,12 +32,40 @@ int64_t expected_first(const std::vector<float>& x) {
 
 void check(const std::vector<float>& x, const char* what) {
   int64_t got = 12345;
-  sigreg::kernels::launch_find_nonfinite(x.data(), static_cast<int64_t>(x.size()), &got, nullptr);
+  sigreg::kernels::launch_find_nonfinite(x.data(), static_cast<int64_t>(x.size()), 4,
+                                         sigreg::math::kFloatExponentMask, &got, nullptr);
   const int64_t want = expected_first(x);
   if (got != want) {
     ++failures;
     std::printf("FAIL %s (count %zu): got %lld, expected %lld\n", what, x.size(),
                 static_cast<long long>(got), static_cast<long long>(want));
+  }
+  // The same values as bfloat16 and binary16 (which overflow to ±Inf sooner).
+  namespace m = sigreg::math;
+  std::vector<uint16_t> bf(x.size()), half(x.size());
+  std::vector<float> bf_back(x.size()), half_back(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    bf[i] = m::float_to_bf16(x[i]);
+    half[i] = m::float_to_half(x[i]);
+    bf_back[i] = m::bf16_to_float(bf[i]);
+    half_back[i] = m::half_to_float(half[i]);
+  }
+  const struct {
+    const std::vector<uint16_t>& bits;
+    uint32_t mask;
+    int64_t want;
+    const char* name;
+  } narrow[] = {{bf, m::kBFloat16ExponentMask, expected_first(bf_back), "bf16"},
+                {half, m::kHalfExponentMask, expected_first(half_back), "fp16"}};
+  for (const auto& n : narrow) {
+    got = 12345;
+    sigreg::kernels::launch_find_nonfinite(n.bits.data(), static_cast<int64_t>(n.bits.size()), 2,
+                                           n.mask, &got, nullptr);
+    if (got != n.want) {
+      ++failures;
+      std::printf("FAIL %s as %s (count %zu): got %lld, expected %lld\n", what, n.name, x.size(),
+                  static_cast<long long>(got), static_cast<long long>(n.want));
+    }
   }
 }
 
@@ -63,7 +93,8 @@ EcfRun ecf_run(std::vector<float> P, int64_t V, int64_t N, int64_t K, int M) {
   std::vector<float> coefficients(static_cast<size_t>(k::coefficients_count(V, K, M)));
   k::launch_backward_coefficients(r.sums.data(), V, K, knots, count, nullptr, coefficients.data(),
                                   nullptr);
-  k::launch_dp(P.data(), coefficients.data(), V, N, K, knots.floats, nullptr);
+  k::launch_dp(P.data(), coefficients.data(), V, N, K, knots.floats, sigreg::DType::kFloat32,
+               nullptr, nullptr);
   r.dP = std::move(P);
   return r;
 }

@@ -14,6 +14,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/dtype.cuh"
 #include "kernels/ecf_kernels.cuh"
 #include "kernels/fused_kernels.cuh"
 #include "sigreg/reference.hpp"
@@ -190,7 +191,22 @@ void check_pipeline(int64_t V, int64_t N, int64_t K, int64_t D, int M, bool simp
                                         math::CountArg{static_cast<double>(NG), nullptr, N},
                                         with_g ? &g : nullptr, coefficients.data(), nullptr);
   std::vector<float> dP = gemm(Z, A, V * N, D, K);
-  kernels::launch_dp(dP.data(), coefficients.data(), V, N, K, grid, nullptr);
+  // The 16-bit outputs first (P stays intact): each element is the float dP rounded once.
+  std::vector<uint16_t> dP_bf16(dP.size(), 0xffff), dP_half(dP.size(), 0xffff);
+  std::vector<float> P_again = dP;
+  kernels::launch_dp(P_again.data(), coefficients.data(), V, N, K, grid, DType::kBFloat16,
+                     dP_bf16.data(), nullptr);
+  kernels::launch_dp(P_again.data(), coefficients.data(), V, N, K, grid, DType::kFloat16,
+                     dP_half.data(), nullptr);
+  CHECK(P_again == dP, "a 16-bit dP must leave P unchanged");
+  kernels::launch_dp(dP.data(), coefficients.data(), V, N, K, grid, DType::kFloat32, nullptr,
+                     nullptr);
+  size_t rounding_mismatches = 0;
+  for (size_t i = 0; i < dP.size(); ++i)
+    rounding_mismatches +=
+        (dP_bf16[i] != math::float_to_bf16(dP[i])) + (dP_half[i] != math::float_to_half(dP[i]));
+  CHECK(rounding_mismatches == 0, "16-bit dP: %zu elements are not the float dP rounded once",
+        rounding_mismatches);
   double scale = 0, dz_err = 0;
   for (double x : dZ_ref) scale = std::max(scale, std::fabs(x));
   for (int64_t r = 0; r < V * N; ++r)
