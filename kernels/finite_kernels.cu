@@ -49,11 +49,11 @@ cudaError_t launch_find_nonfinite(const void* x, int64_t count, int element_byte
   if (const cudaError_t error = cudaGetLastError(); error != cudaSuccess) return error;
   const unsigned int blocks = blocks_for(count, kFiniteThreads);
   if (element_bytes == 4) {
-    find_nonfinite_kernel<<<blocks, kFiniteThreads, 0, stream>>>(static_cast<const uint32_t*>(x),
-                                                                 count, exponent_mask, first_index);
+    find_nonfinite_kernel<uint32_t><<<blocks, kFiniteThreads, 0, stream>>>(
+        static_cast<const uint32_t*>(x), count, exponent_mask, first_index);
   } else {
-    find_nonfinite_kernel<<<blocks, kFiniteThreads, 0, stream>>>(static_cast<const uint16_t*>(x),
-                                                                 count, exponent_mask, first_index);
+    find_nonfinite_kernel<uint16_t><<<blocks, kFiniteThreads, 0, stream>>>(
+        static_cast<const uint16_t*>(x), count, exponent_mask, first_index);
   }
   return cudaGetLastError();
 }

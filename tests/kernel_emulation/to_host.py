@@ -13,6 +13,8 @@ while True:
         out.append(source[i:])
         break
     k = j
+    while k > 0 and source[k - 1].isspace():  # a formatter may break the line before <<<
+        k -= 1
     while k > 0 and (source[k - 1].isalnum() or source[k - 1] in "_<>:"):
         k -= 1
     end = source.find(">>>(", j)
