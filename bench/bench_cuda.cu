@@ -1,22 +1,26 @@
 // Benchmarks of the CUDA backend (Backend::kCuda): forward (ecf_sums + finalize), backward, and
-// both, at the benchmark shapes (V, N, D, K, M), named <function>/cuda/<version>/<shape> for
-// "auto" and every kernel version of the registry (kernel_versions(), HandleOptions::kernels),
-// plus "auto" under MathMode::kAllowTF32 (<function>/cuda/auto-tf32/<shape>), plus the floor's
-// pieces measured in this program (floor/<piece>/<shape>).
+// both, at the benchmark shapes (V, N, D, K, M), named <function>/cuda/<version>/<precision>/
+// <shape>: "auto" and every kernel version of the registry (kernel_versions(),
+// HandleOptions::kernels) in fp32, and "auto" in tf32 (MathMode::kAllowTF32), bf16 and fp16 (the
+// DType of Z and dZ); plus the floor's pieces measured in this program (floor/<piece>/<shape>).
 //
 // Timing: CUDA events around one call on a stream, the L2 flushed before every repetition (a
 // cudaMemsetAsync over 2× the L2 size, outside the events); manual time (UseManualTime).
 // Counters:
-//   TFLOP/s   projection GEMMs only, 2·V·N·D·K each: 1 in forward, 2 in backward (P recomputed,
-//             dP·Aᵀ), 3 in both
-//   GB/s      bytes of Z read (once per call that reads it) + bytes of dZ written
-//   floor_ms  the floor (bench/FLOOR.md): cuBLAS GEMMs of the same shapes at the same precision
-//             (SGEMM, or TF32 tensor-op GEMM for the tf32 rows) + one read of Z at the bandwidth
-//             of a large device-to-device copy, all measured here with the same method
-//   x_floor   time / floor_ms (1.0 = at the floor)
+//   TFLOP/s    projection GEMMs only, 2·V·N·D·K each: 1 in forward, 2 in backward (P recomputed,
+//              dP·Aᵀ), 3 in both
+//   GB/s       bytes of Z read (once per call that reads it) + bytes of dZ written
+//   floor_ms   the floor (bench/FLOOR.md): cuBLAS GEMMs of the same shapes at the same precision
+//              (SGEMM; TF32 tensor-op SGEMM; bf16 / fp16 cublasGemmEx with FP32 accumulation) +
+//              one read of Z at the bandwidth of a large device-to-device copy, all measured here
+//              with the same method
+//   x_floor    time / floor_ms (1.0 = at the floor)
+//   extra_MiB  device memory the call needs beyond Z, A and dZ: workspace + sums + stats + loss
 // Without a GPU every benchmark reports itself skipped (SkipWithError) and the program exits 0.
 #include <benchmark/benchmark.h>
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -45,6 +49,32 @@ constexpr Shape kShapes[] = {
 };
 
 enum class Pass { kForward, kBackward, kBoth };
+
+enum class Precision { kFp32, kTf32, kBf16, kFp16 };
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::kFp32:
+      return "fp32";
+    case Precision::kTf32:
+      return "tf32";
+    case Precision::kBf16:
+      return "bf16";
+    case Precision::kFp16:
+      return "fp16";
+  }
+  return "?";
+}
+
+bool sixteen_bit(Precision p) { return p == Precision::kBf16 || p == Precision::kFp16; }
+
+sigreg::DType dtype_of(Precision p) {
+  return p == Precision::kBf16   ? sigreg::DType::kBFloat16
+         : p == Precision::kFp16 ? sigreg::DType::kFloat16
+                                 : sigreg::DType::kFloat32;
+}
+
+cudaDataType_t cuda_type(Precision p) { return p == Precision::kBf16 ? CUDA_R_16BF : CUDA_R_16F; }
 
 struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -92,6 +122,20 @@ __global__ void fill_normal_kernel(float* x, int64_t count, uint32_t seed) {
     const float u1 = (static_cast<float>(h >> 8) + 0.5f) * 0x1p-24f;
     const float u2 = (static_cast<float>(g >> 8) + 0.5f) * 0x1p-24f;
     x[i] = sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
+  }
+}
+
+// x (float) rounded to bf16 (as_bf16) or fp16, to nearest even: the 16-bit inputs.
+__global__ void round_kernel(const float* x, int64_t count, bool as_bf16, uint16_t* out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    if (as_bf16) {
+      const __nv_bfloat16 h = __float2bfloat16_rn(x[i]);
+      out[i] = *reinterpret_cast<const uint16_t*>(&h);
+    } else {
+      const __half h = __float2half_rn(x[i]);
+      out[i] = *reinterpret_cast<const uint16_t*>(&h);
+    }
   }
 }
 
@@ -150,7 +194,13 @@ struct Device {
 struct Buffers {
   std::string shape;
   DevicePtr Z, A, dZ, P, sums, stats, loss;
+  DevicePtr Z16[2], A16[2], P16[2], dZ16;  // [0]: bf16, [1]: fp16 (P16: the floor's dP)
   size_t z_bytes = 0;
+
+  // Z (or dZ) as the precision's element type.
+  void* z(Precision p) { return sixteen_bit(p) ? Z16[p == Precision::kFp16].get() : Z.get(); }
+  void* dz(Precision p) { return sixteen_bit(p) ? dZ16.get() : dZ.get(); }
+  size_t z_bytes_of(Precision p) const { return sixteen_bit(p) ? z_bytes / 2 : z_bytes; }
 
   static Buffers& of(const Shape& s) {
     static Buffers b;
@@ -177,12 +227,28 @@ struct Buffers {
     fill_normal_kernel<<<1024, 256, 0, dev.stream>>>(static_cast<float*>(P.get()), s.V * s.N * s.K,
                                                      7u);
     check(cudaGetLastError(), "fill_normal_kernel");
+    dZ16 = device_alloc(z_bytes / 2);
+    const int64_t dk = s.D * s.K, nk = s.V * s.N * s.K, nd = s.V * s.N * s.D;
+    for (int t = 0; t < 2; ++t) {
+      Z16[t] = device_alloc(z_bytes / 2);
+      A16[t] = device_alloc(static_cast<size_t>(dk) * 2);
+      P16[t] = device_alloc(static_cast<size_t>(nk) * 2);
+      round_kernel<<<1024, 256, 0, dev.stream>>>(static_cast<const float*>(Z.get()), nd, t == 0,
+                                                 static_cast<uint16_t*>(Z16[t].get()));
+      round_kernel<<<1024, 256, 0, dev.stream>>>(static_cast<const float*>(P.get()), nk, t == 0,
+                                                 static_cast<uint16_t*>(P16[t].get()));
+    }
+    check(cudaGetLastError(), "round_kernel");
     sigreg::Handle handle;
     check(sigreg::Handle::create(sigreg::Backend::kCuda, &handle), "Handle::create");
     sigreg::Config config;
     config.num_slices = s.K;
     check(sigreg::make_directions(handle, config, s.D, 0, static_cast<float*>(A.get()), dev.stream),
           "make_directions");
+    for (int t = 0; t < 2; ++t)
+      round_kernel<<<1024, 256, 0, dev.stream>>>(static_cast<const float*>(A.get()), dk, t == 0,
+                                                 static_cast<uint16_t*>(A16[t].get()));
+    check(cudaGetLastError(), "round_kernel");
     check(cudaStreamSynchronize(dev.stream), "cudaStreamSynchronize");
     shape = s.name;
   }
@@ -190,27 +256,48 @@ struct Buffers {
 
 // ---- The floor's pieces ------------------------------------------------------------------------
 
-// P = Z·A and dZ = dP·Aᵀ through cuBLAS, the calls of host/cuda/cuda_backend.cu (row-major
-// operands handed over as their column-major transposes).
-void sgemm_forward(const Shape& s, Buffers& b, bool tf32) {
+// P = Z·A and dZ = dP·Aᵀ through cuBLAS, the calls of host/cuda/gemm.cu (row-major operands
+// handed over as their column-major transposes): SGEMM for fp32 / tf32, cublasGemmEx with FP32
+// accumulation for bf16 / fp16 (P in float, dZ in the 16-bit type).
+void gemm_forward(const Shape& s, Buffers& b, Precision p) {
   Device& dev = Device::get();
-  check(cublasSetMathMode(dev.cublas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
-        "cublasSetMathMode");
   const float one = 1.0f, zero = 0.0f;
   const int K = static_cast<int>(s.K), D = static_cast<int>(s.D),
             rows = static_cast<int>(s.V * s.N);
+  if (sixteen_bit(p)) {
+    const cudaDataType_t t = cuda_type(p);
+    const int i = p == Precision::kFp16;
+    check(cublasGemmEx(dev.cublas, CUBLAS_OP_N, CUBLAS_OP_N, K, rows, D, &one, b.A16[i].get(), t, K,
+                       b.Z16[i].get(), t, D, &zero, b.P.get(), CUDA_R_32F, K, CUBLAS_COMPUTE_32F,
+                       CUBLAS_GEMM_DEFAULT),
+          "cublasGemmEx (P = Z·A)");
+    return;
+  }
+  check(cublasSetMathMode(dev.cublas,
+                          p == Precision::kTf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+        "cublasSetMathMode");
   check(cublasSgemm(dev.cublas, CUBLAS_OP_N, CUBLAS_OP_N, K, rows, D, &one,
                     static_cast<const float*>(b.A.get()), K, static_cast<const float*>(b.Z.get()),
                     D, &zero, static_cast<float*>(b.P.get()), K),
         "cublasSgemm (P = Z·A)");
 }
-void sgemm_backward(const Shape& s, Buffers& b, bool tf32) {
+void gemm_backward(const Shape& s, Buffers& b, Precision p) {
   Device& dev = Device::get();
-  check(cublasSetMathMode(dev.cublas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
-        "cublasSetMathMode");
   const float one = 1.0f, zero = 0.0f;
   const int K = static_cast<int>(s.K), D = static_cast<int>(s.D),
             rows = static_cast<int>(s.V * s.N);
+  if (sixteen_bit(p)) {
+    const cudaDataType_t t = cuda_type(p);
+    const int i = p == Precision::kFp16;
+    check(cublasGemmEx(dev.cublas, CUBLAS_OP_T, CUBLAS_OP_N, D, rows, K, &one, b.A16[i].get(), t, K,
+                       b.P16[i].get(), t, K, &zero, b.dZ16.get(), t, D, CUBLAS_COMPUTE_32F,
+                       CUBLAS_GEMM_DEFAULT),
+          "cublasGemmEx (dZ = dP·Aᵀ)");
+    return;
+  }
+  check(cublasSetMathMode(dev.cublas,
+                          p == Precision::kTf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+        "cublasSetMathMode");
   check(cublasSgemm(dev.cublas, CUBLAS_OP_T, CUBLAS_OP_N, D, rows, K, &one,
                     static_cast<const float*>(b.A.get()), K, static_cast<const float*>(b.P.get()),
                     K, &zero, static_cast<float*>(b.dZ.get()), D),
@@ -248,16 +335,16 @@ struct Floor {
   }
 };
 
-Floor floor_of(const Shape& s, bool tf32) {
+Floor floor_of(const Shape& s, Precision p) {
   static std::map<std::string, Floor> cache;
-  const std::string key = std::string(s.name) + (tf32 ? "/tf32" : "/fp32");
+  const std::string key = std::string(s.name) + "/" + precision_name(p);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   Buffers& b = Buffers::of(s);
   Device& dev = Device::get();
   Floor f;
-  f.gemm_forward = dev.median([&] { sgemm_forward(s, b, tf32); });
-  f.gemm_backward = dev.median([&] { sgemm_backward(s, b, tf32); });
-  f.read_z = static_cast<double>(b.z_bytes) / copy_bandwidth();
+  f.gemm_forward = dev.median([&] { gemm_forward(s, b, p); });
+  f.gemm_backward = dev.median([&] { gemm_backward(s, b, p); });
+  f.read_z = static_cast<double>(b.z_bytes_of(p)) / copy_bandwidth();
   cache[key] = f;
   return f;
 }
@@ -274,7 +361,7 @@ void set_label(benchmark::State& state, const Shape& s) {
 }
 
 void run_library(benchmark::State& state, const Shape& s, Pass pass, const std::string& version,
-                 bool tf32) {
+                 Precision precision) {
   if (!gpu_present()) {
     state.SkipWithError("no CUDA device: benchmark skipped");
     return;
@@ -289,8 +376,9 @@ void run_library(benchmark::State& state, const Shape& s, Pass pass, const std::
     sigreg::Config config;
     config.num_slices = s.K;
     config.num_knots = s.M;
-    config.math = tf32 ? sigreg::MathMode::kAllowTF32 : sigreg::MathMode::kFloat32;
-    const sigreg::Problem problem{s.V, s.N, s.D, sigreg::DType::kFloat32};
+    config.math =
+        precision == Precision::kTf32 ? sigreg::MathMode::kAllowTF32 : sigreg::MathMode::kFloat32;
+    const sigreg::Problem problem{s.V, s.N, s.D, dtype_of(precision)};
     if (const sigreg::Status served = sigreg::can_implement(handle, config, problem);
         served.code() == sigreg::Code::kNotSupported) {
       state.SkipWithError(served.to_string().c_str());  // a version not serving this config
@@ -302,16 +390,16 @@ void run_library(benchmark::State& state, const Shape& s, Pass pass, const std::
     const sigreg::Workspace ws{workspace.get(), bytes};
     auto* sums = static_cast<double*>(b.sums.get());
     auto forward = [&] {
-      check(sigreg::forward(handle, config, problem, b.Z.get(), static_cast<float*>(b.A.get()),
+      check(sigreg::forward(handle, config, problem, b.z(precision), static_cast<float*>(b.A.get()),
                             sums, static_cast<float*>(b.stats.get()),
                             static_cast<float*>(b.loss.get()), ws, dev.stream),
             "forward");
     };
     auto backward = [&] {
-      check(
-          sigreg::backward(handle, config, problem, s.N, b.Z.get(), static_cast<float*>(b.A.get()),
-                           sums, nullptr, b.dZ.get(), ws, dev.stream),
-          "backward");
+      check(sigreg::backward(handle, config, problem, s.N, b.z(precision),
+                             static_cast<float*>(b.A.get()), sums, nullptr, b.dz(precision), ws,
+                             dev.stream),
+            "backward");
     };
     auto step = [&] {
       if (pass != Pass::kBackward) forward();
@@ -328,13 +416,15 @@ void run_library(benchmark::State& state, const Shape& s, Pass pass, const std::
     state.counters["TFLOP/s"] =
         benchmark::Counter(gemms * gemm_flops(s) * iterations * 1e-12, benchmark::Counter::kIsRate);
     state.counters["GB/s"] = benchmark::Counter(
-        (reads_z + writes_dz) * static_cast<double>(b.z_bytes) * iterations * 1e-9,
+        (reads_z + writes_dz) * static_cast<double>(b.z_bytes_of(precision)) * iterations * 1e-9,
         benchmark::Counter::kIsRate);
     // x_floor = mean time / floor: floor·iterations as an inverted rate over the manual time.
-    const double floor_s = floor_of(s, tf32).of(pass);
+    const double floor_s = floor_of(s, precision).of(pass);
     state.counters["floor_ms"] = floor_s * 1e3;
     state.counters["x_floor"] = benchmark::Counter(
         floor_s * iterations, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    const double outputs = static_cast<double>(s.V * s.K) * (2.0 * s.M * 8.0 + 4.0) + 4.0;
+    state.counters["extra_MiB"] = (static_cast<double>(bytes) + outputs) / (1024.0 * 1024.0);
     set_label(state, s);
   } catch (const Error& e) {
     state.SkipWithError(e.what());
@@ -342,9 +432,9 @@ void run_library(benchmark::State& state, const Shape& s, Pass pass, const std::
 }
 
 // One cuBLAS GEMM (or the Z-sized copy) of a shape, as the floor measures it.
-enum class Piece { kSgemmForward, kSgemmBackward, kTf32Forward, kTf32Backward, kCopyZ };
+enum class Piece { kForward, kBackward, kCopyZ };
 
-void run_floor(benchmark::State& state, const Shape& s, Piece piece) {
+void run_floor(benchmark::State& state, const Shape& s, Piece piece, Precision precision) {
   if (!gpu_present()) {
     state.SkipWithError("no CUDA device: benchmark skipped");
     return;
@@ -354,14 +444,10 @@ void run_floor(benchmark::State& state, const Shape& s, Piece piece) {
     Buffers& b = Buffers::of(s);
     auto work = [&] {
       switch (piece) {
-        case Piece::kSgemmForward:
-          return sgemm_forward(s, b, false);
-        case Piece::kSgemmBackward:
-          return sgemm_backward(s, b, false);
-        case Piece::kTf32Forward:
-          return sgemm_forward(s, b, true);
-        case Piece::kTf32Backward:
-          return sgemm_backward(s, b, true);
+        case Piece::kForward:
+          return gemm_forward(s, b, precision);
+        case Piece::kBackward:
+          return gemm_backward(s, b, precision);
         case Piece::kCopyZ:
           check(cudaMemcpyAsync(b.dZ.get(), b.Z.get(), b.z_bytes, cudaMemcpyDeviceToDevice,
                                 dev.stream),
@@ -392,34 +478,35 @@ const int kRegistered = [] {
   std::vector<std::string> versions = {"auto"};
   for (const std::string& name : sigreg::kernel_versions(sigreg::Backend::kCuda))
     versions.push_back(name);
-  const std::pair<const char*, Piece> pieces[] = {{"sgemm_P", Piece::kSgemmForward},
-                                                  {"sgemm_dZ", Piece::kSgemmBackward},
-                                                  {"tf32_P", Piece::kTf32Forward},
-                                                  {"tf32_dZ", Piece::kTf32Backward},
-                                                  {"copy_Z", Piece::kCopyZ}};
+  const Precision precisions[] = {Precision::kFp32, Precision::kTf32, Precision::kBf16,
+                                  Precision::kFp16};
+  auto add = [](const std::string& name, auto&& body) {
+    benchmark::RegisterBenchmark(name.c_str(), body)
+        ->Unit(benchmark::kMillisecond)
+        ->UseManualTime();
+  };
   for (const Shape& shape : kShapes) {
-    for (const auto& [piece_name, piece] : pieces)
-      benchmark::RegisterBenchmark(
-          (std::string("floor/") + piece_name + "/" + shape.name).c_str(),
-          [shape, piece = piece](benchmark::State& st) { run_floor(st, shape, piece); })
-          ->Unit(benchmark::kMillisecond)
-          ->UseManualTime();
+    for (const Precision p : precisions) {
+      const std::string tag = precision_name(p);
+      add("floor/gemm_P/" + tag + "/" + shape.name,
+          [shape, p](benchmark::State& st) { run_floor(st, shape, Piece::kForward, p); });
+      add("floor/gemm_dZ/" + tag + "/" + shape.name,
+          [shape, p](benchmark::State& st) { run_floor(st, shape, Piece::kBackward, p); });
+    }
+    add(std::string("floor/copy_Z/") + shape.name,
+        [shape](benchmark::State& st) { run_floor(st, shape, Piece::kCopyZ, Precision::kFp32); });
     for (const auto& [pass_name, pass] : passes) {
+      // Every version in fp32; "auto" (the measured default) in every precision.
       for (const std::string& version : versions)
-        benchmark::RegisterBenchmark(
-            (std::string(pass_name) + "/cuda/" + version + "/" + shape.name).c_str(),
+        add(std::string(pass_name) + "/cuda/" + version + "/fp32/" + shape.name,
             [shape, pass = pass, version](benchmark::State& st) {
-              run_library(st, shape, pass, version, false);
-            })
-            ->Unit(benchmark::kMillisecond)
-            ->UseManualTime();
-      benchmark::RegisterBenchmark(
-          (std::string(pass_name) + "/cuda/auto-tf32/" + shape.name).c_str(),
-          [shape, pass = pass](benchmark::State& st) {
-            run_library(st, shape, pass, "auto", true);
-          })
-          ->Unit(benchmark::kMillisecond)
-          ->UseManualTime();
+              run_library(st, shape, pass, version, Precision::kFp32);
+            });
+      for (const Precision p : {Precision::kTf32, Precision::kBf16, Precision::kFp16})
+        add(std::string(pass_name) + "/cuda/auto/" + precision_name(p) + "/" + shape.name,
+            [shape, pass = pass, p](benchmark::State& st) {
+              run_library(st, shape, pass, "auto", p);
+            });
     }
   }
   return 0;
