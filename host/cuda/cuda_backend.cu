@@ -72,14 +72,7 @@ class CudaBackend final : public BackendImpl {
                        "directions_kernel launch");
   }
 
-  Status ecf_sums(const SumsArgs& a) override {
-    DeviceGuard guard;
-    SIGREG_TRY(guard.enter(device_));
-    const KernelVersion& version = version_for(a.config, a.problem);
-    const std::lock_guard<std::mutex> lock(cublas_mutex_);
-    SIGREG_TRY(bind(version, a.config, a.problem, a.workspace, a.stream));
-    return version.ecf_sums(cublas_, a);
-  }
+  Status ecf_sums(const SumsArgs& a) override { return run_version(&KernelVersion::ecf_sums, a); }
 
   Status finalize(const FinalizeArgs& a) override {
     DeviceGuard guard;
@@ -90,12 +83,7 @@ class CudaBackend final : public BackendImpl {
   }
 
   Status backward(const BackwardArgs& a) override {
-    DeviceGuard guard;
-    SIGREG_TRY(guard.enter(device_));
-    const KernelVersion& version = version_for(a.config, a.problem);
-    const std::lock_guard<std::mutex> lock(cublas_mutex_);
-    SIGREG_TRY(bind(version, a.config, a.problem, a.workspace, a.stream));
-    return version.backward(cublas_, a);
+    return run_version(&KernelVersion::backward, a);
   }
 
   Status find_nonfinite(const Problem& p, const void* Z, int64_t* first_index,
@@ -112,6 +100,18 @@ class CudaBackend final : public BackendImpl {
   }
 
  private:
+  // One of the version's entry points (ecf_sums or backward) on the handle's device, with cuBLAS
+  // bound to this call's stream, workspace and precision for as long as it enqueues.
+  template <typename Args>
+  Status run_version(Status (*KernelVersion::*entry)(cublasHandle_t, const Args&), const Args& a) {
+    DeviceGuard guard;
+    SIGREG_TRY(guard.enter(device_));
+    const KernelVersion& version = version_for(a.config, a.problem);
+    const std::lock_guard<std::mutex> lock(cublas_mutex_);
+    SIGREG_TRY(bind(version, a.config, a.problem, a.workspace, a.stream));
+    return (version.*entry)(cublas_, a);
+  }
+
   const KernelVersion& version_for(const Config& c, const Problem& p) const {
     return fixed_ != nullptr ? *fixed_ : auto_kernel_version(c, p);
   }
