@@ -49,9 +49,6 @@ SIGREG_ALWAYS_INLINE void rotate(f8* c, f8* s, const f8& c1, const f8& s1) {
   *s = sn;
 }
 
-// Knot j takes a fresh sincos of t_j·p instead of a rotation (j = 32, 64, …; never j = 0).
-SIGREG_ALWAYS_INLINE bool is_anchor(int j) { return j % math::kAnchorKnots == 0; }
-
 // The largest factor of p any sincos of the tile takes: Δ, or the last anchor's t_j.
 SIGREG_ALWAYS_INLINE float largest_angle_factor(const KnotTable::Floats& knots) {
   const int last_anchor = (knots.count - 1) / math::kAnchorKnots * math::kAnchorKnots;
@@ -78,54 +75,62 @@ SIGREG_ALWAYS_INLINE bool tile_in_fast_range(const float* P, int64_t rows, int64
 // forward tile kernel 7.4 → 6.4 cycles per (n, k) against subtracting kRows·φ_j every group.
 constexpr int kCentreRows = 4 * kRows;
 
-// The pair (cos, sin) of knot j + 1 from that of knot j: a rotation by (c1, s1), or at an anchor
-// a fresh sincos of t_{j+1}·p.
+// The knots walk in runs: a run starts at knot 1 (sincos of Δ·p) or at an anchor (sincos of t_j·p)
+// and rotates up to, not including, the next anchor. run_end(j): the first knot after j's run.
+SIGREG_ALWAYS_INLINE int run_end(int j, int M) {
+  const int next_anchor = (j / math::kAnchorKnots + 1) * math::kAnchorKnots;
+  return next_anchor < M ? next_anchor : M;
+}
+
+// The pair of anchor knot j from the projections themselves (read again from the tile rather than
+// kept in registers through the run: anchors are rare, registers are not).
 template <int U, bool kExact>
-SIGREG_ALWAYS_INLINE void next_knot(int j, const KnotTable::Floats& knots, const f8 (&p)[U],
-                                    const f8 (&c1)[U], const f8 (&s1)[U], f8 (&c)[U], f8 (&s)[U]) {
-  if (is_anchor(j + 1)) {
-    for (int u = 0; u < U; ++u) simd::sincos<kExact>(knots.t[j + 1] * p[u], &s[u], &c[u]);
-  } else {
-    for (int u = 0; u < U; ++u) rotate(&c[u], &s[u], c1[u], s1[u]);
-  }
+SIGREG_ALWAYS_INLINE void anchor(int j, const KnotTable::Floats& knots, const float* P, int64_t ldp,
+                                 f8 (&c)[U], f8 (&s)[U]) {
+  for (int u = 0; u < U; ++u)
+    simd::sincos<kExact>(knots.t[j] * simd::load(P + u * ldp), &s[u], &c[u]);
 }
 
 // acc (M×2 vectors for one lane vector) += Σ over U rows of (cos jθ − φ_j, sin jθ), with
 // u_phi[j] = U·φ_j; without kCentre the raw Σ cos jθ for j ≥ 1 (u_phi unused; the caller
 // centres). Knot 0 adds the non-finite probe 0·p (see the file comment).
-template <int U, bool kExact, bool kCentre>
+template <int U, bool kExact, bool kAnchored, bool kCentre>
 SIGREG_ALWAYS_INLINE void accumulate_rows(const float* P, int64_t ldp,
                                           const KnotTable::Floats& knots, const float* u_phi,
                                           f8* acc) {
-  f8 p[U], c1[U], s1[U], c[U], s[U];
+  f8 c1[U], s1[U], c[U], s[U];
   f8 probe = f8{};
   for (int u = 0; u < U; ++u) {
-    p[u] = simd::load(P + u * ldp);
-    probe += p[u] * 0.0f;
-    simd::sincos<kExact>(knots.delta * p[u], &s1[u], &c1[u]);
+    const f8 p = simd::load(P + u * ldp);
+    probe += p * 0.0f;
+    simd::sincos<kExact>(knots.delta * p, &s1[u], &c1[u]);
     c[u] = c1[u];
     s[u] = s1[u];
   }
   acc[0] += probe;
   acc[1] += probe;
-  for (int j = 1;; ++j) {
-    f8 sum_c = c[0], sum_s = s[0];
-    for (int u = 1; u < U; ++u) {
-      sum_c += c[u];
-      sum_s += s[u];
+  for (int j = 1;;) {
+    for (const int end = kAnchored ? run_end(j, knots.count) : knots.count;; ++j) {
+      f8 sum_c = c[0], sum_s = s[0];
+      for (int u = 1; u < U; ++u) {
+        sum_c += c[u];
+        sum_s += s[u];
+      }
+      if constexpr (kCentre) {
+        acc[2 * j] += sum_c - u_phi[j];
+      } else {
+        acc[2 * j] += sum_c;
+      }
+      acc[2 * j + 1] += sum_s;
+      if (j + 1 == end) break;
+      for (int u = 0; u < U; ++u) rotate(&c[u], &s[u], c1[u], s1[u]);
     }
-    if constexpr (kCentre) {
-      acc[2 * j] += sum_c - u_phi[j];
-    } else {
-      acc[2 * j] += sum_c;
-    }
-    acc[2 * j + 1] += sum_s;
-    if (j + 1 == knots.count) break;
-    next_knot<U, kExact>(j, knots, p, c1, s1, c, s);
+    if (++j == knots.count) break;
+    if constexpr (kAnchored) anchor<U, kExact>(j, knots, P, ldp, c, s);
   }
 }
 
-template <bool kExact>
+template <bool kExact, bool kAnchored>
 SIGREG_ALWAYS_INLINE void accumulate_tile(const float* P, int64_t rows, int64_t ldp,
                                           int64_t vectors, const KnotTable::Floats& knots,
                                           float* acc) {
@@ -140,42 +145,54 @@ SIGREG_ALWAYS_INLINE void accumulate_tile(const float* P, int64_t rows, int64_t 
     int64_t n = 0;
     for (; n + kCentreRows <= rows; n += kCentreRows) {
       for (int g = 0; g < kCentreRows; g += kRows)
-        accumulate_rows<kRows, kExact, false>(p + (n + g) * ldp, ldp, knots, nullptr, a);
+        accumulate_rows<kRows, kExact, kAnchored, false>(p + (n + g) * ldp, ldp, knots, nullptr, a);
       for (int j = 1; j < knots.count; ++j) a[2 * j] -= block_phi[j];
     }
     for (; n + kRows <= rows; n += kRows)
-      accumulate_rows<kRows, kExact, true>(p + n * ldp, ldp, knots, rows_phi, a);
-    for (; n < rows; ++n) accumulate_rows<1, kExact, true>(p + n * ldp, ldp, knots, knots.phi, a);
+      accumulate_rows<kRows, kExact, kAnchored, true>(p + n * ldp, ldp, knots, rows_phi, a);
+    for (; n < rows; ++n)
+      accumulate_rows<1, kExact, kAnchored, true>(p + n * ldp, ldp, knots, knots.phi, a);
   }
 }
 
 // dP for U rows of one lane vector; a, b point at the j = 1 row of the coefficient tables.
-template <int U, bool kExact>
+template <int U, bool kExact, bool kAnchored>
 SIGREG_ALWAYS_INLINE void grad_rows(float* P, int64_t ldp, const KnotTable::Floats& knots,
                                     const float* a, const float* b, int64_t ldc) {
-  f8 p[U], c1[U], s1[U], c[U], s[U], dp[U];
+  f8 c1[U], s1[U], c[U], s[U], dp[U];
   const f8 a1 = simd::load(a), b1 = simd::load(b);
   for (int u = 0; u < U; ++u) {
-    p[u] = simd::load(P + u * ldp);
-    simd::sincos<kExact>(knots.delta * p[u], &s1[u], &c1[u]);
+    simd::sincos<kExact>(knots.delta * simd::load(P + u * ldp), &s1[u], &c1[u]);
     c[u] = c1[u];
     s[u] = s1[u];
     dp[u] = a1 * c[u] + b1 * s[u];
   }
-  for (int j = 2; j < knots.count; ++j) {
+  // Knots 2..M−1: a rotation, or at an anchor a fresh sincos; then two FMAs per knot (`dp += a·c
+  // + b·s` would contract to a multiply, an FMA and an add): the FMA count of CPU_FLOOR.md, fewer
+  // instructions; the same speed on Zen 3 (separate add pipes).
+  for (int j = 2;;) {
+    const int end = kAnchored ? run_end(j - 1, knots.count) : knots.count;
+    for (; j < end; ++j) {  // a run of rotations
+      const f8 aj = simd::load(a + (j - 1) * ldc), bj = simd::load(b + (j - 1) * ldc);
+      for (int u = 0; u < U; ++u) {
+        rotate(&c[u], &s[u], c1[u], s1[u]);
+        dp[u] = aj * c[u] + dp[u];
+        dp[u] = bj * s[u] + dp[u];
+      }
+    }
+    if (!kAnchored || j >= knots.count) break;
+    anchor<U, kExact>(j, knots, P, ldp, c, s);  // knot j is an anchor
     const f8 aj = simd::load(a + (j - 1) * ldc), bj = simd::load(b + (j - 1) * ldc);
-    next_knot<U, kExact>(j - 1, knots, p, c1, s1, c, s);
     for (int u = 0; u < U; ++u) {
-      // Two FMAs (`dp += a·c + b·s` would contract to a multiply, an FMA and an add): the FMA
-      // count of CPU_FLOOR.md, fewer instructions; the same speed on Zen 3 (separate add pipes).
       dp[u] = aj * c[u] + dp[u];
       dp[u] = bj * s[u] + dp[u];
     }
+    ++j;
   }
   for (int u = 0; u < U; ++u) simd::store(P + u * ldp, dp[u]);
 }
 
-template <bool kExact>
+template <bool kExact, bool kAnchored>
 SIGREG_ALWAYS_INLINE void grad_tile(float* P, int64_t rows, int64_t ldp, int64_t vectors,
                                     const KnotTable::Floats& knots, const float* coef_cos,
                                     const float* coef_sin, int64_t ldc) {
@@ -185,32 +202,38 @@ SIGREG_ALWAYS_INLINE void grad_tile(float* P, int64_t rows, int64_t ldp, int64_t
     const float* b = coef_sin + kv * kLanes;
     int64_t n = 0;
     for (; n + kRows <= rows; n += kRows)
-      grad_rows<kRows, kExact>(p + n * ldp, ldp, knots, a, b, ldc);
-    for (; n < rows; ++n) grad_rows<1, kExact>(p + n * ldp, ldp, knots, a, b, ldc);
+      grad_rows<kRows, kExact, kAnchored>(p + n * ldp, ldp, knots, a, b, ldc);
+    for (; n < rows; ++n) grad_rows<1, kExact, kAnchored>(p + n * ldp, ldp, knots, a, b, ldc);
   }
 }
 
 }  // namespace
 
+// The four builds of each tile loop: fast or exact sincos, with or without anchors (M > 32 only;
+// without, the common M ≤ 32 loop compiles as if anchors did not exist).
 SIGREG_CPU_CLONES
 void ecf_accumulate_tile(const float* P, int64_t rows, int64_t ldp, int64_t vectors,
                          const KnotTable::Floats& knots, float* acc) {
-  if (tile_in_fast_range(P, rows, ldp, vectors, knots)) {
-    accumulate_tile<false>(P, rows, ldp, vectors, knots, acc);
-  } else {
-    accumulate_tile<true>(P, rows, ldp, vectors, knots, acc);
-  }
+  const bool fast = tile_in_fast_range(P, rows, ldp, vectors, knots);
+  const bool anchored = knots.count > math::kAnchorKnots;
+  if (fast && !anchored) return accumulate_tile<false, false>(P, rows, ldp, vectors, knots, acc);
+  if (fast) return accumulate_tile<false, true>(P, rows, ldp, vectors, knots, acc);
+  if (!anchored) return accumulate_tile<true, false>(P, rows, ldp, vectors, knots, acc);
+  accumulate_tile<true, true>(P, rows, ldp, vectors, knots, acc);
 }
 
 SIGREG_CPU_CLONES
 void ecf_grad_tile(float* P, int64_t rows, int64_t ldp, int64_t vectors,
                    const KnotTable::Floats& knots, const float* coef_cos, const float* coef_sin,
                    int64_t ldc) {
-  if (tile_in_fast_range(P, rows, ldp, vectors, knots)) {
-    grad_tile<false>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
-  } else {
-    grad_tile<true>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
-  }
+  const bool fast = tile_in_fast_range(P, rows, ldp, vectors, knots);
+  const bool anchored = knots.count > math::kAnchorKnots;
+  if (fast && !anchored)
+    return grad_tile<false, false>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
+  if (fast) return grad_tile<false, true>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
+  if (!anchored)
+    return grad_tile<true, false>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
+  grad_tile<true, true>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
 }
 
 SIGREG_CPU_CLONES
