@@ -65,19 +65,37 @@ SIGREG_HD void direction_normals(uint64_t seed, uint64_t step, uint64_t k, uint6
   }
 }
 
-// The global sample count N behind a set of sums (sigreg::SampleCount): a value given on the
-// host, or one float64 read where it lies (an all-reduced count that never came back to the
-// host). A count that is not a whole number ≥ at_least reads as NaN, so every result computed
-// from it is NaN rather than silently wrong.
+// The global sample count N behind a set of sums (sigreg::SampleCount): an integer given on the
+// host (checked there), or one float64 read where it lies (an all-reduced count that never came
+// back to the host). A count in memory that is not a whole number in [at_least, 2^53] — the
+// integers a float64 holds exactly — reads as NaN, so every result computed from it is NaN
+// rather than silently wrong.
 struct CountArg {
-  double value;          // used when memory is null
+  int64_t value;         // used when memory is null
   const double* memory;  // in the backend's memory, or null
   int64_t at_least;      // 1, or the local N for the backward
 };
 
+constexpr double kLargestCountInMemory = 9007199254740992.0;  // 2^53
+
 SIGREG_HD double resolve_count(const CountArg& count) {
-  const double n = count.memory != nullptr ? *count.memory : count.value;
-  return n >= static_cast<double>(count.at_least) && n == floor(n) ? n : nan("");
+  if (count.memory == nullptr) return static_cast<double>(count.value);
+  const double n = *count.memory;
+  const bool valid =
+      n >= static_cast<double>(count.at_least) && n <= kLargestCountInMemory && n == floor(n);
+  return valid ? n : nan("");
+}
+
+// The count as an integer for the host backends: false when a count in memory is invalid.
+inline bool resolve_count_exactly(const CountArg& count, int64_t* n) {
+  if (count.memory == nullptr) {
+    *n = count.value;
+    return true;
+  }
+  const double d = resolve_count(count);
+  if (d != d) return false;      // NaN
+  *n = static_cast<int64_t>(d);  // a whole number ≤ 2^53: exact
+  return true;
 }
 
 // The dP coefficients of knot j for one slice (docs/design.md §1.3), the one convention both

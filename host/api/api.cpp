@@ -95,7 +95,7 @@ Status ecf_sums(const Handle& handle, const Config& config, const Problem& probl
 namespace {
 
 math::CountArg count_arg(const SampleCount& n, int64_t at_least) {
-  return {static_cast<double>(n.value()), n.memory(), at_least};
+  return {n.value(), n.memory(), at_least};
 }
 
 Status check_finalize(const Handle& handle, const Config& config, int64_t groups,

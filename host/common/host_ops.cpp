@@ -23,10 +23,9 @@ void host_finalize(const FinalizeArgs& args) {
   const size_t count = static_cast<size_t>(args.groups * args.config.num_slices);
   std::vector<double> stats(count, std::numeric_limits<double>::quiet_NaN());
   double loss = std::numeric_limits<double>::quiet_NaN();
-  // An invalid count in memory reads as NaN (math::resolve_count): every output is NaN.
-  if (const double n = math::resolve_count(args.count); !std::isnan(n))
-    loss = reference::finalize(args.config, args.groups, static_cast<int64_t>(n), args.sums,
-                               stats.data());
+  // An invalid count in memory makes every output NaN (math::resolve_count).
+  if (int64_t n = 0; math::resolve_count_exactly(args.count, &n))
+    loss = reference::finalize(args.config, args.groups, n, args.sums, stats.data());
   if (args.stats != nullptr)
     for (size_t i = 0; i < count; ++i) args.stats[i] = static_cast<float>(stats[i]);
   if (args.loss != nullptr) *args.loss = static_cast<float>(loss);

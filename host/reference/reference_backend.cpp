@@ -55,13 +55,13 @@ class ReferenceBackend final : public BackendImpl {
     const int64_t count = p.groups * p.samples * p.features;
     std::vector<float> out(static_cast<size_t>(count), std::numeric_limits<float>::quiet_NaN());
     // An invalid count in memory leaves dZ NaN, like every backend.
-    if (const double n = math::resolve_count(a.count); !std::isnan(n)) {
+    if (int64_t n = 0; math::resolve_count_exactly(a.count, &n)) {
       const auto Z = to_double(a.Z, p.dtype, count);
       const auto A = to_double(a.A, DType::kFloat32, p.features * a.config.num_slices);
       std::vector<double> dZ(static_cast<size_t>(count));
       const double g = a.grad_loss != nullptr ? *a.grad_loss : 1.0;
-      reference::backward(a.config, p.groups, p.samples, static_cast<int64_t>(n), p.features,
-                          Z.data(), A.data(), a.sums, g, dZ.data());
+      reference::backward(a.config, p.groups, p.samples, n, p.features, Z.data(), A.data(), a.sums,
+                          g, dZ.data());
       for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(dZ[static_cast<size_t>(i)]);
     }
     narrow(out.data(), count, p.dtype, a.dZ, 0);

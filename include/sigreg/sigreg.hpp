@@ -80,8 +80,8 @@ struct Problem {
 // float64 in the backend's memory that holds it — e.g. a count all-reduced together with the
 // sums, which would cost a synchronisation to bring back to the host. An integer converts
 // implicitly. A count in memory cannot be checked before the call without that synchronisation:
-// one that is not a whole number ≥ 1 (finalize) or ≥ problem.samples (backward) makes every
-// output NaN instead.
+// one that is not a whole number ≥ 1 (finalize) or ≥ problem.samples (backward), and ≤ 2^53
+// (the integers a float64 holds exactly), makes every output NaN instead.
 class SampleCount {
  public:
   SampleCount(int64_t n) : value_(n) {}  // NOLINT(google-explicit-constructor): by design

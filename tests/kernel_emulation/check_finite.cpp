@@ -81,7 +81,7 @@ EcfRun ecf_run(std::vector<float> P, int64_t V, int64_t N, int64_t K, int M) {
   sigreg::Config config;
   config.num_knots = M;
   const sigreg::KnotTable knots = sigreg::knot_table(config);
-  const sigreg::math::CountArg count{static_cast<double>(N), nullptr, 1};
+  const sigreg::math::CountArg count{N, nullptr, 1};
   EcfRun r;
   std::vector<double> partials(static_cast<size_t>(k::ecf_partials_count(V, N, K, M)));
   r.sums.resize(static_cast<size_t>(V * K * M * 2));

@@ -112,7 +112,7 @@ void check_pipeline(int64_t V, int64_t N, int64_t K, int64_t D, int M, bool simp
   const std::vector<float> P = gemm(Z, A, V * N, D, K);
   const KnotTable knots = knot_table(c);
   const KnotTable::Floats& grid = knots.floats;
-  const math::CountArg count{static_cast<double>(NG), nullptr, 1};
+  const math::CountArg count{NG, nullptr, 1};
   const int64_t simple_blocks = kernels::ecf_row_blocks(N, M);
   std::vector<double> partials(kernels::ecf_partials_count(V, N, K, M), NAN);
   std::vector<double> sums(V * K * M * 2, NAN), again(sums.size(), NAN);
@@ -187,8 +187,7 @@ void check_pipeline(int64_t V, int64_t N, int64_t K, int64_t D, int M, bool simp
         double(loss), loss_ref);
 
   std::vector<float> coefficients(kernels::coefficients_count(V, K, M), NAN);
-  kernels::launch_backward_coefficients(sums.data(), V, K, knots,
-                                        math::CountArg{static_cast<double>(NG), nullptr, N},
+  kernels::launch_backward_coefficients(sums.data(), V, K, knots, math::CountArg{NG, nullptr, N},
                                         with_g ? &g : nullptr, coefficients.data(), nullptr);
   std::vector<float> dP = gemm(Z, A, V * N, D, K);
   // The 16-bit outputs first (P stays intact): each element is the float dP rounded once.
