@@ -92,6 +92,9 @@ class BuildWithLibrary(BuildExtension):
         for ext in self.extensions:
             ext.extra_objects.append(archive)
             ext.extra_link_args.extend(link_args)
+            # Rebuild the extension when the library changed (e.g. CUDA switched on or off):
+            # setuptools otherwise keeps an extension that is newer than its own sources.
+            ext.depends.append(archive)
         super().build_extensions()
 
 

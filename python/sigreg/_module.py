@@ -266,22 +266,18 @@ class SIGReg(torch.nn.Module):
             step_t = step_t.to(device)
         return _ops.directions(step_t, int(D), self._config)
 
-    def _step_for(self, step, device):
-        """The step tensor of this call on `device`; advances the counter in training mode."""
-        if step is not None:
-            if isinstance(step, torch.Tensor):
-                return step if step.device == device else step.to(device)
-            return torch.full((), _as_int64(step), dtype=torch.int64, device=device)
-        counter = self.step
-        # A copy of the step used (for last_stats), taken before the counter advances.
-        used = counter.clone() if counter.device == device else counter.to(device)
-        if self.training:
-            counter.add_(1)
-        return used
-
     def forward(self, proj: torch.Tensor, step=None, *, return_stats: bool = False):
         z = _groups_view(proj)
-        step_t = self._step_for(step, z.device)
+        if step is None:
+            counter = self._buffers["step"]
+            # The step of this call, copied before the counter advances (last_stats keeps it).
+            step_t = counter.clone() if counter.device == z.device else counter.to(z.device)
+            if self.training:
+                counter.add_(1)
+        elif isinstance(step, torch.Tensor):
+            step_t = step if step.device == z.device else step.to(z.device)
+        else:
+            step_t = torch.full((), _as_int64(step), dtype=torch.int64, device=z.device)
         world = _world(self.distributed, self.process_group)
         if world:
             A = _ops.directions(step_t, z.shape[2], self._config)
