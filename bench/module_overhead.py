@@ -16,6 +16,9 @@ a busy machine slows them alike; the median beside it):
                        gradient accumulated into z.grad
   sigreg fwd           the forward alone
   sigreg_loss fwd+bwd  sigreg.sigreg_loss(z, A).backward() on given directions
+  operators alone      torch.ops.sigreg.forward_step and .backward called directly on a plain
+                       tensor (no module, no autograd): kernels plus one dispatch each, so
+                       "sigreg fwd+bwd" minus this row is the module's and autograd's share
 and, on CUDA, "sigreg fwd+bwd, synchronised": the device waited for after every call (the
 latency of one isolated step). Calls are issued back to back and the device is synchronised
 once per round, so on a GPU whose kernels are faster than the host the unsynchronised rows are
@@ -39,6 +42,7 @@ import time
 import torch
 
 import sigreg
+from sigreg import _ops
 
 SHAPES = {  # (V, N, D, K)
     "tiny": (1, 8, 4, 4),  # kernel time ≈ 0: host work only
@@ -177,6 +181,13 @@ def main():
         rows["sigreg fwd+bwd"] = lambda: reg(z).backward()
         rows["sigreg fwd"] = lambda: reg(z)
         rows["sigreg_loss fwd+bwd"] = lambda: sigreg.sigreg_loss(z, A).backward()
+        zd, step, g = z.detach(), reg.step.clone(), torch.ones((), device=device)
+
+        def operators_alone():
+            _, _, sums, A_step = _ops.forward_step(zd, step, reg._config)
+            _ops.backward(zd, A_step, sums, g, reg._config, 1.0)
+
+        rows["operators alone"] = operators_alone
         if device.type == "cuda":
             def synchronised():
                 reg(z).backward()

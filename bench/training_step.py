@@ -21,12 +21,14 @@ Rows:
   sigreg eager     sigreg.SIGReg (directions from its step counter), eager
   sigreg compiled  the same under torch.compile, fullgraph
   no regulariser   the step without SIGReg, eager and compiled
-Each row: the median (and best) ms per step over --steps steps after --warmup steps (compilation
-included in the warm-up), and the regulariser's share of the step, 1 − t(no regulariser)/t, with
-the no-regulariser row of the same mode. On CUDA the device is synchronised after every step.
+Each row: the median (and best) ms per step over --steps rounds after --warmup steps (compilation
+included in the warm-up); every round runs one step of every row, so a machine whose load changes
+slows the rows alike. The regulariser's share of the step is 1 − t(no regulariser)/t, with the
+no-regulariser row of the same mode. On CUDA the device is synchronised after every step.
 `loss.backward()` inside the compiled function needs torch._dynamo.config.trace_autograd_ops.
 """
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -94,37 +96,43 @@ def make_step(args, device, regulariser):
     return step, opt
 
 
-def time_row(args, device, regulariser, compiled):
+def build_row(args, device, regulariser, compiled):
+    """A function running one training step on a fixed batch, warmed up (compiled)."""
     step, opt = make_step(args, device, regulariser)
     opt_step = opt.step
     if compiled:
-        torch._dynamo.reset()
         step = torch.compile(step, fullgraph=True)
         opt_step = torch.compile(opt.step)  # PyTorch's compiled-optimiser recipe
+    g = torch.Generator(device="cpu").manual_seed(1)
+    x = torch.randn(args.views, args.samples, args.d_in, generator=g).to(device)
 
-    def run(x):
+    def run():
         opt.zero_grad(set_to_none=True)
         loss = step(x)
         opt_step()
         return loss
 
-    g = torch.Generator(device="cpu").manual_seed(1)
-    x = torch.randn(args.views, args.samples, args.d_in, generator=g).to(device)
+    for _ in range(args.warmup):
+        run()
+    return run
 
+
+def time_rows(runs, steps, device):
+    """{key: (median ms, best ms)}: one step of every row per round, so that a machine whose load
+    changes slows all rows alike."""
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    times = []
-    with torch._dynamo.config.patch(trace_autograd_ops=True):
-        for i in range(args.warmup + args.steps):
+    times = {key: [] for key in runs}
+    for _ in range(steps):
+        for key, run in runs.items():
             sync()
             t0 = time.perf_counter()
-            run(x)
+            run()
             sync()
-            if i >= args.warmup:
-                times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3, min(times) * 1e3
+            times[key].append(time.perf_counter() - t0)
+    return {key: (statistics.median(t) * 1e3, min(t) * 1e3) for key, t in times.items()}
 
 
 def machine(device, threads):
@@ -163,16 +171,20 @@ def main():
         p.error("--device cuda: torch sees no CUDA device")
     torch.set_num_threads(args.threads)
 
-    results = {}
-    for reg_name in args.rows.split(","):
-        for mode in args.modes.split(","):
-            regulariser = None if reg_name == "none" else reg_name
-            try:
-                results[(reg_name, mode)] = time_row(args, device, regulariser,
-                                                     mode == "compiled")
-            except Exception as e:  # a failure is a result, not a crash
-                results[(reg_name, mode)] = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}"
-            print(reg_name, mode, results[(reg_name, mode)], flush=True)
+    runs, results = {}, {}
+    with torch._dynamo.config.patch(trace_autograd_ops=True):
+        for reg_name in args.rows.split(","):
+            for mode in args.modes.split(","):
+                regulariser = None if reg_name == "none" else reg_name
+                try:
+                    runs[(reg_name, mode)] = build_row(args, device, regulariser,
+                                                       mode == "compiled")
+                except Exception as e:  # a failure is a result, not a crash
+                    results[(reg_name, mode)] = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}"
+                print("built", reg_name, mode, flush=True)
+        results.update(time_rows(runs, args.steps, device))
+    order = [(r, m) for r in args.rows.split(",") for m in args.modes.split(",")]
+    results = {key: results[key] for key in order}
 
     labels = {"torch": "SIGReg in plain PyTorch", "sigreg": "sigreg.SIGReg", "none": "no regulariser"}
     out = [f"One training step (MLP encoder {args.d_in}→{args.width}→{args.width}→{args.dim}, "
@@ -189,8 +201,9 @@ def main():
         share = ("—" if reg_name == "none" or not isinstance(base, tuple)
                  else f"{1 - base[0] / r[0]:.0%}")
         out.append(f"| {labels[reg_name]} | {mode} | {r[0]:.2f} | {r[1]:.2f} | {share} |")
-    out += ["", f"{args.steps} timed steps after {args.warmup} warm-up steps (compilation in the "
-            "warm-up); share = 1 − t(no regulariser, same mode) / t."]
+    load = ", load average %.1f %.1f %.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    out += ["", f"{args.steps} interleaved rounds after {args.warmup} warm-up steps per row "
+            f"(compilation in the warm-up){load}; share = 1 − t(no regulariser, same mode) / t."]
     text = "\n".join(out)
     print(text)
     if args.out:
