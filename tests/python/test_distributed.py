@@ -111,11 +111,26 @@ def _check_compiled(rank, world):
         loss.backward()
         return loss.detach()
 
+    graphs = []
+
+    def inductor_recording(gm, example_inputs):  # the default backend, keeping dynamo's graph
+        from torch._inductor.compile_fx import compile_fx
+
+        graphs.append(gm)
+        return compile_fx(gm, example_inputs)
+
     counters.clear()
     with torch._dynamo.config.patch(trace_autograd_ops=True):
-        compiled = torch.compile(step, fullgraph=True)
+        compiled = torch.compile(step, fullgraph=True, backend=inductor_recording)
         loss = compiled(x_r)
-    assert dict(counters["graph_break"]) == {}
+    assert dict(counters["graph_break"]) == {}, dict(counters["graph_break"])
+    assert len(graphs) == 1, len(graphs)
+    nodes = list(graphs[0].graph.nodes)
+    # The sums and the count go through a functional all-reduce inside the graph; nothing in the
+    # graph brings a value to the host.
+    targets = [str(n.target) for n in nodes]
+    assert any("_c10d_functional.all_reduce" in t for t in targets), targets
+    assert not any(n.op == "call_method" and n.target in ("item", "tolist") for n in nodes)
     # What DDP would do with the parameter gradient: average it over the ranks.
     grad = model.weight.grad.clone()
     dist.all_reduce(grad)
