@@ -17,7 +17,7 @@ from setuptools import setup
 
 try:
     import torch
-    from torch.utils.cpp_extension import BuildExtension, CppExtension
+    from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
 except ImportError:  # pragma: no cover - the message is the point
     sys.exit(
         "sigreg: building the extension needs PyTorch installed in this environment; install "
@@ -87,25 +87,38 @@ class BuildWithLibrary(BuildExtension):
         build_dir = os.path.join(os.path.abspath(self.build_temp), "sigreg-cmake")
         archive, link_args, cuda = _build_library(build_dir)
         print(f"sigreg: CUDA backend {'ON' if cuda else 'OFF'}; linking {archive}")
+        if cuda != _want_cuda():  # the extension's kind was chosen by the same rule
+            sys.exit("sigreg: the library's CUDA setting disagrees with the extension's")
         for ext in self.extensions:
             ext.extra_objects.append(archive)
             ext.extra_link_args.extend(link_args)
+            # Rebuild the extension when the library changed (e.g. CUDA switched on or off):
+            # setuptools otherwise keeps an extension that is newer than its own sources.
+            ext.depends.append(archive)
         super().build_extensions()
 
 
+def _extension():
+    """sigreg._C. With the CUDA backend it is a CUDAExtension (torch's CUDA headers and c10_cuda,
+    for the current stream: c10::cuda::getCurrentCUDAStream); without, a plain CppExtension. It has
+    only C++ sources either way; nvcc compiles the library's kernels in the CMake build."""
+    cuda = _want_cuda()
+    kind = CUDAExtension if cuda else CppExtension
+    return kind(
+        "sigreg._C",
+        ["python/csrc/bindings.cpp"],
+        include_dirs=[os.path.join(ROOT, "include")],
+        define_macros=[("SIGREG_TORCH_CUDA", "1")] if cuda else [],
+        # pybind11's own types are hidden; hiding ours too is what pybind11 asks for (and
+        # silences -Wattributes). Our code is checked with -Wall -Wextra -Wpedantic -Wshadow
+        # -Wconversion against torch's headers as system headers; torch's headers themselves
+        # are not -Wextra clean, so the build does not add it.
+        extra_compile_args=["-O2", "-fvisibility=hidden"],
+    )
+
+
 setup(
-    ext_modules=[
-        CppExtension(
-            "sigreg._C",
-            ["python/csrc/bindings.cpp"],
-            include_dirs=[os.path.join(ROOT, "include")],
-            # pybind11's own types are hidden; hiding ours too is what pybind11 asks for (and
-            # silences -Wattributes). Our code is checked with -Wall -Wextra -Wpedantic -Wshadow
-            # -Wconversion against torch's headers as system headers; torch's headers themselves
-            # are not -Wextra clean, so the build does not add it.
-            extra_compile_args=["-O2", "-fvisibility=hidden"],
-        )
-    ],
+    ext_modules=[_extension()],
     cmdclass={"build_ext": BuildWithLibrary.with_options(use_ninja=False)},
     # Not build/: that is the CMake presets' binary directory.
     options={"build": {"build_base": "build-py"}},

@@ -6,8 +6,8 @@ inputs and directions (the side by side of docs/performance.md).
     python3 bench/torch_side_by_side.py --device cpu  --shape 1,512,64,128,17     (works anywhere)
     python3 bench/torch_side_by_side.py --device cpu  --shape cpu --threads 2     (the CPU table)
 
-Rows: sigreg (every CUDA kernel version asked for, each in its own process because the binding
-keeps one handle per device; float32 input and bfloat16 input), and PyTorch written from the
+Rows: sigreg (every CUDA kernel version asked for — chosen by name through the package's
+`kernels=` option, each row in a process of its own; float32 input and bfloat16 input), and PyTorch written from the
 formulas of docs/design.md §1 — `(Z@A).unsqueeze(-1) * t`, cos/sin means over N, weighted sum —
 eager and under torch.compile, in float32 and under bf16 autocast. Every row runs forward +
 backward on the same Z (seeded) and the same A (docs/design.md §2's Philox4x32-10 + Box–Muller,
@@ -101,7 +101,7 @@ def check_directions(lib):
     assert np.abs(got - np.array(_KNOWN)).max() < 1e-14, "numpy Philox directions ≠ reference"
     if lib is not None:  # the library's own float32 directions, ≤ 1 ulp apart
         mine = torch.from_numpy(directions(37, 19, SEED, STEP)).float()
-        theirs = lib.SIGReg(19, seed=SEED).directions(37, STEP).cpu()
+        theirs = lib.SIGReg(num_slices=19, seed=SEED).directions(37, STEP).cpu()
         ulps = (mine.view(torch.int32).long() - theirs.view(torch.int32).long()).abs().max()
         assert int(ulps) <= 1, f"numpy directions differ from the library's by {int(ulps)} ulp"
 
@@ -259,8 +259,9 @@ def import_sigreg():
 
 
 def library_row(args, shape, version, dtype_name):
+    """One sigreg row; `version` is a CUDA kernel version name or "auto"."""
     lib, why = import_sigreg()
-    name = f"sigreg v{version}" if version else "sigreg"
+    name = "sigreg" if version == "auto" else f"sigreg {version}"
     if lib is None:
         return {"name": name, "dtype": dtype_name, "error": why}
     device = torch.device(args.device)
@@ -270,7 +271,8 @@ def library_row(args, shape, version, dtype_name):
     cast = torch.bfloat16 if dtype_name == "bf16" else torch.float32
 
     def fn(Zl):
-        loss, info = lib.sigreg_loss(Zl.to(cast), A, knots=M, t_max=T_MAX, distributed=False,
+        loss, info = lib.sigreg_loss(Zl.to(cast), A, knots=M, t_max=T_MAX, kernels=version,
+                                     distributed=False,
                                      return_stats=True)
         return loss, info.stats
 
@@ -332,20 +334,21 @@ def table(rows, shape, device_name, stat="median"):
     return "\n".join(out)
 
 
-def run_child(args, shape, child, env=None):
+def run_child(args, shape, child):
     """One row in a process of its own; returns its row dict (or an error row)."""
     cmd = [sys.executable, os.path.abspath(__file__), "--device", args.device,
            "--shape", ",".join(map(str, shape)), "--reps", str(args.reps),
            "--stat", args.stat, "--threads", str(args.threads), "--child", child]
     if args.ref_dir:
         cmd += ["--ref-dir", args.ref_dir]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    res = subprocess.run(cmd, capture_output=True, text=True)
     try:
         return json.loads(res.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         err = (res.stderr.strip().splitlines() or ["no output"])[-1][:160]
         parts = child.split(":")
-        name = f"torch {parts[1]}" if parts[0] == "torch" else f"sigreg v{parts[0]}"
+        name = (f"torch {parts[1]}" if parts[0] == "torch" else
+                "sigreg" if parts[0] == "auto" else f"sigreg {parts[0]}")
         return {"name": name, "dtype": parts[-1], "error": err}
 
 
@@ -360,7 +363,7 @@ def cpu_rows(args, shape):
         Z, A = inputs(shape, torch.device("cpu"))
         cached_reference(Z, A, shape, args.ref_dir)  # once, for every child
         del Z, A
-        rows = [run_child(args, shape, f"0:{d}") for d in args.dtypes.split(",")]
+        rows = [run_child(args, shape, f"auto:{d}") for d in args.dtypes.split(",")]
         for mode in args.modes.split(","):
             for d in args.dtypes.split(","):
                 rows.append(run_child(args, shape, f"torch:{mode}:{d}"))
@@ -387,8 +390,8 @@ def main():
     p.add_argument("--modes", default="eager,compile")
     p.add_argument("--dtypes", default="fp32,bf16")
     p.add_argument("--lib-versions", default=None,
-                   help="CUDA kernel versions to run (SIGREG_CUDA_VERSION), e.g. 1,2,3; "
-                        "default 1,2,3 on CUDA")
+                   help="CUDA kernel versions to run, by name (sigreg.kernel_versions(), or "
+                        "auto), e.g. simple,fused; default: every version on CUDA")
     p.add_argument("--out", default=None, help="also write the markdown table here")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)  # "version:dtype"
     p.add_argument("--ref-dir", default=None, help=argparse.SUPPRESS)  # cached references
@@ -407,8 +410,8 @@ def main():
         if parts[0] == "torch":  # "torch:mode:dtype" (CPU)
             args.modes, args.dtypes = parts[1], parts[2]
             print(json.dumps(torch_rows(args, shape)[0]))
-        else:  # "version:dtype" (SIGREG_CUDA_VERSION set by the parent on CUDA)
-            print(json.dumps(library_row(args, shape, int(parts[0]), parts[1])))
+        else:  # "version:dtype", version a kernel version name or "auto"
+            print(json.dumps(library_row(args, shape, parts[0], parts[1])))
         return
 
     lib, why = import_sigreg()
@@ -419,16 +422,14 @@ def main():
     for shape in shapes:
         if on_cuda:
             rows = []
-            versions = args.lib_versions or "1,2,3"
             if lib is None:  # no package here: the torch rows alone (bench_cuda times sigreg)
                 print(f"sigreg rows skipped: {why}", flush=True)
                 versions = ""
+            else:
+                versions = args.lib_versions or ",".join(lib.kernel_versions())
             for version in filter(None, versions.split(",")):
                 for dtype_name in args.dtypes.split(","):
-                    env = dict(os.environ)
-                    if version != "0":
-                        env["SIGREG_CUDA_VERSION"] = version
-                    rows.append(run_child(args, shape, f"{version}:{dtype_name}", env))
+                    rows.append(run_child(args, shape, f"{version}:{dtype_name}"))
             rows += torch_rows(args, shape)
         else:
             rows = cpu_rows(args, shape)

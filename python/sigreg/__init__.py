@@ -1,17 +1,19 @@
 """sigreg — SIGReg (LeJEPA's sketched isotropic-Gaussian regulariser) for PyTorch.
 
     import sigreg
-    reg = sigreg.SIGReg()            # LeJEPA's defaults: 256 slices, 17 knots on [0, 3], trapezoid
-    loss = pred_loss + lam * reg(z)  # z: (..., N, D), any float dtype, CPU or CUDA
+    reg = sigreg.SIGReg()            # LeJEPA's call form and defaults: SIGReg(knots=17), 256 slices
+    loss = pred_loss + lam * reg(z)  # z: (V, N, D) or (..., N, D), any float dtype, CPU or CUDA
 
-The math is docs/design.md §1; the directions §2; the distributed split §3.
+The operators behind it are torch.ops.sigreg.* (sigreg._ops: schemas, fake kernels, autograd), so
+a training step with SIGReg compiles with torch.compile(fullgraph=True). The math is
+docs/design.md §1; the directions §2; the distributed split §3.
 """
 import torch  # noqa: F401  (loads libtorch before the extension)
 
-from . import _C
-from ._module import SIGReg, SIGRegStats, sigreg_loss
+from . import _C, _ops  # noqa: F401  (_ops registers the fake kernels and autograd formulas)
+from ._module import SIGReg, SIGRegStats, _config, sigreg_loss
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def cuda_available() -> bool:
@@ -19,11 +21,15 @@ def cuda_available() -> bool:
     return bool(_C.cuda_available())
 
 
+def kernel_versions() -> list:
+    """The CUDA kernel versions of this build (docs/design.md §9), for `kernels=`; besides "auto"."""
+    return list(_C.kernel_versions())
+
+
 def null_expectation(knots: int = 17, t_max: float = 3.0, quadrature: str = "trapezoid") -> float:
     """E[stat] for i.i.d. N(0,1) projections (any N): Σ_j w_j (1 − φ_j²)."""
-    from ._module import _make_config
-
-    return float(_C.null_expectation(_make_config(1, knots, t_max, quadrature, 0)))
+    return float(_C.null_expectation(_config(1, knots, t_max, quadrature, 0, False, "auto")))
 
 
-__all__ = ["SIGReg", "SIGRegStats", "sigreg_loss", "cuda_available", "null_expectation"]
+__all__ = ["SIGReg", "SIGRegStats", "sigreg_loss", "cuda_available", "kernel_versions",
+           "null_expectation"]

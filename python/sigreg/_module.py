@@ -1,4 +1,5 @@
-"""SIGReg as a torch.nn.Module and an autograd Function over the C++ library (sigreg._C).
+"""SIGReg as a torch.nn.Module (a drop-in for LeJEPA's) and a function, over the operators of
+sigreg._ops (torch.ops.sigreg.*).
 
 Math: docs/design.md §1. For z of shape (..., N, D) the leading dims are flattened into V groups; with
 A (D×K) the directions of the step, P = z·A, and for every group v and slice k
@@ -10,10 +11,15 @@ which is, term for term, LeJEPA's SIGReg (`proj @ A`, cos/sin means over N, `err
 mean over slices) for the same A.
 
 Precision: the library computes in float32 (float64 accumulation of the sums). float32, bfloat16
-and float16 inputs are converted to float32 (the library's bf16/fp16 kernels are reserved, not yet
-implemented); the loss comes back in float32 and the gradient in the input's dtype. float64 CPU
-inputs run the library's float64 reference (sigreg::reference) end to end, so they get float64
-results; float64 CUDA inputs run in float32.
+and float16 inputs run the float32 kernels (the operators convert; the library's own bf16/fp16
+kernels are reserved, not yet implemented); the loss comes back in float32 and the gradient in the
+input's dtype. float64 CPU inputs run the library's float64 reference (sigreg::reference) end to
+end, so they get float64 results; float64 CUDA inputs run in float32.
+
+Nothing here waits for the device: the step counter is a buffer read where it lies, the workspace
+comes from torch's allocator, and in a distributed job the global sample count travels in the same
+float64 all-reduce as the sums and is read on the device. So a compiled step has no graph break
+and a CUDA graph can capture it.
 
 Distributed (docs/design.md §3): when torch.distributed is initialised (world size R > 1) each rank
 computes the partial sums of its own N_r samples; one all-reduce (SUM, float64) adds the sums and
@@ -25,261 +31,282 @@ SIGReg term by R; so by default (ddp_grad_scale=True) the gradient is multiplied
 DDP's averaging the update equals a single-process run on the whole batch (uneven shards
 included). Set ddp_grad_scale=False under a framework that SUMS gradients over ranks.
 """
-import contextlib
 import math
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.distributed as dist
-from torch.autograd.function import once_differentiable
 
-from . import _C
+from . import _C, _ops
 
-_QUADRATURES = {"trapezoid": _C.Quadrature.trapezoid, "simpson": _C.Quadrature.simpson}
+_QUADRATURES = ("trapezoid", "simpson")
+_U64 = 2**64
 
 
-def _make_config(num_slices, knots, t_max, quadrature, seed, allow_tf32=False):
-    """A checked _C.Config; invalid values raise ValueError with the library's message."""
+def _config(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels) -> str:
+    """The operators' configuration string, checked: raises ValueError (with the library's
+    message) for a configuration it would reject."""
     if quadrature not in _QUADRATURES:
         raise ValueError(f"quadrature: expected 'trapezoid' or 'simpson', got {quadrature!r}")
-    seed = int(seed)
-    if not 0 <= seed < 2**64:
+    if not 0 <= int(seed) < _U64:
         raise ValueError(f"seed: expected 0 ≤ seed < 2^64, got {seed}")
-    config = _C.Config()
-    config.num_slices = int(num_slices)
-    config.num_knots = int(knots)
-    config.t_max = float(t_max)
-    config.quadrature = _QUADRATURES[quadrature]
-    config.seed = seed
-    config.allow_tf32 = bool(allow_tf32)
+    if not isinstance(kernels, str):
+        raise ValueError(f"kernels: expected a string, got {kernels!r}")
+    config = _ops.config_string(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels)
     _C.check_config(config)
     return config
 
 
-@dataclass
+def _as_int64(value: int) -> int:
+    """A uint64 step as the int64 with the same bits: what the step tensor holds."""
+    value = int(value)
+    if not 0 <= value < _U64:
+        raise ValueError(f"step: expected 0 ≤ step < 2^64, got {value}")
+    return value - _U64 if value >= 2**63 else value
+
+
 class SIGRegStats:
-    """What one call saw (tensors are detached and stay on the input's device)."""
+    """What one call saw. Tensors are detached and stay on the input's device; the integers are
+    read from the device only when asked for (reading them is the one host synchronisation)."""
 
-    loss: torch.Tensor  # scalar: mean of stats
-    stats: torch.Tensor  # (V, K): the Epps–Pulley statistic per group and slice
-    global_samples: int  # N: samples per group over all ranks
-    world_size: int  # ranks whose sums were all-reduced (1: no reduction)
-    step: Optional[int]  # direction step (None when A was passed in)
+    __slots__ = ("_loss", "stats", "world_size", "_samples", "_step")
 
+    def __init__(self, loss, stats, world_size, samples, step):
+        self._loss = loss
+        self.stats = stats  # (V, K): the Epps–Pulley statistic per group and slice
+        self.world_size = world_size  # ranks whose sums were all-reduced (1: no reduction)
+        self._samples = samples  # int, or the sums_and_count tensor (its last element)
+        self._step = step  # the step tensor the directions came from, or None (A given)
 
-# Per-call overhead matters at small shapes (a trivial autograd.Function costs ~0.1 ms on a slow
-# host): the paths below skip conversions that would be no-ops and reuse what a call already knows.
-_NO_GUARD = contextlib.nullcontext()  # reusable
+    @property
+    def loss(self) -> torch.Tensor:
+        """The scalar loss, detached: the mean of stats."""
+        return self._loss if not self._loss.requires_grad else self._loss.detach()
 
+    @property
+    def global_samples(self) -> int:
+        """N: samples per group over all ranks."""
+        n = self._samples
+        return n if isinstance(n, int) else int(round(n[-1].item()))
 
-def _stream_of(device: torch.device) -> int:
-    return torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
+    @property
+    def step(self) -> Optional[int]:
+        """The direction step (None when A was passed in)."""
+        return None if self._step is None else int(self._step.item()) % _U64
 
-
-def _device_guard(device: torch.device):
-    """Makes `device` current for the library's CUDA calls (a no-op on CPU)."""
-    return torch.cuda.device(device) if device.type == "cuda" else _NO_GUARD
-
-
-def _as(t: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """t as a contiguous tensor of `dtype` on `device`; t itself when it already is one."""
-    if t.dtype != dtype or t.device != device:
-        t = t.to(device=device, dtype=dtype)
-    return t if t.is_contiguous() else t.contiguous()
-
-
-def _workspace(nbytes: int, device: torch.device) -> torch.Tensor:
-    # Through torch's (caching) allocator, on the stream the library will run on.
-    return torch.empty(nbytes, dtype=torch.uint8, device=device)
-
-
-def _all_reduce(sums: torch.Tensor, samples: int, group) -> Tuple[torch.Tensor, int]:
-    """One collective for the sums and the sample count (exact in float64 up to 2^53)."""
-    flat = torch.empty(sums.numel() + 1, dtype=torch.float64, device=sums.device)
-    flat[:-1].copy_(sums.reshape(-1))
-    flat[-1] = float(samples)
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
-    return flat[:-1].view_as(sums), int(round(flat[-1].item()))
-
-
-class _SIGRegFunction(torch.autograd.Function):
-    """(z (V,N,D), A (D,K)) → (loss, stats (V,K)); only z gets a gradient."""
-
-    @staticmethod
-    def forward(ctx, z, A, config, group, world_size, grad_scale, info):
-        V, N, D = z.shape
-        reference = z.dtype == torch.float64 and z.device.type == "cpu"
-        ws_bytes = 0
-        if reference:  # float64 end to end through sigreg::reference
-            zc = z.contiguous()
-            Ac = _as(A, torch.float64, z.device)
-            sums = _C.reference_ecf_sums(config, zc, Ac)
-        else:
-            zc = _as(z, torch.float32, z.device)
-            Ac = _as(A, torch.float32, z.device)
-            ws_bytes = _C.workspace_size(config, V, N, D, z.device)  # backward needs the same
-            with _device_guard(z.device):
-                sums = _C.ecf_sums(config, zc, Ac, _workspace(ws_bytes, z.device),
-                                   _stream_of(z.device))
-        global_n = N
-        if world_size > 1:
-            sums, global_n = _all_reduce(sums, N, group)
-        info["global_samples"] = global_n
-        if reference:
-            stats, loss = _C.reference_finalize(config, sums, global_n)
-        else:
-            with _device_guard(z.device):
-                stats, loss = _C.finalize(config, sums, global_n, _stream_of(z.device))
-        ctx.save_for_backward(zc, Ac, sums)
-        ctx.config, ctx.global_n, ctx.grad_scale = config, global_n, grad_scale
-        ctx.reference, ctx.in_dtype, ctx.ws_bytes = reference, z.dtype, ws_bytes
-        ctx.mark_non_differentiable(stats)
-        ctx.set_materialize_grads(False)  # no zeros for the stats' (unused) gradient
-        return loss, stats
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_loss, _grad_stats):
-        zc, Ac, sums = ctx.saved_tensors
-        if grad_loss is None:
-            return (None,) * 7
-        g = grad_loss if ctx.grad_scale == 1.0 else grad_loss * ctx.grad_scale
-        if ctx.reference:
-            dz = _C.reference_backward(ctx.config, zc, Ac, sums, ctx.global_n, float(g.item()))
-        else:
-            g = _as(g if g.dim() == 0 else g.reshape(()), torch.float32, zc.device)
-            with _device_guard(zc.device):
-                dz = _C.backward(ctx.config, zc, Ac, sums, ctx.global_n, g,
-                                 _workspace(ctx.ws_bytes, zc.device), _stream_of(zc.device))
-        if dz.dtype != ctx.in_dtype:
-            dz = dz.to(ctx.in_dtype)
-        return dz, None, None, None, None, None, None
+    def __repr__(self):
+        return (f"SIGRegStats(loss={self.loss}, stats={tuple(self.stats.shape)}, "
+                f"world_size={self.world_size})")
 
 
 def _groups_view(z: torch.Tensor) -> torch.Tensor:
     if not isinstance(z, torch.Tensor):
         raise TypeError(f"z: expected a torch.Tensor, got {type(z).__name__}")
+    if z.dim() == 3 and z.is_floating_point():
+        return z
     if z.dim() < 2:
         raise ValueError(
             f"z: expected shape (..., N, D) with at least 2 dims, got {tuple(z.shape)}")
     if not z.is_floating_point():
         raise TypeError(f"z: expected a floating-point tensor, got {z.dtype}")
-    if z.dim() == 3:
-        return z
     if z.dim() == 2:
         return z.unsqueeze(0)
     return z.reshape(math.prod(z.shape[:-2]), z.shape[-2], z.shape[-1])
 
 
-def _resolve_distributed(distributed, process_group):
-    """(group, world size) for the all-reduce; world size 1 means none."""
+def _check_distributed(distributed):
     if distributed not in ("auto", True, False):
         raise ValueError(f"distributed: expected 'auto', True or False, got {distributed!r}")
+
+
+def _world(distributed, process_group) -> int:
+    """Ranks to all-reduce over: 0 for none (single process). distributed=True takes the
+    distributed path even on one rank."""
     if distributed is False:
-        return None, 1
-    initialised = dist.is_available() and dist.is_initialized()
-    if not initialised:
+        return 0
+    if not (dist.is_available() and dist.is_initialized()):
         if distributed is True:
             raise RuntimeError("distributed=True but torch.distributed is not initialised")
-        return None, 1
-    return process_group, dist.get_world_size(process_group)
+        return 0
+    world = dist.get_world_size(process_group)
+    return world if world > 1 or distributed is True else 0
 
 
-def sigreg_loss(z, A, *, knots=17, t_max=3.0, quadrature="trapezoid", distributed="auto",
-                process_group=None, ddp_grad_scale=True, return_stats=False):
+def _all_reduce(sums_and_count, process_group):
+    """Sum over ranks, on the device. Eager: torch.distributed's in-place collective (on NCCL
+    the current stream waits for it; the host does not). Compiled: a functional collective, which
+    dynamo traces into the graph."""
+    if torch.compiler.is_compiling():
+        from torch.distributed import _functional_collectives as funcol
+
+        group = process_group if process_group is not None else dist.group.WORLD
+        return funcol.all_reduce(sums_and_count, "sum", group)
+    dist.all_reduce(sums_and_count, op=dist.ReduceOp.SUM, group=process_group)
+    return sums_and_count
+
+
+def _sigreg(z, A, config, world, process_group, ddp_grad_scale):
+    """(loss, stats, samples) for the groups z (V, N, D) on A (D, K); samples: N (an int) on one
+    process, the reduced sums_and_count (count last) on several."""
+    if not world:
+        loss, stats, _ = _ops.forward(z, A, config)
+        return loss, stats, z.shape[1]
+    # docs/design.md §3: local sums and count, one all-reduce, finalize and backward with the
+    # global count read on the device. z goes to ecf_sums detached: the gradient comes from
+    # finalize's autograd formula.
+    sums_and_count = _ops.ecf_sums(z.detach(), A, config)
+    sums_and_count = _all_reduce(sums_and_count, process_group)
+    scale = float(world) if ddp_grad_scale else 1.0
+    loss, stats = _ops.finalize(z, A, sums_and_count, config, scale)
+    return loss, stats, sums_and_count
+
+
+def sigreg_loss(z, A, *, knots=17, t_max=3.0, quadrature="trapezoid", allow_tf32=False,
+                kernels="auto", distributed="auto", process_group=None, ddp_grad_scale=True,
+                return_stats=False):
     """SIGReg of z (..., N, D) on caller-given directions A (D, K), differentiable in z.
 
     Returns the loss (a 0-dim tensor; float32, float64 for float64 CPU input), or
-    (loss, SIGRegStats) with return_stats=True. See the module docstring for dtypes and the
-    distributed rule (ddp_grad_scale).
+    (loss, SIGRegStats) with return_stats=True. A is a constant (no gradient) and is moved to z's
+    device if it is elsewhere. See the module docstring for dtypes and the distributed rule
+    (ddp_grad_scale); SIGReg's docstring for the other arguments.
     """
     zg = _groups_view(z)
     if not isinstance(A, torch.Tensor) or A.dim() != 2 or A.shape[0] != zg.shape[-1]:
         shape = tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__
         raise ValueError(f"A: expected shape (D, K) with D = {zg.shape[-1]}, got {shape}")
-    config = _make_config(A.shape[1], knots, t_max, quadrature, 0)
-    loss, info = _apply(zg, A, config, distributed, process_group, ddp_grad_scale, None)
-    return (loss, info) if return_stats else loss
+    _check_distributed(distributed)
+    A = A.detach()
+    if A.device != zg.device:
+        A = A.to(zg.device)
+    world = _world(distributed, process_group)
+    config = _ops.config_string(A.shape[1], knots, t_max, quadrature, 0, allow_tf32, kernels)
+    loss, stats, samples = _sigreg(zg, A, config, world, process_group, ddp_grad_scale)
+    if return_stats:
+        return loss, SIGRegStats(loss, stats, max(world, 1), samples, None)
+    return loss
 
 
-def _apply(zg, A, config, distributed, process_group, ddp_grad_scale, step):
-    """(loss, SIGRegStats) of the checked groups zg (V, N, D) on A (D, K)."""
-    group, world = _resolve_distributed(distributed, process_group)
-    scale = float(world) if ddp_grad_scale else 1.0
-    extra = {}
-    loss, stats = _SIGRegFunction.apply(zg, A.detach() if A.requires_grad else A, config, group,
-                                        world, scale, extra)
-    return loss, SIGRegStats(loss.detach(), stats, extra["global_samples"], world, step)
+def _knot_buffers(knots, t_max, quadrature):
+    """LeJEPA's buffers t, phi, weights (float32), computed as LeJEPA computes them."""
+    t = torch.linspace(0, t_max, knots, dtype=torch.float32)
+    dt = t_max / (knots - 1)
+    if quadrature == "trapezoid":
+        q = torch.full((knots,), 2 * dt, dtype=torch.float32)
+        q[[0, -1]] = dt
+    else:  # Simpson (docs/design.md §1.1)
+        pattern = [1.0] + [4.0 if j % 2 else 2.0 for j in range(1, knots - 1)] + [1.0]
+        q = 2 * (dt / 3) * torch.tensor(pattern, dtype=torch.float32)
+    phi = torch.exp(-t.square() / 2.0)
+    return t, phi, q * phi
 
 
 class SIGReg(torch.nn.Module):
     """LeJEPA's SIGReg regulariser backed by sigreg's fused CPU / CUDA kernels.
 
-    SIGReg(num_slices=256, knots=17, t_max=3.0, quadrature="trapezoid", seed=0) — LeJEPA's
-    defaults. forward(z) takes z of shape (..., N, D) (leading dims = V groups, each regularised
-    separately; loss = mean over groups and slices) in float32 / bfloat16 / float16 (float64 on
-    CPU runs the float64 reference), on CPU or CUDA (the current stream), and returns a scalar.
+    SIGReg(knots=17, *, num_slices=256, t_max=3.0, quadrature="trapezoid", seed=0) — LeJEPA's
+    call form and defaults (`knots` is its one positional parameter). forward(proj) takes proj of
+    shape (V, N, D) — LeJEPA's (views, samples, features) — or any (..., N, D) (leading dims = V
+    groups, each regularised separately; loss = mean over groups and slices), in float32 /
+    bfloat16 / float16 (float64 on CPU runs the float64 reference), on CPU or CUDA (the current
+    stream), and returns a scalar.
+
+    Buffers: LeJEPA's `t`, `phi`, `weights` (the knots, the window exp(−t²/2) and the quadrature
+    weights times the window, float32; kept so that state_dicts load both ways — the computation
+    uses the library's float64 knot table of (knots, t_max, quadrature)), and `step`, the int64
+    step counter of the directions. Move the module with its inputs (`reg.to(device)`, as for
+    LeJEPA's module); on another device the step is copied for each call.
 
     Directions: fresh every step, A = directions(D, step), drawn by Philox keyed by
-    (seed, step, slice) — the same on every rank and backend with no communication. The module
-    keeps `step` (saved in its state_dict): a forward in training mode uses the current step and
-    then increments it; eval mode reuses it; forward(z, step=s) uses s and leaves it alone.
+    (seed, step, slice) — the same on every rank and backend with no communication
+    (docs/design.md §2). In training mode a forward uses `step` and then advances it in place (so
+    torch.compile does not specialise on it); eval mode reuses it; forward(proj, step=s) uses s
+    (an int, or an int64 tensor to keep a compiled step general) and leaves the counter alone.
+    `step` is saved in the state_dict.
 
-    After each call `last_stats` holds a SIGRegStats (loss, per-slice stats, global N).
+    After each call `last_stats` holds a SIGRegStats (loss, per-slice stats, global N, step).
 
-    Distributed: with torch.distributed initialised the sums are all-reduced across the group
-    (distributed="auto"; False turns it off) and the gradient is scaled by the world size so that
-    DDP's averaging gives the single-process update (ddp_grad_scale; see the module docstring).
+    Keyword-only options: allow_tf32 (TF32 projections on CUDA, docs/design.md §4), kernels (the
+    CUDA kernel version: "auto" or one of sigreg.kernel_versions(), docs/design.md §9; CPU
+    tensors ignore it), distributed ("auto": all-reduce over torch.distributed when it is
+    initialised with more than one rank; True: always, error if not initialised; False: never),
+    process_group (default: the world), ddp_grad_scale (multiply the gradient by the world size so
+    that DDP's averaging gives the single-process update; see the module docstring).
     """
 
-    def __init__(self, num_slices: int = 256, knots: int = 17, t_max: float = 3.0,
-                 quadrature: str = "trapezoid", seed: int = 0, *, allow_tf32: bool = False,
-                 distributed="auto", process_group=None, ddp_grad_scale: bool = True):
+    def __init__(self, knots: int = 17, *, num_slices: int = 256, t_max: float = 3.0,
+                 quadrature: str = "trapezoid", seed: int = 0, allow_tf32: bool = False,
+                 kernels: str = "auto", distributed="auto", process_group=None,
+                 ddp_grad_scale: bool = True):
         super().__init__()
-        self.num_slices, self.knots, self.t_max = int(num_slices), int(knots), float(t_max)
+        self._config = _config(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels)
+        _check_distributed(distributed)
+        self.knots, self.num_slices, self.t_max = int(knots), int(num_slices), float(t_max)
         self.quadrature, self.seed = quadrature, int(seed)
-        self._config = _make_config(num_slices, knots, t_max, quadrature, seed, allow_tf32)
-        if distributed not in ("auto", True, False):
-            raise ValueError(f"distributed: expected 'auto', True or False, got {distributed!r}")
+        self.allow_tf32, self.kernels = bool(allow_tf32), kernels
         self.distributed, self.process_group = distributed, process_group
-        self.ddp_grad_scale = ddp_grad_scale
-        self.step = 0
-        self.last_stats: Optional[SIGRegStats] = None
+        self.ddp_grad_scale = bool(ddp_grad_scale)
+        t, phi, weights = _knot_buffers(self.knots, self.t_max, quadrature)
+        self.register_buffer("t", t)
+        self.register_buffer("phi", phi)
+        self.register_buffer("weights", weights)
+        self.register_buffer("step", torch.zeros((), dtype=torch.int64))
+        self._last = None
 
-    def directions(self, D: int, step: Optional[int] = None, device="cpu") -> torch.Tensor:
-        """A (D, num_slices) float32: the unit directions of `step` (default: the current one)."""
-        step = self.step if step is None else int(step)
-        if not 0 <= step < 2**64:
-            raise ValueError(f"step: expected 0 ≤ step < 2^64, got {step}")
-        device = torch.device(device)
-        if device.type == "cuda":
-            if device.index is None:
-                device = torch.device("cuda", torch.cuda.current_device())
-            with torch.cuda.device(device):
-                return _C.directions(self._config, int(D), step, device, _stream_of(device))
-        return _C.directions(self._config, int(D), step, device, 0)
-
-    def forward(self, z: torch.Tensor, step: Optional[int] = None, *, return_stats: bool = False):
-        zg = _groups_view(z)
+    def directions(self, D: int, step=None, device=None) -> torch.Tensor:
+        """A (D, num_slices) float32: the unit directions of `step` (default: the current one) on
+        `device` (default: the step counter's)."""
         if step is None:
-            step = self.step
+            step_t = self.step
+        elif isinstance(step, torch.Tensor):
+            step_t = step
+        else:
+            step_t = torch.tensor(_as_int64(step), dtype=torch.int64)
+        if device is not None and step_t.device != torch.device(device):
+            step_t = step_t.to(device)
+        return _ops.directions(step_t, int(D), self._config)
+
+    def forward(self, proj: torch.Tensor, step=None, *, return_stats: bool = False):
+        z = _groups_view(proj)
+        if step is None:
+            counter = self._buffers["step"]
+            # The step of this call, copied before the counter advances (last_stats keeps it).
+            step_t = counter.clone() if counter.device == z.device else counter.to(z.device)
             if self.training:
-                # Plain attributes, set past nn.Module.__setattr__'s parameter/buffer/submodule
-                # bookkeeping (which they never need): ~10 µs each per call.
-                object.__setattr__(self, "step", step + 1)
-        A = self.directions(zg.shape[-1], step, z.device)
-        loss, info = _apply(zg, A, self._config, self.distributed, self.process_group,
-                            self.ddp_grad_scale, int(step))
-        object.__setattr__(self, "last_stats", info)
-        return (loss, info) if return_stats else loss
+                counter.add_(1)
+        elif isinstance(step, torch.Tensor):
+            step_t = step if step.device == z.device else step.to(z.device)
+        else:
+            step_t = torch.full((), _as_int64(step), dtype=torch.int64, device=z.device)
+        world = _world(self.distributed, self.process_group)
+        if world:
+            A = _ops.directions(step_t, z.shape[2], self._config)
+            loss, stats, samples = _sigreg(z, A, self._config, world, self.process_group,
+                                           self.ddp_grad_scale)
+        else:  # directions and forward in one operator call
+            loss, stats, _, _ = _ops.forward_step(z, step_t, self._config)
+            samples = z.shape[1]
+        # A plain attribute, set past nn.Module.__setattr__'s bookkeeping (~10 µs per call). The
+        # loss is kept detached: a compiled step returns it as a side effect, and a tensor whose
+        # graph the step's own backward consumes cannot leave it.
+        object.__setattr__(self, "_last", (loss.detach(), stats, max(world, 1), samples, step_t))
+        if return_stats:
+            return loss, SIGRegStats(loss, stats, max(world, 1), samples, step_t)
+        return loss
 
-    def get_extra_state(self):
-        return {"step": self.step}
+    @property
+    def last_stats(self) -> Optional[SIGRegStats]:
+        """SIGRegStats of the last call (None before the first)."""
+        return None if self._last is None else SIGRegStats(*self._last)
 
-    def set_extra_state(self, state):
-        self.step = int(state["step"])
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        # A state_dict of LeJEPA's module (t, phi, weights, no step) loads: the step stays.
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        if prefix + "step" in missing_keys:
+            missing_keys.remove(prefix + "step")
 
     def extra_repr(self) -> str:
-        return (f"num_slices={self.num_slices}, knots={self.knots}, t_max={self.t_max}, "
-                f"quadrature={self.quadrature!r}, seed={self.seed}, step={self.step}")
+        return (f"knots={self.knots}, num_slices={self.num_slices}, t_max={self.t_max}, "
+                f"quadrature={self.quadrature!r}, seed={self.seed}")

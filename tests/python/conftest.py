@@ -1,6 +1,6 @@
 """Shared pieces of the sigreg pytest suite: the eager PyTorch formulation written from
 docs/design.md §1 (LeJEPA's code, in float64, on given directions) that the extension is checked
-against."""
+against, and a module with the interface of LeJEPA's published SIGReg for the drop-in tests."""
 import math
 
 import pytest
@@ -29,6 +29,34 @@ def eager_sigreg(z, A, knots=17, t_max=3.0, quadrature="trapezoid"):
     err = (x_t.cos().mean(-3) - phi).square() + x_t.sin().mean(-3).square()  # V, K, M
     stats = (err @ w) * z.shape[-2]  # V, K
     return stats.mean(), stats
+
+
+class LeJEPAStyleSIGReg(torch.nn.Module):
+    """The interface of LeJEPA's published SIGReg module (its minimal example): __init__(knots=17)
+    with buffers t = linspace(0, 3, knots), phi = exp(−t²/2), weights = trapezoid weights · phi,
+    all float32, and forward(proj) on proj (V, N, D) returning the mean statistic over the
+    (V, 256) slices of 256 fresh normalised Gaussian directions. For the tests, forward also
+    takes the directions A explicitly (LeJEPA draws them inside)."""
+
+    def __init__(self, knots=17):
+        super().__init__()
+        t = torch.linspace(0, 3, knots, dtype=torch.float32)
+        dt = 3 / (knots - 1)
+        weights = torch.full((knots,), 2 * dt, dtype=torch.float32)
+        weights[[0, -1]] = dt
+        window = torch.exp(-t.square() / 2.0)
+        self.register_buffer("t", t)
+        self.register_buffer("phi", window)
+        self.register_buffer("weights", weights * window)
+
+    def forward(self, proj, A=None):
+        if A is None:
+            A = torch.randn(proj.size(-1), 256, device=proj.device)
+            A = A.div_(A.norm(p=2, dim=0))
+        x_t = (proj @ A).unsqueeze(-1) * self.t
+        err = (x_t.cos().mean(-3) - self.phi).square() + x_t.sin().mean(-3).square()
+        statistic = (err @ self.weights) * proj.size(-2)
+        return statistic.mean()
 
 
 def rel_err(actual, expected):

@@ -1,10 +1,11 @@
 """sigreg.SIGReg on CPU tensors against the eager float64 formulation of docs/design.md §1, autograd
-(gradcheck in float64), dtypes, the directions API and the step counter."""
+(gradcheck in float64), dtypes, the directions API, the step counter, and the drop-in for
+LeJEPA's module (call form, state_dict both ways)."""
 import pytest
 import torch
 
 import sigreg
-from conftest import NULL_EXPECTATION_17_3, eager_sigreg, rel_err
+from conftest import NULL_EXPECTATION_17_3, LeJEPAStyleSIGReg, eager_sigreg, rel_err
 
 # The float32 path's bound against float64 (docs/design.md §4: "far under 1e-4").
 F32_TOL = 2e-5
@@ -139,9 +140,9 @@ def test_directions_match_reference_generator():
     # Philox draw, keyed by (seed, step, k): equal up to float rounding (docs/design.md §2).
     from sigreg import _C
 
-    reg = sigreg.SIGReg(num_slices=33, seed=11)
-    for D, step in [(1, 0), (7, 2), (64, 123456789)]:
-        ref = _C.reference_directions(reg._config, D, step)
+    reg = sigreg.SIGReg(num_slices=33, seed=2**64 - 11)
+    for D, step in [(1, 0), (7, 2), (64, 123456789), (5, 2**64 - 1)]:
+        ref = _C.reference_directions(D, reg._config, step)
         assert (reg.directions(D, step).double() - ref).abs().max().item() < 1e-6
 
 
@@ -154,20 +155,50 @@ def test_directions_independent_of_slice_count():
 
 def test_step_counter(gaussian):
     reg = sigreg.SIGReg(num_slices=8)
+    assert reg.step.dtype == torch.int64 and reg.step.shape == () and "step" in dict(
+        reg.named_buffers())
     z = gaussian(32, 4)
     losses = [reg(z) for _ in range(3)]
     assert reg.step == 3
-    assert [reg.last_stats.step] == [2]
+    assert reg.last_stats.step == 2
     assert losses[0].item() != losses[1].item()  # fresh directions each training step
     assert torch.equal(losses[1], reg(z, step=1))  # explicit step: same directions, no increment
-    assert reg.step == 3
+    assert torch.equal(losses[1], reg(z, step=torch.tensor(1)))  # a step tensor, likewise
+    assert reg.step == 3 and reg.last_stats.step == 1
     reg.eval()
     e1, e2 = reg(z), reg(z)
-    assert reg.step == 3 and torch.equal(e1, e2)
+    assert reg.step == 3 and torch.equal(e1, e2) and reg.last_stats.step == 3
     state = reg.state_dict()
     fresh = sigreg.SIGReg(num_slices=8)
     fresh.load_state_dict(state)
     assert fresh.step == 3
+
+
+def test_resume_continues_the_directions(gaussian):
+    # The step survives state_dict: a resumed run draws the directions the original would have.
+    z = gaussian(2, 40, 6)
+    run = sigreg.SIGReg(num_slices=16, seed=4)
+    for _ in range(5):
+        run(z)
+    checkpoint = {k: v.clone() for k, v in run.state_dict().items()}
+    expected = [run(z) for _ in range(3)]
+    resumed = sigreg.SIGReg(num_slices=16, seed=4)
+    resumed.load_state_dict(checkpoint)
+    assert all(torch.equal(resumed(z), e) for e in expected)
+
+
+def test_step_is_a_uint64(gaussian):
+    reg = sigreg.SIGReg(num_slices=4)
+    z = gaussian(10, 3)
+    big = 2**64 - 2
+    loss = reg(z, step=big)
+    assert reg.last_stats.step == big
+    assert torch.equal(loss, sigreg.sigreg_loss(z, reg.directions(3, big)))
+    reg.step.fill_(big - 2**64)  # the int64 with the same bits
+    reg(z)
+    assert reg.last_stats.step == big and int(reg.step) % 2**64 == big + 1
+    with pytest.raises(ValueError, match="step: expected 0 ≤ step < 2\\^64"):
+        reg(z, step=-1)
 
 
 def test_loss_uses_directions_of_step(gaussian):
@@ -191,6 +222,12 @@ def test_config_errors_carry_library_message():
         sigreg.SIGReg(knots=1)
     with pytest.raises(ValueError, match="quadrature"):
         sigreg.SIGReg(quadrature="gauss")
+    with pytest.raises(ValueError, match="kernels: expected 'auto' or a CUDA kernel version"):
+        sigreg.SIGReg(kernels="v9")
+    with pytest.raises(ValueError, match="distributed: expected 'auto', True or False"):
+        sigreg.SIGReg(distributed="yes")
+    with pytest.raises(ValueError, match="seed: expected 0 ≤ seed < 2\\^64"):
+        sigreg.SIGReg(seed=-1)
 
 
 def test_input_errors_carry_library_message(gaussian):
@@ -205,3 +242,62 @@ def test_input_errors_carry_library_message(gaussian):
         sigreg.sigreg_loss(gaussian(10, 4), reg.directions(5, 0))
     with pytest.raises(TypeError, match="floating-point"):
         reg(torch.zeros(10, 4, dtype=torch.int64))
+
+
+# ---- the drop-in for LeJEPA's module ----------------------------------------------------------
+
+
+def test_lejepa_call_form():
+    # LeJEPA: SIGReg(knots=17), knots first and alone; everything else keyword-only here.
+    reg = sigreg.SIGReg(9)
+    assert reg.knots == 9 and reg.num_slices == 256 and reg.t_max == 3.0
+    with pytest.raises(TypeError):
+        sigreg.SIGReg(17, 256)
+    assert sigreg.SIGReg().knots == 17
+
+
+@pytest.mark.parametrize("knots", [17, 9])
+def test_same_number_as_lejepa_module(gaussian, knots):
+    # LeJEPA's forward on proj (V, N, D) with the same directions: the same statistic.
+    proj = gaussian(4, 64, 12)
+    ours = sigreg.SIGReg(knots, seed=1)
+    theirs = LeJEPAStyleSIGReg(knots).double()  # float32 buffers: rounding ≪ 2e-5
+    A = ours.directions(12, 5)
+    ref = theirs(proj.double(), A.double()).item()
+    assert abs(ours(proj, step=5).item() - ref) <= 2e-5 * ref
+
+
+def test_buffers_and_state_dict_both_ways():
+    ours, theirs = sigreg.SIGReg(), LeJEPAStyleSIGReg()
+    for name in ("t", "phi", "weights"):  # the same values, computed the same way
+        assert torch.equal(getattr(ours, name), getattr(theirs, name)), name
+    assert set(ours.state_dict()) == {"t", "phi", "weights", "step"}
+    # LeJEPA's state_dict loads into ours (strict): the step it lacks stays as it was.
+    ours.step.fill_(7)
+    ours.load_state_dict(theirs.state_dict())
+    assert ours.step == 7
+    # Ours loads into LeJEPA's module once our one extra key, the step, is left out.
+    result = theirs.load_state_dict(ours.state_dict(), strict=False)
+    assert result.unexpected_keys == ["step"] and not result.missing_keys
+    # A different knot count does not load silently.
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        sigreg.SIGReg(9).load_state_dict(theirs.state_dict())
+
+
+def test_module_moves_its_buffers():
+    reg = sigreg.SIGReg().to(torch.float64)  # floating buffers follow .to(dtype) like LeJEPA's
+    assert reg.t.dtype == torch.float64 and reg.step.dtype == torch.int64
+
+
+def test_stats_record(gaussian):
+    reg = sigreg.SIGReg(num_slices=8)
+    assert reg.last_stats is None
+    z = gaussian(3, 2, 30, 5).requires_grad_()  # (B, V, N, D): 6 groups
+    loss, info = reg(z, return_stats=True)
+    assert info.stats.shape == (6, 8) and info.global_samples == 30 and info.world_size == 1
+    assert info.step == 0 and not info.loss.requires_grad and torch.equal(info.loss, loss.detach())
+    assert rel_err(info.stats.mean(), loss) < 1e-6
+    last = reg.last_stats
+    assert torch.equal(last.stats, info.stats) and last.step == 0
+    reg(z)
+    assert info.step == 0 and reg.last_stats.step == 1  # a record keeps its own step

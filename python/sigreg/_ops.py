@@ -1,0 +1,172 @@
+"""The library's operators, torch.ops.sigreg.*: their fake (meta) kernels and autograd formulas.
+
+The operators themselves — schemas and CPU / CUDA kernels — are registered in C++
+(python/csrc/bindings.cpp) so that an eager call costs one dispatcher hop; this module adds what
+torch.compile and autograd need, in Python:
+
+    directions(Tensor step, int features, str config) -> Tensor A
+    forward(Tensor z, Tensor A, str config) -> (Tensor loss, Tensor stats, Tensor sums)
+    forward_step(Tensor z, Tensor step, str config)
+        -> (Tensor loss, Tensor stats, Tensor sums, Tensor A)
+    ecf_sums(Tensor z, Tensor A, str config) -> Tensor sums_and_count
+    finalize(Tensor z, Tensor A, Tensor sums_and_count, str config, float grad_scale)
+        -> (Tensor loss, Tensor stats)
+    backward(Tensor z, Tensor A, Tensor sums, Tensor grad_loss, str config, float grad_scale)
+        -> Tensor dz
+
+forward_step is directions + forward in one call (the module's single-process path: one
+dispatch and one autograd node per step instead of two). z is (V, N, D), A (D, K) with
+K = num_slices; sums (V, K, M, 2) float64; sums_and_count the same
+values flattened plus the sample count, (V·K·M·2 + 1,) float64 (docs/design.md §3); step one
+int64. loss (0-dim) and stats (V, K) are float32 — float64 when z is a float64 CPU tensor (the
+float64 reference); dz has z's dtype. `config` is one string,
+"num_slices=256,knots=17,t_max=3.0,quadrature=trapezoid,seed=0,allow_tf32=0,kernels=auto"
+(config_string below; keys may be omitted for their defaults).
+
+Gradients: forward's, forward_step's and finalize's loss are differentiable in z (their backward is the
+`backward` operator; finalize's scales it by grad_scale); stats and sums are not. A is a constant
+(docs/design.md §1). ecf_sums has no derivative of its own (pass it z detached; the gradient goes
+through finalize), and backward no second derivative: both carry torch's C++ "not implemented"
+autograd kernel (bindings.cpp), which raises if a backward pass reaches them.
+"""
+import functools
+
+import torch
+
+from . import _C  # noqa: F401  (loads the extension: the C++ registrations)
+
+_lib = torch.ops.sigreg
+directions = _lib.directions.default
+forward = _lib.forward.default
+forward_step = _lib.forward_step.default
+ecf_sums = _lib.ecf_sums.default
+finalize = _lib.finalize.default
+backward = _lib.backward.default
+
+
+_DEFAULTS = {"num_slices": "256", "knots": "17", "t_max": "3.0", "quadrature": "trapezoid",
+             "seed": "0", "allow_tf32": "0", "kernels": "auto"}
+
+
+def config_string(num_slices=256, knots=17, t_max=3.0, quadrature="trapezoid", seed=0,
+                  allow_tf32=False, kernels="auto") -> str:
+    """The operators' configuration string (parsed by bindings.cpp's parse_options)."""
+    return (f"num_slices={int(num_slices)},knots={int(knots)},t_max={float(t_max)!r},"
+            f"quadrature={quadrature},seed={int(seed)},allow_tf32={int(bool(allow_tf32))},"
+            f"kernels={kernels}")
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(config: str):
+    """(num_slices, knots) of a configuration string, for the fake kernels' shapes."""
+    values = dict(_DEFAULTS)
+    for item in filter(None, config.split(",")):
+        key, _, value = item.partition("=")
+        values[key] = value
+    return int(values["num_slices"]), int(values["knots"])
+
+
+def _result_dtype(z):
+    # float64 CPU input runs the float64 reference; everything else the float32 kernels.
+    return torch.float64 if z.dtype == torch.float64 and z.device.type == "cpu" else torch.float32
+
+
+def _check_z_and_A(z, A, config):
+    """(V, K, M) after the checks the C++ kernels make on shapes."""
+    num_slices, knots = _parsed(config)
+    torch._check(z.dim() == 3, lambda: f"z: expected shape (V, N, D), got {tuple(z.shape)}")
+    torch._check(A.dim() == 2 and A.shape[0] == z.shape[2],
+                 lambda: f"A: expected shape (D, K) with D = {z.shape[2]}, got {tuple(A.shape)}")
+    torch._check(A.shape[1] == num_slices,
+                 lambda: f"A: expected K = num_slices = {num_slices} columns, got {A.shape[1]}")
+    return z.shape[0], num_slices, knots
+
+
+# ---- fake kernels: output metadata only --------------------------------------------------------
+
+
+@torch.library.register_fake("sigreg::directions")
+def _directions_fake(step, features, config):
+    return step.new_empty((features, _parsed(config)[0]), dtype=torch.float32)
+
+
+@torch.library.register_fake("sigreg::forward")
+def _forward_fake(z, A, config):
+    V, K, M = _check_z_and_A(z, A, config)
+    dtype = _result_dtype(z)
+    return (z.new_empty((), dtype=dtype), z.new_empty((V, K), dtype=dtype),
+            z.new_empty((V, K, M, 2), dtype=torch.float64))
+
+
+@torch.library.register_fake("sigreg::forward_step")
+def _forward_step_fake(z, step, config):
+    torch._check(z.dim() == 3, lambda: f"z: expected shape (V, N, D), got {tuple(z.shape)}")
+    num_slices, knots = _parsed(config)
+    V, D = z.shape[0], z.shape[2]
+    dtype = _result_dtype(z)
+    return (z.new_empty((), dtype=dtype), z.new_empty((V, num_slices), dtype=dtype),
+            z.new_empty((V, num_slices, knots, 2), dtype=torch.float64),
+            z.new_empty((D, num_slices), dtype=torch.float32))
+
+
+@torch.library.register_fake("sigreg::ecf_sums")
+def _ecf_sums_fake(z, A, config):
+    V, K, M = _check_z_and_A(z, A, config)
+    return z.new_empty((V * K * M * 2 + 1,), dtype=torch.float64)
+
+
+@torch.library.register_fake("sigreg::finalize")
+def _finalize_fake(z, A, sums_and_count, config, grad_scale):
+    V, K, _ = _check_z_and_A(z, A, config)
+    dtype = _result_dtype(z)
+    return z.new_empty((), dtype=dtype), z.new_empty((V, K), dtype=dtype)
+
+
+@torch.library.register_fake("sigreg::backward")
+def _backward_fake(z, A, sums, grad_loss, config, grad_scale):
+    _check_z_and_A(z, A, config)
+    return z.new_empty(z.shape)  # contiguous, z's dtype
+
+
+# ---- autograd ----------------------------------------------------------------------------------
+
+
+def _forward_setup(ctx, inputs, output):
+    z, A, config = inputs
+    _, stats, sums = output
+    ctx.save_for_backward(z, A, sums)
+    ctx.config = (config, 1.0)
+    ctx.mark_non_differentiable(stats, sums)
+    ctx.set_materialize_grads(False)  # no zero tensors for the stats' and sums' gradients
+
+
+def _forward_step_setup(ctx, inputs, output):
+    z, _, config = inputs
+    _, stats, sums, A = output
+    ctx.save_for_backward(z, A, sums)
+    ctx.config = (config, 1.0)
+    ctx.mark_non_differentiable(stats, sums, A)
+    ctx.set_materialize_grads(False)
+
+
+def _finalize_setup(ctx, inputs, output):
+    z, A, sums_and_count, config, grad_scale = inputs
+    ctx.save_for_backward(z, A, sums_and_count)
+    ctx.config = (config, grad_scale)
+    ctx.mark_non_differentiable(output[1])
+    ctx.set_materialize_grads(False)
+
+
+def _loss_backward(ctx, grad_loss, *_unused):
+    # One gradient per input (forward, forward_step: 3; finalize: 5); only z gets one.
+    nones = (None,) * (len(ctx.needs_input_grad) - 1)
+    if grad_loss is None or not ctx.needs_input_grad[0]:
+        return (None, *nones)
+    z, A, sums = ctx.saved_tensors
+    return (backward(z, A, sums, grad_loss, *ctx.config), *nones)
+
+
+torch.library.register_autograd("sigreg::forward", _loss_backward, setup_context=_forward_setup)
+torch.library.register_autograd("sigreg::forward_step", _loss_backward,
+                                setup_context=_forward_step_setup)
+torch.library.register_autograd("sigreg::finalize", _loss_backward, setup_context=_finalize_setup)
