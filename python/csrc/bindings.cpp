@@ -14,8 +14,9 @@
 // all-reduce carries both; docs/design.md §3), stats V×K, loss a 0-dim tensor.
 //
 // Element types (docs/design.md §4): float64 CPU tensors run sigreg::reference, the float64
-// statement of the math, so gradcheck is meaningful. Everything else runs the float32 kernels of
-// the tensor's device; `compute_input` is the one place where other dtypes are converted.
+// statement of the math, so gradcheck is meaningful. bf16 and fp16 z go to the library as they
+// are (DType::kBFloat16 / kFloat16: read in their own type, dz returned in it); everything else
+// runs as float32. `compute_input` is the one place where dtypes are converted.
 #include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
 #include <torch/extension.h>
 #include <torch/library.h>
@@ -212,14 +213,23 @@ bool runs_reference(const Tensor& z) {
   return z.scalar_type() == at::kDouble && z.device().is_cpu();
 }
 
-// THE conversion: the tensor the library computes on — float64 for the reference, float32 for
-// the kernels — contiguous. bf16 / fp16 are converted here until the library takes them natively
-// (sigreg::DType reserves them); the gradient goes back to the input's dtype in `backward`.
-Tensor compute_input(const Tensor& t, bool reference) {
-  const at::ScalarType dtype = reference ? at::kDouble : at::kFloat;
+bool sixteen_bit(const Tensor& t) {
+  return t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf;
+}
+
+// THE conversion: the tensor the library computes on, contiguous — float64 for the reference;
+// for the kernels bf16 / fp16 as they are when `native_16_bit` (z: the library reads them in
+// their own type), float32 otherwise (A, the upstream gradient, float64 CUDA z, …).
+Tensor compute_input(const Tensor& t, bool reference, bool native_16_bit = false) {
+  const at::ScalarType dtype = reference                          ? at::kDouble
+                               : native_16_bit && sixteen_bit(t) ? t.scalar_type()
+                                                                 : at::kFloat;
   Tensor out = t.scalar_type() == dtype ? t : t.to(dtype);
   return out.is_contiguous() ? out : out.contiguous();
 }
+
+// z as the library computes on it.
+Tensor compute_z(const Tensor& z, bool reference) { return compute_input(z, reference, true); }
 
 // The dtype of loss and stats.
 at::ScalarType result_dtype(const Tensor& z) { return runs_reference(z) ? at::kDouble : at::kFloat; }
@@ -239,7 +249,10 @@ void check_z_and_A(const Tensor& z, const Tensor& A, const sigreg::Config& confi
 }
 
 sigreg::Problem problem_of(const Tensor& z) {
-  return sigreg::Problem{z.size(0), z.size(1), z.size(2), sigreg::DType::kFloat32};
+  const sigreg::DType dtype = z.scalar_type() == at::kBFloat16 ? sigreg::DType::kBFloat16
+                              : z.scalar_type() == at::kHalf   ? sigreg::DType::kFloat16
+                                                               : sigreg::DType::kFloat32;
+  return sigreg::Problem{z.size(0), z.size(1), z.size(2), dtype};
 }
 
 int64_t sums_numel(const Tensor& z, const sigreg::Config& config) {
@@ -312,7 +325,7 @@ std::tuple<Tensor, Tensor, Tensor> forward_on(const Tensor& z, const Tensor& A, 
   Tensor loss = at::empty({}, out);
   Tensor sums = at::empty({V, K, std::max(o.config.num_knots, 0), 2},
                           z.options().dtype(at::kDouble));
-  const Tensor zc = compute_input(z, reference), Ac = compute_input(A, reference);
+  const Tensor zc = compute_z(z, reference), Ac = compute_input(A, reference);
   if (reference) {
     check_reference_call(o.config, z);
     sigreg::reference::ecf_sums(o.config, V, N, D, zc.const_data_ptr<double>(),
@@ -369,7 +382,7 @@ Tensor ecf_sums(const Tensor& z, const Tensor& A, c10::string_view config) {
   const int64_t n_sums = sums_numel(z, o.config);
   const bool reference = runs_reference(z);
   Tensor sc = at::empty({n_sums + 1}, z.options().dtype(at::kDouble));
-  const Tensor zc = compute_input(z, reference), Ac = compute_input(A, reference);
+  const Tensor zc = compute_z(z, reference), Ac = compute_input(A, reference);
   if (reference) {
     check_reference_call(o.config, z);
     sigreg::reference::ecf_sums(o.config, z.size(0), z.size(1), z.size(2),
@@ -462,7 +475,7 @@ Tensor backward(const Tensor& z, const Tensor& A, const Tensor& sums, const Tens
                     grad_loss.sizes(), " on ", grad_loss.device());
   const Tensor sc = sums.is_contiguous() ? sums : sums.contiguous();
   const bool reference = runs_reference(z);
-  const Tensor zc = compute_input(z, reference), Ac = compute_input(A, reference);
+  const Tensor zc = compute_z(z, reference), Ac = compute_input(A, reference);
   if (reference) {
     check_reference_call(o.config, z);
     Tensor dz = at::empty({V, N, D}, z.options());
@@ -510,6 +523,23 @@ void check_config(const std::string& config) {
                                   "), got '" + o.kernels + "'");
     }
   }
+}
+
+// (v, n, d) of the first NaN / ±Inf element of z (V×N×D), or an empty tuple: the library's
+// find_nonfinite on z's device, then one int64 read back — a synchronisation, which is why the
+// module's check_finite is opt-in.
+pybind11::tuple first_nonfinite(const Tensor& z) {
+  TORCH_CHECK_VALUE(z.dim() == 3, "z: expected shape (V, N, D), got ", z.sizes());
+  const Tensor zc = compute_z(z, false);  // float64 z: checked in Python (_module.py)
+  Tensor index = at::empty({}, zc.options().dtype(at::kLong));
+  run(zc.device(), "auto", [&](const sigreg::Handle& h, sigreg::Stream stream) {
+    return sigreg::find_nonfinite(h, problem_of(zc), zc.const_data_ptr(),
+                                  index.data_ptr<int64_t>(), stream);
+  });
+  const int64_t i = index.item<int64_t>();
+  if (i < 0) return pybind11::tuple();
+  const int64_t N = z.size(1), D = z.size(2);
+  return pybind11::make_tuple(i / (N * D), i / D % N, i % D);
 }
 
 double null_expectation(const std::string& config) {
@@ -586,5 +616,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("kernel_versions", &kernel_versions);
   m.def("check_config", &check_config);
   m.def("null_expectation", &null_expectation);
+  m.def("first_nonfinite", &first_nonfinite);
   m.def("reference_directions", &reference_directions);
 }

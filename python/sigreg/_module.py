@@ -10,11 +10,15 @@ A (D×K) the directions of the step, P = z·A, and for every group v and slice k
 which is, term for term, LeJEPA's SIGReg (`proj @ A`, cos/sin means over N, `err @ weights * N`,
 mean over slices) for the same A.
 
-Precision: the library computes in float32 (float64 accumulation of the sums). float32, bfloat16
-and float16 inputs run the float32 kernels (the operators convert; the library's own bf16/fp16
-kernels are reserved, not yet implemented); the loss comes back in float32 and the gradient in the
-input's dtype. float64 CPU inputs run the library's float64 reference (sigreg::reference) end to
-end, so they get float64 results; float64 CUDA inputs run in float32.
+Precision: float32 and bfloat16 / float16 inputs go to the library as they are (16-bit inputs are
+read in their own type: tensor-core projections on CUDA; docs/design.md §4), with float64
+accumulation of the sums; the loss comes back in float32 and the gradient in the input's dtype.
+float64 CPU inputs run the library's float64 reference (sigreg::reference) end to end, so they get
+float64 results; float64 CUDA inputs run in float32.
+
+Non-finite input (docs/design.md §4): NaN or ±Inf in z makes the loss, its group's stats and the
+gradient NaN, as plain PyTorch would; nothing is checked unless check_finite=True, which raises a
+ValueError naming the first bad element (v, n, d) (one host synchronisation per call).
 
 Nothing here waits for the device: the step counter is a buffer read where it lies, the workspace
 comes from torch's allocator, and in a distributed job the global sample count travels in the same
@@ -114,6 +118,25 @@ def _groups_view(z: torch.Tensor) -> torch.Tensor:
     return z.reshape(math.prod(z.shape[:-2]), z.shape[-2], z.shape[-1])
 
 
+def _check_finite(z: torch.Tensor) -> None:
+    """Raises ValueError naming the first NaN / ±Inf element (v, n, d) of z (V, N, D).
+
+    The library's find_nonfinite on z's device, then one index read back: a host synchronisation
+    (and a graph break under torch.compile), which is why check_finite is opt-in. float64 input
+    is checked in float64 (the library's scan reads float32 / bf16 / fp16)."""
+    with torch.no_grad():
+        if z.dtype == torch.float64:
+            bad = (~torch.isfinite(z)).flatten().nonzero()
+            first = () if bad.numel() == 0 else tuple(
+                int(i) for i in torch.unravel_index(bad[0, 0], z.shape))
+        else:
+            first = tuple(_C.first_nonfinite(z.detach()))
+    if first:
+        v, n, d = first
+        raise ValueError(f"z: element (v={v}, n={n}, d={d}) is {z[v, n, d].item()} "
+                         f"(check_finite=True; SIGReg of non-finite input is NaN)")
+
+
 def _check_distributed(distributed):
     if distributed not in ("auto", True, False):
         raise ValueError(f"distributed: expected 'auto', True or False, got {distributed!r}")
@@ -163,19 +186,25 @@ def _sigreg(z, A, config, world, process_group, ddp_grad_scale):
 
 def sigreg_loss(z, A, *, knots=17, t_max=3.0, quadrature="trapezoid", allow_tf32=False,
                 kernels="auto", distributed="auto", process_group=None, ddp_grad_scale=True,
-                return_stats=False):
+                return_stats=False, check_finite=False):
     """SIGReg of z (..., N, D) on caller-given directions A (D, K), differentiable in z.
 
     Returns the loss (a 0-dim tensor; float32, float64 for float64 CPU input), or
     (loss, SIGRegStats) with return_stats=True. A is a constant (no gradient) and is moved to z's
     device if it is elsewhere. See the module docstring for dtypes and the distributed rule
-    (ddp_grad_scale); SIGReg's docstring for the other arguments.
+    (ddp_grad_scale); SIGReg's docstring for the other arguments (check_finite among them).
     """
     zg = _groups_view(z)
     if not isinstance(A, torch.Tensor) or A.dim() != 2 or A.shape[0] != zg.shape[-1]:
         shape = tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__
         raise ValueError(f"A: expected shape (D, K) with D = {zg.shape[-1]}, got {shape}")
     _check_distributed(distributed)
+    if check_finite:
+        _check_finite(zg)
+        bad = (~torch.isfinite(A.detach())).nonzero()  # A (D, K) is small: checked in torch
+        if bad.numel():
+            d, k = (int(i) for i in bad[0])
+            raise ValueError(f"A: element (d={d}, k={k}) is {A[d, k].item()} (check_finite=True)")
     A = A.detach()
     if A.device != zg.device:
         A = A.to(zg.device)
@@ -231,13 +260,15 @@ class SIGReg(torch.nn.Module):
     tensors ignore it), distributed ("auto": all-reduce over torch.distributed when it is
     initialised with more than one rank; True: always, error if not initialised; False: never),
     process_group (default: the world), ddp_grad_scale (multiply the gradient by the world size so
-    that DDP's averaging gives the single-process update; see the module docstring).
+    that DDP's averaging gives the single-process update; see the module docstring), check_finite
+    (raise a ValueError naming the first NaN / ±Inf element (v, n, d) of the input; one host
+    synchronisation per call, so off by default).
     """
 
     def __init__(self, knots: int = 17, *, num_slices: int = 256, t_max: float = 3.0,
                  quadrature: str = "trapezoid", seed: int = 0, allow_tf32: bool = False,
                  kernels: str = "auto", distributed="auto", process_group=None,
-                 ddp_grad_scale: bool = True):
+                 ddp_grad_scale: bool = True, check_finite: bool = False):
         super().__init__()
         self._config = _config(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels)
         _check_distributed(distributed)
@@ -246,6 +277,7 @@ class SIGReg(torch.nn.Module):
         self.allow_tf32, self.kernels = bool(allow_tf32), kernels
         self.distributed, self.process_group = distributed, process_group
         self.ddp_grad_scale = bool(ddp_grad_scale)
+        self.check_finite = bool(check_finite)
         t, phi, weights = _knot_buffers(self.knots, self.t_max, quadrature)
         self.register_buffer("t", t)
         self.register_buffer("phi", phi)
@@ -268,6 +300,8 @@ class SIGReg(torch.nn.Module):
 
     def forward(self, proj: torch.Tensor, step=None, *, return_stats: bool = False):
         z = _groups_view(proj)
+        if self.check_finite:
+            _check_finite(z)
         if step is None:
             counter = self._buffers["step"]
             # The step of this call, copied before the counter advances (last_stats keeps it).

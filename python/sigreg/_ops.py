@@ -67,7 +67,8 @@ def _parsed(config: str):
 
 
 def _result_dtype(z):
-    # float64 CPU input runs the float64 reference; everything else the float32 kernels.
+    # float64 CPU input runs the float64 reference; everything else (bf16 / fp16 z read in its
+    # own type) gives float32 loss and stats.
     return torch.float64 if z.dtype == torch.float64 and z.device.type == "cpu" else torch.float32
 
 

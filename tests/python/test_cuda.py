@@ -61,17 +61,23 @@ def test_forward_backward_match_cpu_and_eager(gaussian, shape):
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_low_precision_inputs(gaussian, dtype):
-    # The operator converts to float32 and the gradient back to the input dtype: the same
-    # float32 computation as on the converted input, so both are bitwise equal.
+    # 16-bit z goes to the library as it is: tensor-core projections with A rounded once to z's
+    # type (docs/design.md §4). Against float64 on the same z and that rounded A, what is left is
+    # float32 accumulation: the loss and stats to float32 accuracy. The backward also rounds dP to
+    # z's type for the dZ GEMM and dZ itself: a relative error up to ≈ 2 units of the type's
+    # rounding (2^-8 bf16, 2^-11 fp16) on the largest elements.
     reg = sigreg.SIGReg(num_slices=64)
     z = gaussian(512, 32, dtype=dtype).cuda().requires_grad_()
-    loss = reg(z, step=0)
+    loss, info = reg(z, step=0, return_stats=True)
     loss.backward()
-    zf = z.detach().float().requires_grad_()
-    ref = reg(zf, step=0)
+    A16 = reg.directions(32, 0).to(dtype).double().cpu()
+    z64 = z.detach().double().cpu().requires_grad_()
+    ref, ref_stats = eager_sigreg(z64, A16)
     ref.backward()
-    assert z.grad.dtype == dtype
-    assert torch.equal(loss, ref) and torch.equal(z.grad, zf.grad.to(dtype))
+    unit = 2.0 ** -8 if dtype == torch.bfloat16 else 2.0 ** -11
+    assert loss.dtype == torch.float32 and z.grad.dtype == dtype
+    assert rel_err(loss, ref) < 10 * F32_TOL and rel_err(info.stats, ref_stats) < 10 * F32_TOL
+    assert rel_err(z.grad, z64.grad) < 2 * unit
 
 
 def test_side_stream_and_deterministic(gaussian):
