@@ -161,7 +161,8 @@ if want python; then
 fi
 if want torch; then
   step torch_side_by_side python3 bench/torch_side_by_side.py --device cuda --shape all \
-    --precision all --json "$out/torch_side_by_side.json" --out "$out/torch_side_by_side.md"
+    --precision all --lib-versions auto --reps 5 --json "$out/torch_side_by_side.json" \
+    --out "$out/torch_side_by_side.md"
 fi
 if want overhead; then
   step module_overhead python3 bench/module_overhead.py --device cuda --out "$out/module_overhead.md"

@@ -4,7 +4,9 @@
     bench/gpu_summary.py --bench bench_cuda.json --torch torch_side_by_side.json \\
         --device "NVIDIA H200" --out summary.json [--table summary.md]
 
-Rows: {"shape", "precision", "impl", "ms", "x_floor", "peak_extra_mib", "err_stats", "err_dz"}.
+Rows: {"shape", "precision", "impl", "ms", "x_floor", "peak_extra_mib", "err_stats", "err_dz",
+"ms_source"} — ms_source says which harness timed the row: "bench_cuda" (C++, CUDA events around
+the library call) or "python" (the side-by-side script: the PyTorch package, median of --reps).
 - impl "sigreg": ms, x_floor and peak_extra_mib from bench_cuda (the "auto" version,
   fwd+bwd/cuda/auto/<precision>/<shape>: CUDA events, L2 flushed; x_floor against the cuBLAS
   GEMMs of the same precision plus one read of Z; extra memory = workspace + sums + stats);
@@ -64,10 +66,11 @@ def main():
             for impl in ("sigreg", "torch_eager", "torch_compile"):
                 t = torch.get((shape, precision, impl), {})
                 row = {"shape": shape, "precision": precision, "impl": impl, "ms": t.get("ms"),
+                       "ms_source": "python" if t.get("ms") is not None else None,
                        "x_floor": None, "peak_extra_mib": t.get("peak_extra_mib"),
                        "err_stats": t.get("err_stats"), "err_dz": t.get("err_dz")}
                 if impl == "sigreg" and (shape, precision) in bench:
-                    row.update(bench[(shape, precision)])
+                    row.update(bench[(shape, precision)], ms_source="bench_cuda")
                 if row["ms"] is not None:
                     rows.append(row)
     with open(a.out, "w") as f:

@@ -7,9 +7,12 @@ inputs and directions (the side by side of docs/performance.md).
     python3 bench/torch_side_by_side.py --device cpu  --shape cpu --threads 2     (the CPU table)
 
 Rows: sigreg (every CUDA kernel version asked for — chosen by name through the package's
-`kernels=` option, each row in a process of its own; float32 input and bfloat16 input), and PyTorch written from the
-formulas of docs/design.md §1 — `(Z@A).unsqueeze(-1) * t`, cos/sin means over N, weighted sum —
-eager and under torch.compile, in float32 and under bf16 autocast. Every row runs forward +
+`kernels=` option, each row in a process of its own), and PyTorch written from the formulas of
+docs/design.md §1 — `(Z@A).unsqueeze(-1) * t`, cos/sin means over N, weighted sum — eager and
+under torch.compile; each in the precisions of --dtypes: fp32; tf32 (sigreg: allow_tf32=True;
+torch: torch.backends.cuda.matmul.allow_tf32); bf16 and fp16 (sigreg: Z in that dtype, read
+natively; torch: torch.autocast to that dtype). --json writes the rows machine-readably
+(bench/gpu_summary.py reads them). Every row runs forward +
 backward on the same Z (seeded) and the same A (docs/design.md §2's Philox4x32-10 + Box–Muller,
 reimplemented here in numpy and checked against the library, or against a known answer).
 
@@ -47,7 +50,9 @@ SHAPES = {  # (V, N, D, K, M), as bench/bench_cuda.cu
     "tall": (1, 65536, 64, 256, 17),
     "wide": (1, 2048, 1024, 1024, 17),
 }
-SHAPE_GROUPS = {"cpu": ("toy", "lejepa", "tall", "wide")}  # bench/bench_cpu.cpp's shapes
+SHAPE_GROUPS = {"cpu": ("toy", "lejepa", "tall", "wide"),  # bench/bench_cpu.cpp's shapes
+                "all": ("toy", "lejepa", "large", "huge")}  # bench/bench_cuda.cu's shapes
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 T_MAX = 3.0
 SEED, STEP = 7, 3
 
@@ -268,11 +273,11 @@ def library_row(args, shape, version, dtype_name):
     V, N, D, K, M = shape
     Z, A = inputs(shape, device)
     ref_stats, ref_dZ = cached_reference(Z, A, shape, args.ref_dir)
-    cast = torch.bfloat16 if dtype_name == "bf16" else torch.float32
+    cast = AUTOCAST.get(dtype_name, torch.float32)
 
     def fn(Zl):
         loss, info = lib.sigreg_loss(Zl.to(cast), A, knots=M, t_max=T_MAX, kernels=version,
-                                     distributed=False,
+                                     allow_tf32=dtype_name == "tf32", distributed=False,
                                      return_stats=True)
         return loss, info.stats
 
@@ -292,10 +297,13 @@ def torch_rows(args, shape):
         base = torch.compile(torch_sigreg) if mode == "compile" else torch_sigreg
         for dtype_name in args.dtypes.split(","):
             def fn(Zl, base=base, dtype_name=dtype_name):
-                if dtype_name == "bf16":
-                    with torch.autocast(device.type, dtype=torch.bfloat16):
+                if dtype_name in AUTOCAST:
+                    with torch.autocast(device.type, dtype=AUTOCAST[dtype_name]):
                         return base(Zl, A, t, phi, w)
                 return base(Zl, A, t, phi, w)
+
+            tf32 = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = dtype_name == "tf32"
 
             row = {"name": f"torch {mode}", "dtype": dtype_name}
             try:
@@ -306,6 +314,8 @@ def torch_rows(args, shape):
                 row["error"] = "out of device memory"
             except Exception as e:  # a compile failure is a result, not a crash
                 row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = tf32
             rows.append(row)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -329,8 +339,8 @@ def table(rows, shape, device_name, stat="median"):
         out.append(f"| {r['name']} | {r['dtype']} | {r['time'] * 1e3:.3f} | {ratio} | {peak} | "
                    f"{r['stats_err']:.1e} | {r['grad_err']:.1e} |")
     out += ["", "rel err = max |x − ref| / max |ref| against float64 evaluations of the same "
-            "formulas on the same Z and A; bf16: sigreg gets Z cast to bfloat16 (it computes in "
-            "float32), torch runs under torch.autocast(bfloat16)."]
+            "formulas on the same Z and A; bf16 / fp16: sigreg gets Z in that dtype (read "
+            "natively), torch runs under torch.autocast to it; tf32: allow_tf32 on both."]
     return "\n".join(out)
 
 
@@ -388,14 +398,18 @@ def main():
     p.add_argument("--threads", type=int, default=2,
                    help="CPU: torch.set_num_threads (the library's handle follows it)")
     p.add_argument("--modes", default="eager,compile")
-    p.add_argument("--dtypes", default="fp32,bf16")
+    p.add_argument("--dtypes", "--precision", dest="dtypes", default="fp32,bf16",
+                   help="comma list of fp32, tf32, bf16, fp16, or all")
     p.add_argument("--lib-versions", default=None,
                    help="CUDA kernel versions to run, by name (sigreg.kernel_versions(), or "
                         "auto), e.g. simple,fused; default: every version on CUDA")
     p.add_argument("--out", default=None, help="also write the markdown table here")
+    p.add_argument("--json", default=None, help="also write the rows as JSON here")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)  # "version:dtype"
     p.add_argument("--ref-dir", default=None, help=argparse.SUPPRESS)  # cached references
     args = p.parse_args()
+    if args.dtypes == "all":
+        args.dtypes = "fp32,tf32,bf16,fp16"
     on_cuda = torch.device(args.device).type == "cuda"
     if not on_cuda:
         torch.set_num_threads(args.threads)
@@ -418,8 +432,8 @@ def main():
     check_directions(lib)
     device_name = (torch.cuda.get_device_name(torch.device(args.device)) if on_cuda
                    else f"CPU, {args.threads} threads")
-    texts = []
-    for shape in shapes:
+    texts, records = [], []
+    for shape_name, shape in zip(names, shapes):
         if on_cuda:
             rows = []
             if lib is None:  # no package here: the torch rows alone (bench_cuda times sigreg)
@@ -435,9 +449,27 @@ def main():
             rows = cpu_rows(args, shape)
         texts.append(table(rows, shape, device_name, args.stat))
         print(texts[-1] + "\n", flush=True)
+        records += [json_row(shape_name, r) for r in rows]
     if args.out:
         with open(args.out, "w") as f:
             f.write("\n\n".join(texts) + "\n")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": device_name, "torch": torch.__version__, "rows": records}, f,
+                      indent=1)
+
+
+def json_row(shape_name, r):
+    """One row as bench/gpu_summary.py reads it (impl: sigreg[ version] | torch_eager | ...)."""
+    impl = r["name"].replace("torch compile", "torch_compile").replace("torch eager",
+                                                                      "torch_eager")
+    out = {"shape": shape_name, "precision": r["dtype"], "impl": impl.replace(" ", ":")}
+    if "error" in r:
+        out["error"] = r["error"]
+        return out
+    out.update(ms=r["time"] * 1e3, err_stats=r["stats_err"], err_dz=r["grad_err"],
+               peak_extra_mib=None if r["peak"] is None else r["peak"] / 2**20)
+    return out
 
 
 if __name__ == "__main__":
