@@ -1,10 +1,11 @@
-// The public API's validation layer (host/api.cpp) through every entry point: each invalid
+// The public API's validation layer (host/api/) through every entry point: each invalid
 // argument returns the documented Code with a message that starts with the argument's name
-// ("<argument>: <what was expected>"), and a rejected call writes nothing to its outputs. Runs
-// for every backend this machine has (kCuda cases are skipped without a GPU).
+// ("<argument>: <what was expected>"), and a rejected call writes nothing to its outputs; each
+// valid call succeeds. Runs for every backend this machine has (kCuda cases are skipped without a
+// GPU). find_nonfinite's checks: test_find_nonfinite.cpp.
 //
 // Rejected calls never touch memory, so host buffers serve every backend here; calls that must
-// succeed are only made on the host backends (test_backends.cpp runs the CUDA ones).
+// succeed are only made on the host backends.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -94,7 +95,7 @@ Status invoke(Fn f, const Handle& h, const Args& a) {
   return Status(Code::kInternal, "unknown function");
 }
 
-class ApiTest : public ::testing::TestWithParam<Backend> {
+class Validation : public ::testing::TestWithParam<Backend> {
  protected:
   static constexpr int64_t kV = 2, kN = 9, kD = 5, kK = 4;
   static constexpr float kSentinel = 1234.5f;
@@ -138,8 +139,6 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     SIGREG_ASSERT_OK(make_directions(host, c, kD, 0, A_.data()));
   }
 
-  bool host_backend() const { return GetParam() != Backend::kCuda; }
-
   void fill_outputs() {
     std::fill(A_out_.begin(), A_out_.end(), kSentinel);
     std::fill(sums_.begin(), sums_.end(), double{kSentinel});
@@ -178,7 +177,7 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
 
   // On the host backends the call must succeed (it really reads and writes the buffers).
   void expect_accepted(Fn f, const Args& a) {
-    if (!host_backend()) {
+    if (GetParam() == Backend::kCuda) {
       if (f == Fn::kCanImplement || f == Fn::kWorkspaceSize)
         SIGREG_ASSERT_OK(invoke(f, handle_, a));
       return;
@@ -196,11 +195,11 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
   std::vector<unsigned char> workspace_;
 };
 
-TEST_P(ApiTest, ValidCallsSucceed) {
+TEST_P(Validation, ValidCallsSucceed) {
   for (const Fn f : kAllFns) expect_accepted(f, valid_);
 }
 
-TEST_P(ApiTest, OptionalArgumentsMayBeNull) {
+TEST_P(Validation, OptionalArgumentsMayBeNull) {
   Args a = valid_;
   a.stats = nullptr;  // loss only
   expect_accepted(Fn::kFinalize, a);
@@ -214,7 +213,7 @@ TEST_P(ApiTest, OptionalArgumentsMayBeNull) {
   expect_accepted(Fn::kBackward, a);
 }
 
-TEST_P(ApiTest, NullPointersAreNamed) {
+TEST_P(Validation, NullPointersAreNamed) {
   struct Case {
     Fn f;
     void (*clear)(Args&);
@@ -244,7 +243,7 @@ TEST_P(ApiTest, NullPointersAreNamed) {
   }
 }
 
-TEST_P(ApiTest, GroupsOutOfRange) {
+TEST_P(Validation, GroupsOutOfRange) {
   for (const int64_t V : {int64_t{0}, int64_t{-1}, std::numeric_limits<int64_t>::min()}) {
     Args a = valid_;
     a.problem.groups = V;
@@ -258,24 +257,7 @@ TEST_P(ApiTest, GroupsOutOfRange) {
   }
 }
 
-TEST(ApiFreeFunctions, NullExpectationOfInvalidConfigIsNaN) {
-  Config c;
-  c.num_knots = 1;
-  EXPECT_TRUE(std::isnan(null_expectation(c)));
-  c = Config{};
-  c.t_max = -1.0;
-  EXPECT_TRUE(std::isnan(null_expectation(c)));
-  EXPECT_FALSE(std::isnan(null_expectation(Config{})));
-}
-
-TEST(ApiFreeFunctions, InvalidHandleIsSafeToQuery) {
-  const Handle h;
-  EXPECT_FALSE(h.valid());
-  EXPECT_EQ(h.backend(), Backend::kReference);
-  EXPECT_EQ(h.impl(), nullptr);
-}
-
-TEST_P(ApiTest, SamplesOutOfRange) {
+TEST_P(Validation, SamplesOutOfRange) {
   for (const int64_t N : {int64_t{0}, int64_t{-7}}) {
     Args a = valid_;
     a.problem.samples = N;
@@ -283,7 +265,7 @@ TEST_P(ApiTest, SamplesOutOfRange) {
   }
 }
 
-TEST_P(ApiTest, FeaturesOutOfRange) {
+TEST_P(Validation, FeaturesOutOfRange) {
   for (const int64_t D : {int64_t{0}, int64_t{-3}}) {
     Args a = valid_;
     a.problem.features = D;
@@ -294,7 +276,7 @@ TEST_P(ApiTest, FeaturesOutOfRange) {
   }
 }
 
-TEST_P(ApiTest, SlicesOutOfRange) {
+TEST_P(Validation, SlicesOutOfRange) {
   for (const int64_t K : {int64_t{0}, int64_t{-2}, int64_t{1} << 31}) {
     Args a = valid_;
     a.config.num_slices = K;
@@ -302,7 +284,7 @@ TEST_P(ApiTest, SlicesOutOfRange) {
   }
 }
 
-TEST_P(ApiTest, KnotsOutOfRange) {
+TEST_P(Validation, KnotsOutOfRange) {
   for (const int M : {-3, 0, 1, 257, 1000}) {
     Args a = valid_;
     a.config.num_knots = M;
@@ -315,7 +297,7 @@ TEST_P(ApiTest, KnotsOutOfRange) {
   }
 }
 
-TEST_P(ApiTest, SimpsonNeedsOddKnots) {
+TEST_P(Validation, SimpsonNeedsOddKnots) {
   for (const int M : {2, 4, 16, 256}) {
     Args a = valid_;
     a.config.num_knots = M;
@@ -330,7 +312,7 @@ TEST_P(ApiTest, SimpsonNeedsOddKnots) {
   }
 }
 
-TEST_P(ApiTest, TMaxMustBePositiveAndFinite) {
+TEST_P(Validation, TMaxMustBePositiveAndFinite) {
   const double inf = std::numeric_limits<double>::infinity();
   for (const double t : {0.0, -0.0, -1.0, -inf, inf, std::numeric_limits<double>::quiet_NaN()}) {
     Args a = valid_;
@@ -342,7 +324,7 @@ TEST_P(ApiTest, TMaxMustBePositiveAndFinite) {
   SIGREG_ASSERT_OK(can_implement(handle_, a.config, a.problem));
 }
 
-TEST_P(ApiTest, EnumValuesOutOfRange) {
+TEST_P(Validation, EnumValuesOutOfRange) {
   Args a = valid_;
   a.config.quadrature = static_cast<Quadrature>(7);
   for (const Fn f : kAllFns) expect_invalid(f, a, "config.quadrature");
@@ -354,7 +336,7 @@ TEST_P(ApiTest, EnumValuesOutOfRange) {
   for (const Fn f : kProblemFns) expect_invalid(f, a, "problem.dtype");
 }
 
-TEST_P(ApiTest, ReservedDTypesAreNotSupported) {
+TEST_P(Validation, ReservedDTypesAreNotSupported) {
   for (const DType t : {DType::kBFloat16, DType::kFloat16}) {
     Args a = valid_;
     a.problem.dtype = t;
@@ -362,13 +344,13 @@ TEST_P(ApiTest, ReservedDTypesAreNotSupported) {
   }
 }
 
-TEST_P(ApiTest, TF32IsAPermissionNotAnError) {
+TEST_P(Validation, TF32IsAPermissionNotAnError) {
   Args a = valid_;
   a.config.math = MathMode::kAllowTF32;
   for (const Fn f : kAllFns) expect_accepted(f, a);
 }
 
-TEST_P(ApiTest, SizesThatOverflowAreRejected) {
+TEST_P(Validation, SizesThatOverflowAreRejected) {
   const int64_t big = int64_t{1} << 30;
   Args a = valid_;
   a.problem = Problem{big, big, big, DType::kFloat32};  // V·N·D = 2^90
@@ -388,7 +370,7 @@ TEST_P(ApiTest, SizesThatOverflowAreRejected) {
   for (const Fn f : kProblemFns) expect_invalid(f, a, "problem.groups");
 }
 
-TEST_P(ApiTest, GlobalSamplesOutOfRange) {
+TEST_P(Validation, GlobalSamplesOutOfRange) {
   Args a = valid_;
   a.global_samples = kN - 1;  // fewer than this rank holds
   expect_invalid(Fn::kBackward, a, "global_samples");
@@ -402,7 +384,7 @@ TEST_P(ApiTest, GlobalSamplesOutOfRange) {
   expect_accepted(Fn::kBackward, a);
 }
 
-TEST_P(ApiTest, WorkspaceSizeIsReportedAndAnEmptyOneAcceptedWhenZero) {
+TEST_P(Validation, WorkspaceSizeIsReportedAndAnEmptyOneAcceptedWhenZero) {
   size_t bytes = 777;
   SIGREG_ASSERT_OK(workspace_size(handle_, valid_.config, valid_.problem, &bytes));
   EXPECT_EQ(bytes, workspace_bytes_);
@@ -419,7 +401,7 @@ TEST_P(ApiTest, WorkspaceSizeIsReportedAndAnEmptyOneAcceptedWhenZero) {
   }
 }
 
-TEST_P(ApiTest, WorkspaceTooSmall) {
+TEST_P(Validation, WorkspaceTooSmall) {
   if (workspace_bytes_ == 0)
     GTEST_SKIP() << backend_name(GetParam()) << " needs no workspace for this problem";
   for (const Fn f : {Fn::kEcfSums, Fn::kForward, Fn::kBackward}) {
@@ -437,13 +419,13 @@ std::string backend_param_name(const ::testing::TestParamInfo<Backend>& info) {
   return backend_name(info.param);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ApiTest,
+INSTANTIATE_TEST_SUITE_P(Backends, Validation,
                          ::testing::Values(Backend::kReference, Backend::kCpu, Backend::kCuda),
                          backend_param_name);
 
-// ---- Handles -----------------------------------------------------------------------------
+// ---- An invalid handle ---------------------------------------------------------------------
 
-TEST(ApiHandle, InvalidHandleIsRejectedByEveryFunction) {
+TEST(ValidationHandle, InvalidHandleIsRejectedByEveryFunction) {
   Handle handle;  // never created
   EXPECT_FALSE(handle.valid());
   std::vector<float> Z(10, 0.5f), A(8, 0.5f), stats(4), loss(1), dZ(10);
@@ -476,71 +458,6 @@ TEST(ApiHandle, InvalidHandleIsRejectedByEveryFunction) {
   EXPECT_FALSE(created.valid());  // NOLINT(bugprone-use-after-move): documented state
   EXPECT_EQ(invoke(Fn::kCanImplement, created, a).code(), Code::kInvalidArgument);
   SIGREG_ASSERT_OK(invoke(Fn::kCanImplement, taken, a));
-}
-
-TEST(ApiHandle, CreateValidatesItsArguments) {
-  Status s = Handle::create(Backend::kReference, nullptr);
-  EXPECT_EQ(s.code(), Code::kInvalidArgument);
-  EXPECT_EQ(s.message().rfind("out:", 0), 0u) << s.to_string();
-
-  Handle h;
-  HandleOptions options;
-  options.num_threads = -1;
-  s = Handle::create(Backend::kCpu, &h, options);
-  EXPECT_EQ(s.code(), Code::kInvalidArgument);
-  EXPECT_EQ(s.message().rfind("options.num_threads:", 0), 0u) << s.to_string();
-  EXPECT_FALSE(h.valid());
-
-  s = Handle::create(static_cast<Backend>(42), &h);
-  EXPECT_EQ(s.code(), Code::kInvalidArgument);
-  EXPECT_EQ(s.message().rfind("backend:", 0), 0u) << s.to_string();
-  EXPECT_FALSE(h.valid());
-
-  for (const Backend b : {Backend::kReference, Backend::kCpu}) {
-    Handle created;
-    SIGREG_ASSERT_OK(Handle::create(b, &created));
-    EXPECT_TRUE(created.valid());
-    EXPECT_EQ(created.backend(), b);
-  }
-  HandleOptions one_thread;
-  one_thread.num_threads = 1;
-  SIGREG_ASSERT_OK(Handle::create(Backend::kCpu, &h, one_thread));
-}
-
-TEST(ApiHandle, CudaHandleWithoutAGpuIsAnErrorNotACrash) {
-  Handle h;
-  const Status s = Handle::create(Backend::kCuda, &h);
-  if (cuda_available()) {
-    EXPECT_TRUE(s.ok()) << s.to_string();
-    EXPECT_TRUE(h.valid());
-    return;
-  }
-  EXPECT_TRUE(s.code() == Code::kNotSupported || s.code() == Code::kCudaError) << s.to_string();
-  EXPECT_FALSE(s.message().empty());
-  EXPECT_FALSE(h.valid());
-}
-
-// ---- Status and names ------------------------------------------------------------------
-
-TEST(ApiStatus, NamesAndStrings) {
-  EXPECT_STREQ(code_name(Code::kOk), "kOk");
-  EXPECT_STREQ(code_name(Code::kInvalidArgument), "kInvalidArgument");
-  EXPECT_STREQ(code_name(Code::kWorkspaceTooSmall), "kWorkspaceTooSmall");
-  EXPECT_STREQ(code_name(Code::kNotSupported), "kNotSupported");
-  EXPECT_STREQ(code_name(Code::kCudaError), "kCudaError");
-  EXPECT_STREQ(code_name(Code::kCublasError), "kCublasError");
-  EXPECT_STREQ(code_name(Code::kInternal), "kInternal");
-  EXPECT_STREQ(backend_name(Backend::kReference), "reference");
-  EXPECT_STREQ(backend_name(Backend::kCpu), "cpu");
-  EXPECT_STREQ(backend_name(Backend::kCuda), "cuda");
-
-  const Status ok;
-  EXPECT_TRUE(ok.ok());
-  EXPECT_TRUE(ok.message().empty());
-  EXPECT_EQ(ok.to_string(), "kOk");
-  const Status bad(Code::kInvalidArgument, "Z: must not be null");
-  EXPECT_FALSE(bad.ok());
-  EXPECT_EQ(bad.to_string(), "kInvalidArgument: Z: must not be null");
 }
 
 }  // namespace

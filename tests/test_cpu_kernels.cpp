@@ -1,11 +1,13 @@
-// Backend::kCpu (the float32 fast path) against the float64 reference (docs/design.md §1):
-// ECF sums, stats and loss to 1e-5 relative, dZ to 1e-4 of max|dZ_ref|, over awkward shapes
-// (N = 1, K = 1, odd D, N and K off every tile size, V > 1, N = 65536, several slice blocks);
-// bitwise determinism across runs and thread counts; the workspace contract; the distributed
-// split; and the vectorised sincos against float64 libm.
+// The CPU fast path's internals (host/cpu/): Backend::kCpu against the float64 reference at
+// shapes that probe its tiles (N = 1, K = 1, odd D, N and K off every tile size, V > 1,
+// N = 65536, several slice blocks) — ECF sums, stats and loss to 1e-5 relative, dZ to 1e-4 of
+// max|dZ_ref| —;
+// the float64 fallback for projections past the fast sincos range; the workspace contract; and
+// the vectorised sincos against float64 libm. (Its determinism across thread counts:
+// test_determinism.cpp; its distributed split: test_distributed_split.cpp.)
 #include <cstring>
 
-#include "common.hpp"
+#include "tests/backend_cases.hpp"
 // simd.hpp's vectors pass by value only between always-inline helpers (see cpu_kernels.cpp).
 #pragma GCC diagnostic ignored "-Wpsabi"
 #include "host/cpu/cpu_kernels.hpp"
@@ -96,25 +98,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CpuVsReference,
                                            Shape{1, 100, 4, 1030, 5}, Shape{2, 65, 9, 13, 2},
                                            Shape{1, 4099, 33, 130, 33}, Shape{1, 65536, 8, 16}));
 
-// g scales dZ linearly and is read through the pointer.
-TEST(Cpu, GradLossScalesGradient) {
-  const Shape shape{2, 333, 12, 24};
-  const Config c = config_for(shape);
-  const Problem p{shape.V, shape.N, shape.D, DType::kFloat32};
-  const Handle h = make_handle(Backend::kCpu, 2);
-  std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
-  SIGREG_ASSERT_OK(make_directions(h, c, shape.D, 3, A.data()));
-  const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
-  const float g = -0.37f;
-  const HostOutputs got = run_host(h, c, p, Z, A, &g);
-  const Expected want = run_reference(c, p, Z, A, g);
-  EXPECT_TRUE(all_close(got.dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ)));
-}
-
 // Projections far outside the fast sincos range take the float64 fallback per tile. With D = 1,
 // A = 1 and Δ = 3/16, values on a 1/64 grid make P and θ = Δ·P exact in float, so the reference
 // sees the same angles and only the sincos and rotation errors remain.
-TEST(Cpu, LargeProjectionsUseExactFallback) {
+TEST(CpuKernels, LargeProjectionsUseExactFallback) {
   Config c;
   c.num_slices = 1;
   const Problem p{1, 3000, 1, DType::kFloat32};
@@ -131,75 +118,7 @@ TEST(Cpu, LargeProjectionsUseExactFallback) {
   EXPECT_TRUE(all_close(got.dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ)));
 }
 
-// Same inputs → bitwise-equal sums, stats, loss and dZ, run to run and for 1, 2, 3 threads.
-TEST(Cpu, BitwiseDeterministicAcrossThreadCounts) {
-  const Shape shape{2, 5000, 24, 150};  // several chunks, slice blocks and dZ tiles
-  const Config c = config_for(shape);
-  const Problem p{shape.V, shape.N, shape.D, DType::kFloat32};
-  std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
-  const Handle h1 = make_handle(Backend::kCpu, 1);
-  SIGREG_ASSERT_OK(make_directions(h1, c, shape.D, 11, A.data()));
-  const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
-  const HostOutputs base = run_host(h1, c, p, Z, A);
-  for (int threads : {1, 2, 3}) {
-    const Handle h = make_handle(Backend::kCpu, threads);
-    for (int run = 0; run < 2; ++run) {
-      const HostOutputs o = run_host(h, c, p, Z, A);
-      EXPECT_EQ(0, std::memcmp(o.sums.data(), base.sums.data(), o.sums.size() * sizeof(double)))
-          << threads << " threads, run " << run;
-      EXPECT_EQ(0, std::memcmp(o.stats.data(), base.stats.data(), o.stats.size() * sizeof(float)))
-          << threads << " threads, run " << run;
-      EXPECT_EQ(0, std::memcmp(o.dZ.data(), base.dZ.data(), o.dZ.size() * sizeof(float)))
-          << threads << " threads, run " << run;
-      EXPECT_EQ(0, std::memcmp(&o.loss, &base.loss, sizeof(float)));
-    }
-  }
-}
-
-// Two shards: their ecf_sums add up to the whole batch's, and backward on one shard with the
-// reduced sums and the global N is the reference gradient of the global loss (docs/design.md §3).
-TEST(Cpu, DistributedSplitMatchesReference) {
-  const Shape shape{2, 1500, 10, 40};
-  const int64_t n1 = 600, n2 = shape.N - n1;
-  const Config c = config_for(shape);
-  const Handle h = make_handle(Backend::kCpu, 2);
-  std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
-  SIGREG_ASSERT_OK(make_directions(h, c, shape.D, 5, A.data()));
-  const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
-  std::vector<float> Z1, Z2;  // per group v: the first n1 samples go to shard 1
-  for (int64_t v = 0; v < shape.V; ++v) {
-    const auto row = [&](int64_t n) { return Z.begin() + (v * shape.N + n) * shape.D; };
-    Z1.insert(Z1.end(), row(0), row(n1));
-    Z2.insert(Z2.end(), row(n1), row(shape.N));
-  }
-  const Problem p1{shape.V, n1, shape.D, DType::kFloat32},
-      p2{shape.V, n2, shape.D, DType::kFloat32};
-  size_t bytes1 = 0, bytes2 = 0;
-  SIGREG_ASSERT_OK(workspace_size(h, c, p1, &bytes1));
-  SIGREG_ASSERT_OK(workspace_size(h, c, p2, &bytes2));
-  std::vector<unsigned char> raw(std::max(bytes1, bytes2));
-  const Workspace ws{raw.data(), raw.size()};
-  const size_t count = static_cast<size_t>(shape.V * shape.K * c.num_knots * 2);
-  std::vector<double> s1(count), s2(count), reduced(count);
-  SIGREG_ASSERT_OK(ecf_sums(h, c, p1, Z1.data(), A.data(), s1.data(), ws));
-  SIGREG_ASSERT_OK(ecf_sums(h, c, p2, Z2.data(), A.data(), s2.data(), ws));
-  for (size_t i = 0; i < count; ++i) reduced[i] = s1[i] + s2[i];
-
-  const Expected whole = run_reference(c, {shape.V, shape.N, shape.D, DType::kFloat32}, Z, A);
-  EXPECT_TRUE(all_close(reduced, whole.sums, 1e-6, 1e-5 * std::sqrt(1500.0)));
-
-  std::vector<float> dZ1(Z1.size());
-  poison(dZ1);
-  SIGREG_ASSERT_OK(
-      backward(h, c, p1, shape.N, Z1.data(), A.data(), reduced.data(), nullptr, dZ1.data(), ws));
-  const auto Z1d = widen(Z1), Ad = widen(A);
-  std::vector<double> want(Z1.size());
-  reference::backward(c, shape.V, n1, shape.N, shape.D, Z1d.data(), Ad.data(), whole.sums.data(),
-                      1.0, want.data());
-  EXPECT_TRUE(all_close(dZ1, want, 0.0, 1e-4 * max_abs(want)));
-}
-
-TEST(Cpu, WorkspaceSizeDependsOnThreadsNotOnCalls) {
+TEST(CpuKernels, WorkspaceSizeDependsOnThreadsNotOnCalls) {
   Config c;
   const Problem p{1, 4096, 32, DType::kFloat32};
   size_t one = 0, two = 0, again = 0;
