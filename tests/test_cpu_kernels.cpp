@@ -1,7 +1,7 @@
 // The CPU fast path's internals (host/cpu/): Backend::kCpu against the float64 reference at
 // shapes that probe its tiles (N = 1, K = 1, odd D, N and K off every tile size, V > 1,
 // N = 65536, several slice blocks) — ECF sums, stats and loss to 1e-5 relative, dZ to 1e-4 of
-// max|dZ_ref| —;
+// max|dZ_ref|, and every element about as accurate as plain float32 (tests/backend_cases.hpp) —;
 // the float64 fallback for projections past the fast sincos range; the workspace contract; and
 // the vectorised sincos against float64 libm. (Its determinism across thread counts:
 // test_determinism.cpp; its distributed split: test_distributed_split.cpp.)
@@ -86,6 +86,14 @@ TEST_P(CpuVsReference, MatchesFloat64Reference) {
   EXPECT_TRUE(all_close(got.stats, want.stats, 1e-5, 0.0)) << shape;
   EXPECT_NEAR(got.loss, want.loss, 1e-5 * std::fabs(want.loss)) << shape;
   EXPECT_TRUE(all_close(got.dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ))) << shape;
+  // Element by element, about as accurate as plain float32 on the same inputs.
+  const BaselineRun base = float32_baseline(c, shape.V, shape.N, shape.D, Z, A);
+  EXPECT_TRUE(within_float32_baseline(got.sums, want.sums, base.sums)) << shape << ": sums";
+  EXPECT_TRUE(within_float32_baseline(got.stats, want.stats, base.stats)) << shape << ": stats";
+  EXPECT_TRUE(within_float32_baseline(std::vector<float>{got.loss}, {want.loss}, {base.loss},
+                                      rms_error(base.stats, want.stats)))
+      << shape << ": loss";
+  EXPECT_TRUE(within_float32_baseline(got.dZ, want.dZ, base.dZ)) << shape << ": dZ";
   std::cout << "[          ] " << shape << ": stats rel err "
             << worst_relative(got.stats, want.stats) << ", dZ err / max|dZ| "
             << worst_relative(got.dZ, want.dZ) << "\n";

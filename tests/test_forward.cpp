@@ -1,6 +1,8 @@
 // sigreg::ecf_sums, sigreg::finalize and sigreg::forward on every float32 backend (kCpu, kCuda
 // and each CUDA kernel version) against the float64 reference, through the public API only, at
-// awkward sizes (tests/backend_cases.hpp lists them). kCuda cases are reported as skipped
+// awkward sizes (tests/backend_cases.hpp lists them), and against a plain float32
+// implementation of the same inputs: each element of the sums, stats and the loss must be about
+// as accurate as float32 itself (backend_cases.hpp says how). kCuda cases are reported as skipped
 // where no GPU is present. The distributed split (ecf_sums on shards) is in
 // test_distributed_split.cpp.
 #include "tests/backend_cases.hpp"
@@ -10,15 +12,16 @@ namespace {
 
 class ForwardCase : public BackendCaseTest {};
 
-TEST_P(ForwardCase, MatchesReference) {
+TEST_P(ForwardCase, MatchesReferenceAndFloat32Baseline) {
   const Config config = c().config();
   const Problem problem = c().problem();
   SIGREG_SKIP_IF_NOT_SERVED(runner_, config, problem);
   const auto Z = c().Z(), A = c().A();
   const ReferenceRun ref = c().reference();
+  const BaselineRun base = c().baseline();
   ForwardResult f;
   SIGREG_ASSERT_OK(run_forward(*runner_, config, problem, Z, A, &f));
-  expect_forward_close(f, ref, c().N, "forward");
+  expect_forward_close(f, ref, c().N, "forward", &base);
 }
 
 SIGREG_INSTANTIATE_BACKEND_CASES(ForwardCase);
@@ -38,7 +41,8 @@ TEST_P(Forward, EcfSumsThenFinalizeEqualsForward) {
   EXPECT_TRUE(all_close(two_step.stats, one_shot.stats, 1e-6, 0.0));
   EXPECT_NEAR(two_step.loss, one_shot.loss, 1e-6 * std::fabs(one_shot.loss));
   const ReferenceRun ref = k.reference();
-  expect_forward_close(two_step, ref, k.N, "ecf_sums + finalize");
+  const BaselineRun base = k.baseline();
+  expect_forward_close(two_step, ref, k.N, "ecf_sums + finalize", &base);
 }
 
 // stats or loss may be null (not both), in forward and in finalize.
