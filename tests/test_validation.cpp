@@ -1,18 +1,19 @@
 // The public API's validation layer (host/api/) through every entry point: each invalid
 // argument returns the documented Code with a message that starts with the argument's name
 // ("<argument>: <what was expected>"), and a rejected call writes nothing to its outputs; each
-// valid call succeeds. Runs for every backend this machine has (kCuda cases are skipped without a
-// GPU). find_nonfinite's checks: test_find_nonfinite.cpp.
+// valid call succeeds and writes its outputs. Runs for every backend this machine has (kCuda
+// cases are skipped without a GPU). find_nonfinite's checks: test_find_nonfinite.cpp.
 //
-// Rejected calls never touch memory, so host buffers serve every backend here; calls that must
-// succeed are only made on the host backends.
+// Rejected calls never touch memory, so host buffers serve every backend there. Calls that must
+// succeed run on fresh buffers in the backend's own memory (device memory for kCuda), with valid
+// inputs, and their outputs are compared with the same call on kReference.
 #include <cmath>
 #include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "tests/common.hpp"
+#include "tests/runner.hpp"
 
 namespace sigreg::test {
 namespace {
@@ -101,7 +102,10 @@ class Validation : public ::testing::TestWithParam<Backend> {
   static constexpr float kSentinel = 1234.5f;
 
   void SetUp() override {
-    if (GetParam() == Backend::kCuda) SIGREG_REQUIRE_GPU();
+    if (GetParam() == Backend::kCuda) {
+      SIGREG_REQUIRE_GPU();
+      if (!test_built_with_cuda()) GTEST_SKIP() << "test built without the CUDA runtime";
+    }
     SIGREG_ASSERT_OK(Handle::create(GetParam(), &handle_));
     ASSERT_EQ(handle_.backend(), GetParam());
     Config& c = valid_.config;
@@ -132,11 +136,13 @@ class Validation : public ::testing::TestWithParam<Backend> {
     valid_.workspace =
         Workspace{workspace_bytes_ > 0 ? workspace_.data() : nullptr, workspace_bytes_};
     valid_.bytes = &bytes_out_;
-    // Valid directions for the calls that read A (computed on the host: for kCuda the buffers
-    // here are host memory, which only rejected calls ever see).
-    Handle host;
-    SIGREG_ASSERT_OK(Handle::create(Backend::kReference, &host));
-    SIGREG_ASSERT_OK(make_directions(host, c, kD, 0, A_.data()));
+    // Valid directions and sums for the calls that read them (computed on the host: for kCuda
+    // the buffers here are host memory, which only rejected calls ever see; call_on copies them).
+    SIGREG_ASSERT_OK(Handle::create(Backend::kReference, &reference_));
+    SIGREG_ASSERT_OK(make_directions(reference_, c, kD, 0, A_.data()));
+    sums_in_.resize(sums_.size());
+    SIGREG_ASSERT_OK(forward(reference_, c, valid_.problem, Z_.data(), A_.data(), sums_in_.data(),
+                             nullptr, loss_.data(), Workspace{}));
   }
 
   void fill_outputs() {
@@ -175,23 +181,101 @@ class Validation : public ::testing::TestWithParam<Backend> {
     expect_rejected(f, args, Code::kInvalidArgument, name);
   }
 
-  // On the host backends the call must succeed (it really reads and writes the buffers).
-  void expect_accepted(Fn f, const Args& a) {
-    if (GetParam() == Backend::kCuda) {
-      if (f == Fn::kCanImplement || f == Fn::kWorkspaceSize)
-        SIGREG_ASSERT_OK(invoke(f, handle_, a));
-      return;
-    }
-    const Status s = invoke(f, handle_, a);
-    EXPECT_TRUE(s.ok()) << fn_name(f) << ": " << s.to_string();
+  // Everything a call wrote, downloaded from the backend's memory.
+  struct Written {
+    Status status;
+    std::vector<float> A_out, stats, loss, dZ;
+    std::vector<double> sums;
+    size_t bytes = 0;
+  };
+
+  // Runs `f` on `h` with fresh buffers in the memory of `h`'s backend (device memory for kCuda):
+  // the non-null pointers of `a` become these buffers, inputs hold valid values (sums_in_ is a
+  // reference forward's), outputs start poisoned; null pointers stay null.
+  Written call_on(const Handle& h, Fn f, const Args& a) const {
+    const bool dev = h.backend() == Backend::kCuda;
+    Buffer<float> Z(dev, Z_.size()), A(dev, A_.size()), A_out(dev, A_out_.size()),
+        stats(dev, stats_.size()), loss(dev, 1), dZ(dev, dZ_.size()), grad(dev, 1);
+    Buffer<double> sums_in(dev, sums_in_.size()), sums_out(dev, sums_in_.size());
+    Buffer<unsigned char> ws(dev, std::max<size_t>(a.workspace.bytes, 1));
+    Z.upload(Z_);
+    A.upload(A_);
+    grad.upload(grad_);
+    sums_in.upload(sums_in_);
+    const bool writes_sums = f == Fn::kEcfSums || f == Fn::kForward;
+    Args d = a;
+    d.Z = a.Z != nullptr ? Z.data() : nullptr;
+    d.A = a.A != nullptr ? A.data() : nullptr;
+    d.A_out = a.A_out != nullptr ? A_out.data() : nullptr;
+    d.sums = a.sums == nullptr ? nullptr : (writes_sums ? sums_out.data() : sums_in.data());
+    d.stats = a.stats != nullptr ? stats.data() : nullptr;
+    d.loss = a.loss != nullptr ? loss.data() : nullptr;
+    d.grad_loss = a.grad_loss != nullptr ? grad.data() : nullptr;
+    d.dZ = a.dZ != nullptr ? dZ.data() : nullptr;
+    d.workspace = Workspace{a.workspace.data != nullptr ? ws.data() : nullptr, a.workspace.bytes};
+    Written w;
+    w.bytes = 777;
+    d.bytes = a.bytes != nullptr ? &w.bytes : nullptr;
+    w.status = invoke(f, h, d);
+    if (!w.status.ok()) return w;
+    // What each function writes (a null optional output stays unwritten).
+    if (f == Fn::kDirections) w.A_out = A_out.download();
+    if (writes_sums) w.sums = sums_out.download();
+    if ((f == Fn::kFinalize || f == Fn::kForward) && a.stats != nullptr) w.stats = stats.download();
+    if ((f == Fn::kFinalize || f == Fn::kForward) && a.loss != nullptr) w.loss = loss.download();
+    if (f == Fn::kBackward) w.dZ = dZ.download();
+    return w;
   }
 
-  Handle handle_;
+  // `f(args)` must succeed on this backend, in its own memory, and write what the same call
+  // writes on kReference (to float accuracy: 1e-4 relative; TF32 on CUDA to 1e-2; the backend
+  // suites check accuracy closely). can_implement writes nothing; workspace_size writes bytes.
+  void expect_accepted(Fn f, const Args& a) {
+    SCOPED_TRACE(fn_name(f));
+    const Written got = call_on(handle_, f, a);
+    ASSERT_TRUE(got.status.ok()) << fn_name(f) << ": " << got.status.to_string();
+    if (f == Fn::kCanImplement) return;
+    if (f == Fn::kWorkspaceSize) {
+      size_t again = 0;
+      SIGREG_ASSERT_OK(workspace_size(handle_, a.config, a.problem, &again));
+      EXPECT_EQ(got.bytes, again);
+      EXPECT_NE(got.bytes, 777u) << "bytes not written";
+      return;
+    }
+    const Written want = call_on(reference_, f, a);
+    ASSERT_TRUE(want.status.ok()) << want.status.to_string();
+    const bool tf32 = GetParam() == Backend::kCuda && a.config.math == MathMode::kAllowTF32;
+    const double rtol = tf32 ? 1e-2 : 1e-4;
+    auto close = [&](const auto& x, const auto& y, const char* what) {
+      EXPECT_EQ(x.size(), y.size()) << what;
+      EXPECT_TRUE(all_close(x, y, rtol, rtol * max_abs(widen_any(y)))) << what;
+    };
+    close(got.A_out, want.A_out, "A");
+    close(got.sums, want.sums, "sums");
+    close(got.stats, want.stats, "stats");
+    close(got.loss, want.loss, "loss");
+    close(got.dZ, want.dZ, "dZ");
+    // Every output the function has was written.
+    const bool writes_stats = (f == Fn::kFinalize || f == Fn::kForward) && a.stats != nullptr;
+    const bool writes_loss = (f == Fn::kFinalize || f == Fn::kForward) && a.loss != nullptr;
+    EXPECT_EQ(got.A_out.empty(), f != Fn::kDirections);
+    EXPECT_EQ(got.sums.empty(), !(f == Fn::kEcfSums || f == Fn::kForward));
+    EXPECT_EQ(got.stats.empty(), !writes_stats);
+    EXPECT_EQ(got.loss.empty(), !writes_loss);
+    EXPECT_EQ(got.dZ.empty(), f != Fn::kBackward);
+  }
+
+  template <typename T>
+  static std::vector<double> widen_any(const std::vector<T>& x) {
+    return std::vector<double>(x.begin(), x.end());
+  }
+
+  Handle handle_, reference_;
   Args valid_;
   size_t workspace_bytes_ = 0;
   size_t bytes_out_ = 0;
   std::vector<float> Z_, A_, A_out_, stats_, loss_, dZ_, grad_;
-  std::vector<double> sums_;
+  std::vector<double> sums_, sums_in_;
   std::vector<unsigned char> workspace_;
 };
 
