@@ -65,6 +65,13 @@ double loss_of(const Config& c, int64_t V, int64_t N, int64_t D, const std::vect
 // Monte Carlo: stats of i.i.d. N(0,1) projections must average to null_expectation() for any N.
 // Groups are independent batches; with orthonormal A the K slices of one group are independent
 // too, so every (v, k) is one independent draw of stat.
+//
+// Tolerance: |mean − E| ≤ 4 standard errors (s.e. = sample s.d./√draws; a correct statistic
+// fails with probability 6·10⁻⁵ per case for a new SIGREG_TEST_SEED). Teeth: the null stat has
+// s.d. ≈ 0.7–1.0·E, so each case takes enough draws (2–4.5·10⁵) that s.e. ≤ E/650; then a
+// statistic biased by 1% of E sits ≥ 6.5 − |z| s.e. from E and fails. The test checks both: s.e.
+// is that small, and the sample mean scaled by 1.01 and by 0.99 (a ±1% bias) fails the same
+// 4-s.e. test. Only the forward is run (ecf_sums + finalize): ~3 s for the five cases.
 struct NullCase {
   int64_t N, D, K, V;
   int M;
@@ -80,7 +87,10 @@ TEST_P(ReferenceNullMonteCarlo, MeanMatchesExpectationWithinStandardError) {
   const std::vector<double> A = p.D == 1 ? std::vector<double>(static_cast<size_t>(p.K), 1.0)
                                          : orthonormal_columns(p.D, p.K, test_seed(1));
   const auto Z = random_normal_double(static_cast<size_t>(p.V * p.N * p.D), test_seed(2));
-  const std::vector<double> stats = stats_of(c, p.V, p.N, p.D, Z, A);
+  std::vector<double> sums(static_cast<size_t>(p.V * p.K * p.M * 2)),
+      stats(static_cast<size_t>(p.V * p.K));
+  reference::ecf_sums(c, p.V, p.N, p.D, Z.data(), A.data(), sums.data());
+  reference::finalize(c, p.V, p.N, sums.data(), stats.data());
   const double n = static_cast<double>(stats.size());
   const double mean = std::accumulate(stats.begin(), stats.end(), 0.0) / n;
   double var = 0.0;
@@ -88,20 +98,24 @@ TEST_P(ReferenceNullMonteCarlo, MeanMatchesExpectationWithinStandardError) {
   var /= n - 1.0;
   const double standard_error = std::sqrt(var / n);
   const double expected = null_expectation(c);
-  EXPECT_LE(std::fabs(mean - expected), 4.5 * standard_error)
+  constexpr double kStandardErrors = 4.0;
+  EXPECT_LE(std::fabs(mean - expected), kStandardErrors * standard_error)
       << "mean " << mean << " expected " << expected << " s.e. " << standard_error << " over "
       << stats.size() << " draws";
-  // The test has teeth: a mis-scaled statistic (e.g. without the factor N) is many s.e. away.
-  EXPECT_LT(standard_error, 0.02 * expected);
+  // The test has teeth: a 1% bias in either direction fails it.
+  EXPECT_LT(standard_error, expected / 650.0);
+  for (const double bias : {1.01, 0.99})
+    EXPECT_GT(std::fabs(bias * mean - expected), kStandardErrors * standard_error)
+        << "a statistic biased by ×" << bias << " would pass";
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, ReferenceNullMonteCarlo,
-    ::testing::Values(NullCase{1, 1, 1, 6000, 17, 3.0, Quadrature::kTrapezoid},
-                      NullCase{16, 1, 1, 4000, 17, 3.0, Quadrature::kTrapezoid},
-                      NullCase{32, 24, 16, 300, 17, 3.0, Quadrature::kTrapezoid},
-                      NullCase{5, 8, 8, 800, 2, 1.0, Quadrature::kTrapezoid},
-                      NullCase{64, 12, 12, 250, 9, 4.0, Quadrature::kSimpson}),
+    ::testing::Values(NullCase{1, 1, 1, 300000, 17, 3.0, Quadrature::kTrapezoid},
+                      NullCase{16, 1, 1, 350000, 17, 3.0, Quadrature::kTrapezoid},
+                      NullCase{8, 12, 8, 45000, 17, 3.0, Quadrature::kTrapezoid},
+                      NullCase{5, 8, 8, 60000, 2, 1.0, Quadrature::kTrapezoid},
+                      NullCase{16, 12, 12, 30000, 9, 4.0, Quadrature::kSimpson}),
     [](const ::testing::TestParamInfo<NullCase>& case_info) {
       const NullCase& p = case_info.param;
       return "N" + std::to_string(p.N) + "_D" + std::to_string(p.D) + "_K" + std::to_string(p.K) +
