@@ -1,5 +1,6 @@
 // sigreg::knot_table (include/sigreg/knots.hpp) and sigreg::null_expectation: the knot grid,
-// the window and both quadrature rules of docs/design.md §1.1, and the null expectation of §1.2.
+// the window and both quadrature rules of docs/design.md §1.1, and the null expectation of §1.2
+// pinned to values computed outside the library.
 #include <cmath>
 
 #include "tests/common.hpp"
@@ -62,8 +63,23 @@ TEST(KnotTable, InvalidKnotCountGivesAnEmptyTable) {
   for (const int M : {-1, 0, 1, kMaxKnots + 1}) EXPECT_EQ(knot_table(make_config(M)).count, 0);
 }
 
+// Pinned values, computed independently of the library with mpmath at 40 significant digits
+// from the rule's definition (docs/design.md §1.1): Δ = t_max/(M−1), φ_j = exp(−(jΔ)²/2),
+// E = Σ_j q_j·φ_j·(1 − φ_j²), q the trapezoid 2·(Δ/2)·(1, 2, …, 2, 1) or Simpson
+// 2·(Δ/3)·(1, 4, 2, …, 4, 1):
+//   trapezoid, M = 17, t_max = 3: 1.052464154799160514228319… (the double nearest: …607)
+//   Simpson,   M = 17, t_max = 3: 1.052655950815910271255314…
+//   Simpson,   M =  9, t_max = 4: 1.060597016837919539784205…
+// A float64 sum of ≤ 17 terms of size ≤ 0.4 is within a few ulp: 1e-15 ≈ 4.5 ulp of 1.05.
 TEST(NullExpectation, DefaultValue) {
-  EXPECT_NEAR(null_expectation(Config{}), 1.052464154799, 1e-11);
+  EXPECT_NEAR(null_expectation(Config{}), 1.0524641547991607, 1e-15);
+}
+
+TEST(NullExpectation, SimpsonValues) {
+  EXPECT_NEAR(null_expectation(make_config(17, 3.0, Quadrature::kSimpson)), 1.0526559508159103,
+              1e-15);
+  EXPECT_NEAR(null_expectation(make_config(9, 4.0, Quadrature::kSimpson)), 1.0605970168379195,
+              1e-15);
 }
 
 TEST(NullExpectation, IsSumOfWeightedOneMinusPhiSquared) {
