@@ -74,17 +74,21 @@ fi
 # The CUDA cases only (the host ones gain nothing from a GPU sanitizer).
 gpu_filter='*cuda*:*Cuda*:*CUDA*'
 if want memcheck; then
-  step memcheck compute-sanitizer --tool memcheck --error-exitcode 1 \
-    "$build/tests/test_backends" --gtest_brief=1 --gtest_filter="$gpu_filter"
-  step memcheck-hardening compute-sanitizer --tool memcheck --error-exitcode 1 \
-    "$build/tests/test_hardening" --gtest_brief=1 --gtest_filter="$gpu_filter"
+  # The suites with CUDA cases (tests/CMakeLists.txt: one binary per function or concept).
+  for t in test_forward test_backward test_distributed_split test_make_directions test_validation \
+    test_math_mode test_determinism test_find_nonfinite test_concurrency; do
+    step "memcheck-${t#test_}" compute-sanitizer --tool memcheck --error-exitcode 1 \
+      "$build/tests/$t" --gtest_brief=1 --gtest_filter="$gpu_filter"
+  done
   [ -x "$build/tests/test_trainer" ] &&
     step memcheck-trainer compute-sanitizer --tool memcheck --error-exitcode 1 \
       "$build/tests/test_trainer" --gtest_brief=1 --gtest_filter="$gpu_filter"
 fi
-if want racecheck; then  # shared-memory hazards live in the fused (v2, v3) kernels
-  step racecheck compute-sanitizer --tool racecheck --error-exitcode 1 \
-    "$build/tests/test_backends" --gtest_brief=1 --gtest_filter='*cuda_v2*:*cuda_v3*:*Cuda*'
+if want racecheck; then  # shared-memory hazards live in the fused kernels
+  for t in test_forward test_backward; do
+    step "racecheck-${t#test_}" compute-sanitizer --tool racecheck --error-exitcode 1 \
+      "$build/tests/$t" --gtest_brief=1 --gtest_filter='*cuda_fused*'
+  done
 fi
 if want torch && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   for shape in ${SIGREG_TORCH_SHAPES:-large}; do
