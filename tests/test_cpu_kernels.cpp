@@ -147,6 +147,38 @@ TEST(CpuKernels, WorkspaceSizeDependsOnThreadsNotOnCalls) {
   EXPECT_LT(huge, size_t{16} << 20);
 }
 
+// One workspace size serves forward and backward (docs/design.md §8). With K ≥ 512 the backward's
+// per-thread projection tiles (128 rows × 512 slices) outgrow the forward's, so a size computed
+// from the forward alone would be too small: run both in exactly workspace_size() bytes followed
+// by a wide guard (a tile of the second thread would land in it), with every thread busy.
+TEST(CpuKernels, BackwardStaysInsideTheWorkspaceWhereItNeedsMoreThanTheForward) {
+  Config c;
+  c.num_slices = 1030;
+  c.num_knots = 5;
+  const Problem p{1, 2048, 8, DType::kFloat32};
+  const Handle h = make_handle(Backend::kCpu, 2);
+  std::vector<float> A(static_cast<size_t>(p.features * c.num_slices));
+  SIGREG_ASSERT_OK(make_directions(h, c, p.features, 3, A.data()));
+  const auto Z = random_normal(static_cast<size_t>(p.samples * p.features), test_seed());
+  size_t bytes = 0;
+  SIGREG_ASSERT_OK(workspace_size(h, c, p, &bytes));
+  constexpr size_t kGuard = size_t{4} << 20;
+  std::vector<unsigned char> raw(bytes + kGuard, 0xA5);
+  const Workspace ws{raw.data(), bytes};
+  std::vector<double> sums(static_cast<size_t>(c.num_slices * c.num_knots * 2));
+  std::vector<float> stats(static_cast<size_t>(c.num_slices)), dZ(Z.size());
+  float loss = 0.0f;
+  SIGREG_ASSERT_OK(
+      forward(h, c, p, Z.data(), A.data(), sums.data(), stats.data(), &loss, Workspace{ws}));
+  SIGREG_ASSERT_OK(
+      backward(h, c, p, p.samples, Z.data(), A.data(), sums.data(), nullptr, dZ.data(), ws));
+  size_t touched = 0;
+  for (size_t i = bytes; i < raw.size(); ++i) touched += raw[i] != 0xA5 ? 1 : 0;
+  EXPECT_EQ(touched, 0u) << "bytes written past the workspace";
+  const ReferenceRun want = reference_run(c, 1, p.samples, p.features, widen(Z), widen(A));
+  EXPECT_TRUE(all_close(dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ)));
+}
+
 // ---- sincos ----------------------------------------------------------------------------------
 
 // Error in units of the float spacing at the float64 result (at least the spacing at 2^-10, as

@@ -8,6 +8,10 @@
 
 #include "tests/runner.hpp"
 
+// OpenBLAS's thread-count calls, weak as in host/cpu/cpu_backend.cpp: null with another BLAS.
+extern "C" int openblas_get_num_threads(void) __attribute__((weak));
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+
 namespace sigreg::test {
 namespace {
 
@@ -58,6 +62,27 @@ TEST(Handle, CudaHandleWithoutAGpuIsAnErrorNotACrash) {
   EXPECT_TRUE(s.code() == Code::kNotSupported || s.code() == Code::kCudaError) << s.to_string();
   EXPECT_FALSE(s.message().empty());
   EXPECT_FALSE(h.valid());
+}
+
+// include/sigreg/sigreg.hpp (HandleOptions): while any kCpu handle exists OpenBLAS is held at
+// one thread; the first handle saves the process's setting and the last one destroyed restores
+// it.
+TEST(Handle, CpuHandlesPinOpenBlasToOneThreadAndTheLastRestoresIt) {
+  if (openblas_get_num_threads == nullptr || openblas_set_num_threads == nullptr)
+    GTEST_SKIP() << "the BLAS is not OpenBLAS: nothing to pin";
+  const int before = openblas_get_num_threads();
+  openblas_set_num_threads(3);
+  if (openblas_get_num_threads() != 3) GTEST_SKIP() << "this OpenBLAS keeps one thread";
+  {
+    Handle first, second;
+    SIGREG_ASSERT_OK(Handle::create(Backend::kCpu, &first));
+    EXPECT_EQ(openblas_get_num_threads(), 1);
+    SIGREG_ASSERT_OK(Handle::create(Backend::kCpu, &second));
+    first = Handle();  // one of two gone: still pinned
+    EXPECT_EQ(openblas_get_num_threads(), 1);
+  }
+  EXPECT_EQ(openblas_get_num_threads(), 3) << "the last kCpu handle must restore the setting";
+  openblas_set_num_threads(before);
 }
 
 // A moved-to handle takes the backend; the moved-from one is empty.

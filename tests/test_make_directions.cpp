@@ -48,6 +48,41 @@ TEST(ReferenceDirections, PhiloxMatchesRandom123KnownAnswers) {
   }
 }
 
+// docs/design.md §2 written out here, independently of direction_normals: for features
+// 4b … 4b+3 of column k at step s, the Philox counter is (b, k, s_lo, s_hi) and the key
+// (seed_lo, seed_hi); each output u becomes (u + 0.5)·2⁻³², and Box–Muller on (u0, u1), (u2, u3)
+// gives r·cos θ, r·sin θ with r = √(−2 ln u_even), θ = 2π·u_odd. Steps, slices and seeds past
+// 2³¹ and 2³² check that every half of every 64-bit word lands where the design says.
+TEST(ReferenceDirections, NormalsFollowTheDesignsCounterLayout) {
+  const uint64_t big = (uint64_t{1} << 32) | (uint64_t{1} << 31);
+  for (const uint64_t seed : {uint64_t{0}, uint64_t{7}, big + 3, ~uint64_t{0}})
+    for (const uint64_t step :
+         {uint64_t{0}, uint64_t{5}, (uint64_t{1} << 31) + 1, big + 9, (uint64_t{1} << 63) + 2})
+      for (const uint64_t k : {uint64_t{0}, uint64_t{3}, uint64_t{1} << 31})
+        for (const uint64_t b : {uint64_t{0}, uint64_t{2}, uint64_t{1} << 31}) {
+          const math::Philox4 r = math::philox4x32_10(
+              math::Philox4{{static_cast<uint32_t>(b), static_cast<uint32_t>(k),
+                             static_cast<uint32_t>(step & 0xffffffffu),
+                             static_cast<uint32_t>(step >> 32)}},
+              static_cast<uint32_t>(seed & 0xffffffffu), static_cast<uint32_t>(seed >> 32));
+          double want[4];
+          for (int pair = 0; pair < 2; ++pair) {
+            const double u_even = (static_cast<double>(r.v[2 * pair]) + 0.5) / 4294967296.0;
+            const double u_odd = (static_cast<double>(r.v[2 * pair + 1]) + 0.5) / 4294967296.0;
+            const double radius = std::sqrt(-2.0 * std::log(u_even));
+            const double angle = 2.0 * 3.14159265358979323846 * u_odd;
+            want[2 * pair] = radius * std::cos(angle);
+            want[2 * pair + 1] = radius * std::sin(angle);
+          }
+          double got[4];
+          math::direction_normals(seed, step, k, b, got);
+          for (int i = 0; i < 4; ++i)
+            EXPECT_NEAR(got[i], want[i], 1e-12 * std::max(1.0, std::fabs(want[i])))
+                << "seed " << seed << " step " << step << " k " << k << " block " << b << " i "
+                << i;
+        }
+}
+
 TEST(ReferenceDirections, ColumnsHaveUnitNorm) {
   for (const int64_t D : {1, 2, 3, 4, 5, 37, 256}) {
     const Config c = make_config(9);

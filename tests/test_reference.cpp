@@ -318,5 +318,27 @@ TEST(ReferenceGradient, ScalesWithUpstreamGradient) {
   EXPECT_TRUE(all_close(g.dZ, scaled, 1e-14, 1e-14 * max_abs(scaled)));
 }
 
+// ---- Invalid configurations ---------------------------------------------------------------
+
+// include/sigreg/reference.hpp: a config with M outside [2, kMaxKnots] (which can_implement()
+// rejects before any backend runs) gets NaN in every output rather than reads past the table.
+TEST(ReferenceInvalidConfig, EveryOutputIsNaN) {
+  const int64_t V = 2, N = 3, D = 2, K = 3;
+  for (const int M : {1, kMaxKnots + 1}) {
+    const Config c = make_config(K, M);
+    const auto Z = random_normal_double(static_cast<size_t>(V * N * D), test_seed());
+    const auto A = random_normal_double(static_cast<size_t>(D * K), test_seed(1));
+    std::vector<double> sums(static_cast<size_t>(V * K * M * 2), 0.0),
+        stats(static_cast<size_t>(V * K), 0.0), dZ(Z.size(), 0.0);
+    reference::ecf_sums(c, V, N, D, Z.data(), A.data(), sums.data());
+    const double loss = reference::finalize(c, V, N, sums.data(), stats.data());
+    reference::backward(c, V, N, N, D, Z.data(), A.data(), sums.data(), 1.0, dZ.data());
+    for (double x : sums) EXPECT_TRUE(std::isnan(x)) << "sums, M " << M;
+    for (double x : stats) EXPECT_TRUE(std::isnan(x)) << "stats, M " << M;
+    for (double x : dZ) EXPECT_TRUE(std::isnan(x)) << "dZ, M " << M;
+    EXPECT_TRUE(std::isnan(loss)) << "loss, M " << M;
+  }
+}
+
 }  // namespace
 }  // namespace sigreg::test

@@ -341,6 +341,50 @@ TEST_P(Validation, GroupsOutOfRange) {
   }
 }
 
+// The message names the argument, then says what was expected and what it got.
+TEST_P(Validation, MessagesSayWhatWasExpectedAndWhatCame) {
+  struct Case {
+    void (*spoil)(Args&);
+    const char* message;
+  };
+  const Case cases[] = {
+      {[](Args& a) { a.config.num_slices = 0; },
+       "config.num_slices: expected 1 ≤ K ≤ 2^31−1, got 0"},
+      {[](Args& a) { a.config.num_knots = 1; }, "config.num_knots: expected 2 ≤ M ≤ 256, got 1"},
+      {[](Args& a) { a.config.t_max = -2.0; },
+       "config.t_max: expected a finite value > 0 that float can hold (≤ 3.4e38), got -2"},
+      {[](Args& a) { a.config.quadrature = static_cast<Quadrature>(7); },
+       "config.quadrature: expected kTrapezoid or kSimpson, got 7"},
+      {[](Args& a) {
+         a.config.quadrature = Quadrature::kSimpson;
+         a.config.num_knots = 16;
+       },
+       "config.num_knots: Simpson's rule needs an odd number of knots, got 16"},
+      {[](Args& a) { a.config.math = static_cast<MathMode>(9); },
+       "config.math: expected kFloat32 or kAllowTF32, got 9"},
+      {[](Args& a) { a.problem.groups = 0; }, "problem.groups: expected V ≥ 1, got 0"},
+      {[](Args& a) { a.problem.samples = -7; }, "problem.samples: expected N ≥ 1, got -7"},
+      {[](Args& a) { a.problem.features = 0; }, "problem.features: expected D ≥ 1, got 0"},
+      {[](Args& a) { a.problem.dtype = static_cast<DType>(5); },
+       "problem.dtype: expected a DType value, got 5"},
+  };
+  for (const Case& c : cases) {
+    Args a = valid_;
+    c.spoil(a);
+    EXPECT_EQ(invoke(Fn::kForward, handle_, a).message(), c.message);
+  }
+  Args a = valid_;
+  a.global_samples = kN - 1;
+  EXPECT_EQ(invoke(Fn::kBackward, handle_, a).message(),
+            "global_samples: expected ≥ problem.samples (the global N includes this rank's "
+            "samples), got 8");
+  a.global_samples = 0;
+  EXPECT_EQ(invoke(Fn::kFinalize, handle_, a).message(), "global_samples: expected N ≥ 1, got 0");
+  a = valid_;
+  a.features = 0;
+  EXPECT_EQ(invoke(Fn::kDirections, handle_, a).message(), "features: expected D ≥ 1, got 0");
+}
+
 TEST_P(Validation, SamplesOutOfRange) {
   for (const int64_t N : {int64_t{0}, int64_t{-7}}) {
     Args a = valid_;
