@@ -31,6 +31,7 @@ import argparse
 import datetime
 import difflib
 import glob
+import json
 import os
 import random
 import shutil
@@ -188,9 +189,18 @@ def main():
     ap.add_argument("--timeout", type=int, default=120, help="seconds per test binary")
     ap.add_argument("--build-timeout", type=int, default=900)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--preset", default="cpu-only",
+                    help="configure preset: cpu-only (default), or asan to kill mutants that only "
+                         "corrupt memory (slow: ASan + UBSan)")
+    ap.add_argument("--tests", help="comma-separated test binaries to run (default: all)")
     ap.add_argument("--scratch", help="scratch directory (default: a new temporary one)")
     ap.add_argument("--report", default="build-mutate/report.md")
     ap.add_argument("--list", action="store_true", help="list the sampled mutants and stop")
+    ap.add_argument("--exclude", metavar="REPORT",
+                    help="leave out the mutants an earlier report (its .json) ran, to extend it")
+    ap.add_argument("--pick", action="append", metavar="FILE#ID",
+                    help="run this mutant instead of a sample (repeatable), e.g. to check that "
+                         "a new test kills a survivor")
     args = ap.parse_args()
 
     repo = subprocess.run(["git", "rev-parse", "--show-toplevel"], stdout=subprocess.PIPE,
@@ -202,13 +212,20 @@ def main():
     if shutil.which("mutate") is None:
         sys.exit("universalmutator not found: pip install universalmutator")
 
-    files = args.only or sorted({os.path.relpath(p, repo) for g in SCOPES[args.scope]
-                                 for p in glob.glob(os.path.join(repo, g))})
+    picks = [(p.split("#")[0], int(p.split("#")[1])) for p in (args.pick or [])]
+    in_scope = sorted({os.path.relpath(p, repo) for g in SCOPES[args.scope]
+                       for p in glob.glob(os.path.join(repo, g))})
+    files = sorted({f for f, _ in picks}) or args.only or in_scope
     scratch = args.scratch or tempfile.mkdtemp(prefix="sigreg-mutate-")
     gen_dir = os.path.join(scratch, "mutants")
     per_file = {f: generate(repo, f, gen_dir) for f in files}
+    if args.exclude:
+        done = {(r["file"], r["id"]) for r in json.load(open(args.exclude))}
+        per_file = {f: [m for m in ms if (f, m[0]) not in done] for f, ms in per_file.items()}
     rng = random.Random(args.seed)
     chosen = sample(per_file, args.count, rng)
+    if picks:
+        chosen = [(f,) + m for f, i in picks for m in per_file[f] if m[0] == i]
     print("%d candidate mutants in %d files; %d sampled (seed %d)" % (
         sum(len(v) for v in per_file.values()), len(files), len(chosen), args.seed))
     if args.list:
@@ -232,9 +249,11 @@ def main():
             shutil.copy(here, dst)
     for rel in files:  # and the files that carried mutants are rebuilt from their originals
         os.utime(os.path.join(src, rel))
-    build = os.path.join(src, "build-mutate")
+    suffix = "" if args.preset == "cpu-only" else "-" + args.preset
+    build = os.path.join(src, "build-mutate" + suffix)
     cuda = "ON" if args.scope == "cuda" else "OFF"
-    rc, secs, out = run(["cmake", "--preset", "cpu-only", "-B", build,
+    tests = args.tests.split(",") if args.tests else TESTS
+    rc, secs, out = run(["cmake", "--preset", args.preset, "-B", build,
                          "-DSIGREG_ENABLE_CUDA=" + cuda, "-DBUILD_SHARED_LIBS=ON",
                          "-DSIGREG_BUILD_BENCH=OFF", "-DSIGREG_BUILD_DRIVER=OFF",
                          "-DSIGREG_WARNINGS_AS_ERRORS=OFF",
@@ -243,13 +262,13 @@ def main():
                          "-DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST"], cwd=src)
     if rc != 0:
         sys.exit("configure failed:\n" + out[-3000:])
-    build_cmd = ["cmake", "--build", build, "-j", str(args.jobs), "--target"] + TESTS
+    build_cmd = ["cmake", "--build", build, "-j", str(args.jobs), "--target"] + tests
     rc, secs, out = run(build_cmd, cwd=src, timeout=args.build_timeout)
     if rc != 0:
         sys.exit("the unmutated build failed:\n" + out[-3000:])
     env = dict(os.environ, OMP_WAIT_POLICY="passive")
     base_secs = 0.0
-    for t in TESTS:  # the unmutated suite must pass, or every mutant would look killed
+    for t in tests:  # the unmutated suite must pass, or every mutant would look killed
         rc, s, out = run([os.path.join(build, "tests", t)], timeout=args.timeout, env=env)
         base_secs += s
         if rc != 0:
@@ -273,7 +292,7 @@ def main():
             first = errors[0] if errors else (out.strip().splitlines() or [""])[-1]
             killer = first.split("error:", 1)[-1].strip()[:60]
         else:
-            for t in TESTS:
+            for t in tests:
                 trc, s, _ = run([os.path.join(build, "tests", t)], timeout=args.timeout, env=env)
                 test_secs += s
                 if trc is None:
@@ -302,9 +321,13 @@ def write_report(args, results, commit, dirty, seconds, nfiles, candidates):
     lines = [
         "# Mutation report",
         "",
-        "- command: `tools/mutate.py --scope %s --count %d --seed %d%s`" % (
+        "- command: `tools/mutate.py --scope %s --count %d --seed %d%s%s%s%s`" % (
             args.scope, args.count, args.seed,
-            "".join(" --only " + o for o in (args.only or []))),
+            (" --preset " + args.preset if args.preset != "cpu-only" else "") +
+            (" --tests " + args.tests if args.tests else ""),
+            " --exclude " + args.exclude if args.exclude else "",
+            "".join(" --only " + o for o in (args.only or [])),
+            "".join(" --pick " + o for o in (args.pick or []))),
         "- date: %s; commit %s%s" % (datetime.date.today().isoformat(), commit,
                                       " (with uncommitted changes)" if dirty else ""),
         "- %d files, %d candidate mutants (universalmutator, comment-only and duplicate ones "
@@ -337,6 +360,8 @@ def write_report(args, results, commit, dirty, seconds, nfiles, candidates):
     os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
     with open(args.report, "w") as fh:
         fh.write("\n".join(lines) + "\n")
+    with open(os.path.splitext(args.report)[0] + ".json", "w") as fh:  # for --exclude
+        json.dump(results, fh, indent=1)
     print("\n".join(lines[:6]))
     print("report: " + args.report)
 
