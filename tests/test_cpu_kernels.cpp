@@ -126,6 +126,36 @@ TEST(CpuKernels, LargeProjectionsUseExactFallback) {
   EXPECT_TRUE(all_close(got.dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ)));
 }
 
+// Angles past the fast sincos range are taken by the float64 fallback, so they are as exact as
+// the float angle allows. M = 2 and t_max = 1 make knot 1's angle θ = 1·p exact in float and its
+// cos/sin a direct sincos (no rotation); N = 1 per group makes each sum one value. So every
+// sum must be cos(p), sin(p) of the float p to a few roundings (float64 libm rounded to float,
+// then the centred float accumulation), for |p| from the fast range's edge (6400) to 10^7.
+TEST(CpuKernels, AnglesPastTheFastRangeAreExact) {
+  Config c;
+  c.num_slices = 1;
+  c.num_knots = 2;
+  c.t_max = 1.0;
+  const int64_t V = 4096;
+  std::mt19937_64 rng(test_seed());
+  std::uniform_real_distribution<double> log_magnitude(std::log(6400.0), std::log(1e7));
+  std::vector<float> P(static_cast<size_t>(V));
+  for (float& p : P)
+    p = static_cast<float>((rng() & 1 ? 1.0 : -1.0) * std::exp(log_magnitude(rng)));
+  const HostOutputs r = run_host(make_handle(Backend::kCpu, 2), c,
+                                 Problem{V, 1, 1, DType::kFloat32}, P, {1.0f}, nullptr, false);
+  double worst = 0.0;
+  for (int64_t v = 0; v < V; ++v) {
+    const double x = P[static_cast<size_t>(v)];
+    const double ec = std::fabs(r.sums[(v * 2 + 1) * 2] - std::cos(x));
+    const double es = std::fabs(r.sums[(v * 2 + 1) * 2 + 1] - std::sin(x));
+    worst = std::max(worst, std::max(ec, es));
+    ASSERT_LE(std::max(ec, es), 4.0 * 0x1p-24) << "p = " << x;
+  }
+  std::cout << "[          ] worst |error| " << worst / 0x1p-24 << " u over " << V
+            << " angles in [6400, 1e7]" << std::endl;
+}
+
 TEST(CpuKernels, WorkspaceSizeDependsOnThreadsNotOnCalls) {
   Config c;
   const Problem p{1, 4096, 32, DType::kFloat32};
