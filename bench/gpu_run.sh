@@ -176,7 +176,7 @@ if want summary; then
     --table "$out/summary.md"
 fi
 if want huge; then
-  for t in "$build"/tests/test_hardening "$build"/tests/test_limits; do
+  for t in "$build"/tests/test_limits; do
     [ -x "$t" ] && step "huge-$(basename "$t")" env SIGREG_TEST_HUGE=1 "$t" --gtest_filter='*Huge*'
   done
 fi

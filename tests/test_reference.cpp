@@ -1,15 +1,14 @@
-// The float64 reference (sigreg::reference) against the facts of docs/design.md §1–3 that hold
-// independently of any implementation: the null expectation (closed value and Monte Carlo), the
-// infinite-range closed form, the collapsed-cloud closed forms, non-negativity and symmetries,
-// the gradient against finite differences, the distributed split, and the directions of §2
-// (including the Philox4x32-10 known-answer vectors).
+// The float64 reference (sigreg::reference) against the facts of docs/design.md §1 that hold
+// independently of any implementation: the null expectation by Monte Carlo, the infinite-range
+// closed form, the collapsed-cloud closed forms, non-negativity and symmetries, and the gradient
+// against finite differences. (Its knots and null expectation: test_knot_table.cpp; its
+// directions: test_make_directions.cpp; its distributed split: test_distributed_split.cpp.)
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
 #include <vector>
 
-#include "kernels/math.cuh"
 #include "tests/common.hpp"
 
 namespace sigreg::test {
@@ -63,45 +62,16 @@ double loss_of(const Config& c, int64_t V, int64_t N, int64_t D, const std::vect
   return reference::finalize(c, V, N, sums.data(), nullptr);
 }
 
-// ---- Knots and the null expectation ----------------------------------------------------
-
-TEST(ReferenceKnots, GridAndWeightsFollowDesign) {
-  for (const Quadrature q : {Quadrature::kTrapezoid, Quadrature::kSimpson}) {
-    const Config c = make_config(1, 9, 2.5, q);
-    const KnotTable k = knot_table(c);
-    ASSERT_EQ(k.count, 9);
-    const double delta = 2.5 / 8;
-    const double simpson[9] = {1, 4, 2, 4, 2, 4, 2, 4, 1};
-    double total_q = 0.0;
-    for (int j = 0; j < 9; ++j) {
-      EXPECT_DOUBLE_EQ(k.t[j], j * delta);
-      EXPECT_DOUBLE_EQ(k.phi[j], std::exp(-0.5 * k.t[j] * k.t[j]));
-      const double qj = q == Quadrature::kSimpson ? 2.0 * delta / 3.0 * simpson[j]
-                                                  : (j == 0 || j == 8 ? delta : 2.0 * delta);
-      EXPECT_DOUBLE_EQ(k.w[j], qj * k.phi[j]);
-      total_q += qj;
-    }
-    EXPECT_NEAR(total_q, 2.0 * 2.5, 1e-12);  // both rules integrate 1 over [−t_max, t_max]
-  }
-}
-
-TEST(ReferenceNull, DefaultExpectationValue) {
-  EXPECT_NEAR(null_expectation(Config{}), 1.052464154799, 1e-11);
-}
-
-TEST(ReferenceNull, ExpectationIsSumOfWeightedOneMinusPhiSquared) {
-  for (const Config& c : {make_config(1), make_config(1, 2, 1.0), make_config(1, 33, 5.0),
-                          make_config(1, 9, 4.0, Quadrature::kSimpson)}) {
-    const KnotTable k = knot_table(c);
-    double e = 0.0;
-    for (int j = 0; j < k.count; ++j) e += k.w[j] * (1.0 - k.phi[j] * k.phi[j]);
-    EXPECT_NEAR(null_expectation(c), e, 1e-14);
-  }
-}
-
 // Monte Carlo: stats of i.i.d. N(0,1) projections must average to null_expectation() for any N.
 // Groups are independent batches; with orthonormal A the K slices of one group are independent
 // too, so every (v, k) is one independent draw of stat.
+//
+// Tolerance: |mean − E| ≤ 4 standard errors (s.e. = sample s.d./√draws; a correct statistic
+// fails with probability 6·10⁻⁵ per case for a new SIGREG_TEST_SEED). Teeth: the null stat has
+// s.d. ≈ 0.7–1.0·E, so each case takes enough draws (2–4.5·10⁵) that s.e. ≤ E/650; then a
+// statistic biased by 1% of E sits ≥ 6.5 − |z| s.e. from E and fails. The test checks both: s.e.
+// is that small, and the sample mean scaled by 1.01 and by 0.99 (a ±1% bias) fails the same
+// 4-s.e. test. Only the forward is run (ecf_sums + finalize): ~3 s for the five cases.
 struct NullCase {
   int64_t N, D, K, V;
   int M;
@@ -117,7 +87,10 @@ TEST_P(ReferenceNullMonteCarlo, MeanMatchesExpectationWithinStandardError) {
   const std::vector<double> A = p.D == 1 ? std::vector<double>(static_cast<size_t>(p.K), 1.0)
                                          : orthonormal_columns(p.D, p.K, test_seed(1));
   const auto Z = random_normal_double(static_cast<size_t>(p.V * p.N * p.D), test_seed(2));
-  const std::vector<double> stats = stats_of(c, p.V, p.N, p.D, Z, A);
+  std::vector<double> sums(static_cast<size_t>(p.V * p.K * p.M * 2)),
+      stats(static_cast<size_t>(p.V * p.K));
+  reference::ecf_sums(c, p.V, p.N, p.D, Z.data(), A.data(), sums.data());
+  reference::finalize(c, p.V, p.N, sums.data(), stats.data());
   const double n = static_cast<double>(stats.size());
   const double mean = std::accumulate(stats.begin(), stats.end(), 0.0) / n;
   double var = 0.0;
@@ -125,20 +98,24 @@ TEST_P(ReferenceNullMonteCarlo, MeanMatchesExpectationWithinStandardError) {
   var /= n - 1.0;
   const double standard_error = std::sqrt(var / n);
   const double expected = null_expectation(c);
-  EXPECT_LE(std::fabs(mean - expected), 4.5 * standard_error)
+  constexpr double kStandardErrors = 4.0;
+  EXPECT_LE(std::fabs(mean - expected), kStandardErrors * standard_error)
       << "mean " << mean << " expected " << expected << " s.e. " << standard_error << " over "
       << stats.size() << " draws";
-  // The test has teeth: a mis-scaled statistic (e.g. without the factor N) is many s.e. away.
-  EXPECT_LT(standard_error, 0.02 * expected);
+  // The test has teeth: a 1% bias in either direction fails it.
+  EXPECT_LT(standard_error, expected / 650.0);
+  for (const double bias : {1.01, 0.99})
+    EXPECT_GT(std::fabs(bias * mean - expected), kStandardErrors * standard_error)
+        << "a statistic biased by ×" << bias << " would pass";
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, ReferenceNullMonteCarlo,
-    ::testing::Values(NullCase{1, 1, 1, 6000, 17, 3.0, Quadrature::kTrapezoid},
-                      NullCase{16, 1, 1, 4000, 17, 3.0, Quadrature::kTrapezoid},
-                      NullCase{32, 24, 16, 300, 17, 3.0, Quadrature::kTrapezoid},
-                      NullCase{5, 8, 8, 800, 2, 1.0, Quadrature::kTrapezoid},
-                      NullCase{64, 12, 12, 250, 9, 4.0, Quadrature::kSimpson}),
+    ::testing::Values(NullCase{1, 1, 1, 300000, 17, 3.0, Quadrature::kTrapezoid},
+                      NullCase{16, 1, 1, 350000, 17, 3.0, Quadrature::kTrapezoid},
+                      NullCase{8, 12, 8, 45000, 17, 3.0, Quadrature::kTrapezoid},
+                      NullCase{5, 8, 8, 60000, 2, 1.0, Quadrature::kTrapezoid},
+                      NullCase{16, 12, 12, 30000, 9, 4.0, Quadrature::kSimpson}),
     [](const ::testing::TestParamInfo<NullCase>& case_info) {
       const NullCase& p = case_info.param;
       return "N" + std::to_string(p.N) + "_D" + std::to_string(p.D) + "_K" + std::to_string(p.K) +
@@ -341,143 +318,26 @@ TEST(ReferenceGradient, ScalesWithUpstreamGradient) {
   EXPECT_TRUE(all_close(g.dZ, scaled, 1e-14, 1e-14 * max_abs(scaled)));
 }
 
-// ---- Distributed split (docs/design.md §3) ------------------------------------------------------
+// ---- Invalid configurations ---------------------------------------------------------------
 
-TEST(ReferenceDistributed, ShardedSumsAndBackwardEqualOneShot) {
-  const int64_t V = 2, N = 23, D = 5, K = 4;
-  const Config c = make_config(K);
-  const int64_t M = c.num_knots;
-  const auto Z = random_normal_double(V * N * D, test_seed(), 1.2, 0.3);
-  const auto A = directions(c, D, 9);
-  const ReferenceRun whole = reference_run(c, V, N, D, Z, A, 0.8);
-
-  const int64_t bounds[] = {0, 6, 7, N};  // uneven: 6, 1 and 16 samples
-  std::vector<double> reduced(static_cast<size_t>(V * K * M * 2), 0.0);
-  for (int r = 0; r < 3; ++r) {
-    const int64_t n = bounds[r + 1] - bounds[r];
-    const auto Zr = shard_rows(Z, V, N, D, bounds[r], bounds[r + 1]);
-    std::vector<double> partial(reduced.size());
-    reference::ecf_sums(c, V, n, D, Zr.data(), A.data(), partial.data());
-    for (size_t i = 0; i < reduced.size(); ++i) reduced[i] += partial[i];  // the all-reduce
+// include/sigreg/reference.hpp: a config with M outside [2, kMaxKnots] (which can_implement()
+// rejects before any backend runs) gets NaN in every output rather than reads past the table.
+TEST(ReferenceInvalidConfig, EveryOutputIsNaN) {
+  const int64_t V = 2, N = 3, D = 2, K = 3;
+  for (const int M : {1, kMaxKnots + 1}) {
+    const Config c = make_config(K, M);
+    const auto Z = random_normal_double(static_cast<size_t>(V * N * D), test_seed());
+    const auto A = random_normal_double(static_cast<size_t>(D * K), test_seed(1));
+    std::vector<double> sums(static_cast<size_t>(V * K * M * 2), 0.0),
+        stats(static_cast<size_t>(V * K), 0.0), dZ(Z.size(), 0.0);
+    reference::ecf_sums(c, V, N, D, Z.data(), A.data(), sums.data());
+    const double loss = reference::finalize(c, V, N, sums.data(), stats.data());
+    reference::backward(c, V, N, N, D, Z.data(), A.data(), sums.data(), 1.0, dZ.data());
+    for (double x : sums) EXPECT_TRUE(std::isnan(x)) << "sums, M " << M;
+    for (double x : stats) EXPECT_TRUE(std::isnan(x)) << "stats, M " << M;
+    for (double x : dZ) EXPECT_TRUE(std::isnan(x)) << "dZ, M " << M;
+    EXPECT_TRUE(std::isnan(loss)) << "loss, M " << M;
   }
-  EXPECT_TRUE(all_close(reduced, whole.sums, 1e-12, 1e-12));
-  std::vector<double> stats(static_cast<size_t>(V * K));
-  const double loss = reference::finalize(c, V, N, reduced.data(), stats.data());
-  EXPECT_TRUE(all_close(stats, whole.stats, 1e-11, 0.0));
-  EXPECT_NEAR(loss, whole.loss, 1e-11 * whole.loss);
-
-  std::vector<double> dZ(Z.size());
-  for (int r = 0; r < 3; ++r) {
-    const int64_t n = bounds[r + 1] - bounds[r];
-    const auto Zr = shard_rows(Z, V, N, D, bounds[r], bounds[r + 1]);
-    std::vector<double> dZr(Zr.size());
-    reference::backward(c, V, n, N, D, Zr.data(), A.data(), reduced.data(), 0.8, dZr.data());
-    for (int64_t v = 0; v < V; ++v)
-      std::copy_n(dZr.begin() + v * n * D, n * D, dZ.begin() + (v * N + bounds[r]) * D);
-  }
-  EXPECT_TRUE(all_close(dZ, whole.dZ, 1e-10, 1e-12 * max_abs(whole.dZ)));
-}
-
-// ---- Directions (docs/design.md §2)
-// ---------------------------------------------------------------
-
-TEST(ReferenceDirections, PhiloxMatchesRandom123KnownAnswers) {
-  struct Kat {
-    math::Philox4 counter;
-    uint32_t key0, key1;
-    math::Philox4 expected;
-  };
-  const Kat kats[] = {
-      {{{0, 0, 0, 0}}, 0, 0, {{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u}}},
-      {{{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}},
-       0xffffffffu,
-       0xffffffffu,
-       {{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu}}},
-      {{{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}},
-       0xa4093822u,
-       0x299f31d0u,
-       {{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}}},
-  };
-  for (const Kat& kat : kats) {
-    const math::Philox4 r = math::philox4x32_10(kat.counter, kat.key0, kat.key1);
-    for (int i = 0; i < 4; ++i) EXPECT_EQ(r.v[i], kat.expected.v[i]) << "word " << i;
-  }
-}
-
-TEST(ReferenceDirections, ColumnsHaveUnitNorm) {
-  for (const int64_t D : {1, 2, 3, 4, 5, 37, 256}) {
-    const Config c = make_config(9);
-    const auto A = directions(c, D, 123);
-    for (int64_t k = 0; k < 9; ++k) {
-      double norm2 = 0.0;
-      for (int64_t d = 0; d < D; ++d) norm2 += A[d * 9 + k] * A[d * 9 + k];
-      EXPECT_NEAR(norm2, 1.0, 1e-14) << "D=" << D << " k=" << k;
-    }
-  }
-}
-
-TEST(ReferenceDirections, DeterministicAndKeyedBySeedStepSlice) {
-  const int64_t D = 13, K = 6;
-  Config c = make_config(K);
-  c.seed = 42;
-  const auto base = directions(c, D, 7);
-  EXPECT_EQ(directions(c, D, 7), base);  // bitwise
-  // Column k depends only on (seed, step, k), not on how many slices were asked for.
-  Config few = c;
-  few.num_slices = 2;
-  const auto prefix = directions(few, D, 7);
-  for (int64_t d = 0; d < D; ++d)
-    for (int64_t k = 0; k < 2; ++k) EXPECT_EQ(prefix[d * 2 + k], base[d * K + k]);
-
-  auto differs = [&](const std::vector<double>& other) {
-    for (size_t i = 0; i < base.size(); ++i)
-      if (std::fabs(other[i] - base[i]) > 1e-6) return true;
-    return false;
-  };
-  EXPECT_TRUE(differs(directions(c, D, 8)));
-  EXPECT_TRUE(differs(directions(c, D, 7 + (uint64_t{1} << 32))));  // high half of the step
-  for (const uint64_t seed : {uint64_t{43}, uint64_t{42} + (uint64_t{1} << 32)}) {
-    Config other = c;
-    other.seed = seed;
-    EXPECT_TRUE(differs(directions(other, D, 7))) << "seed " << seed;
-  }
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t l = 0; l < k; ++l) {
-      double dot = 0.0;
-      for (int64_t d = 0; d < D; ++d) dot += base[d * K + k] * base[d * K + l];
-      EXPECT_LT(std::fabs(dot), 1.0 - 1e-6) << "columns " << k << " and " << l;
-    }
-}
-
-TEST(ReferenceDirections, EntriesAreScaledStandardNormals) {
-  const int64_t D = 128, K = 512;
-  Config c = make_config(K);
-  c.seed = test_seed();
-  const auto A = directions(c, D, 1);
-  const double count = static_cast<double>(A.size()), root_d = std::sqrt(double(D));
-  double sum = 0.0, sum2 = 0.0, sum4 = 0.0, within_one = 0.0;
-  for (double a : A) {
-    const double x = a * root_d;
-    sum += x;
-    sum2 += x * x;
-    sum4 += x * x * x * x;
-    within_one += std::fabs(x) < 1.0 ? 1.0 : 0.0;
-  }
-  EXPECT_LT(std::fabs(sum / count), 4.5 / std::sqrt(count));
-  EXPECT_NEAR(sum2 / count, 1.0, 1e-12);  // the normalisation makes this exact
-  // x = √D·g/‖g‖: E[x⁴] = 3D/(D+2); P(|x| < 1) ≈ 0.6827 (s.e. ≈ 0.0018 here).
-  EXPECT_NEAR(sum4 / count, 3.0 * D / (D + 2.0), 0.1);
-  EXPECT_NEAR(within_one / count, 0.6827, 0.01);
-  // Distinct columns are independent directions: E[(a_k·a_l)²] = 1/D.
-  double dots2 = 0.0, pairs = 0.0;
-  for (int64_t k = 0; k < 128; ++k)
-    for (int64_t l = 0; l < k; ++l) {
-      double dot = 0.0;
-      for (int64_t d = 0; d < D; ++d) dot += A[d * K + k] * A[d * K + l];
-      dots2 += dot * dot;
-      pairs += 1.0;
-    }
-  EXPECT_NEAR(dots2 / pairs * D, 1.0, 0.1);
 }
 
 }  // namespace

@@ -1,17 +1,19 @@
-// The public API's validation layer (host/api.cpp) through every entry point: each invalid
+// The public API's validation layer (host/api/) through every entry point: each invalid
 // argument returns the documented Code with a message that starts with the argument's name
-// ("<argument>: <what was expected>"), and a rejected call writes nothing to its outputs. Runs
-// for every backend this machine has (kCuda cases are skipped without a GPU).
+// ("<argument>: <what was expected>"), and a rejected call writes nothing to its outputs; each
+// valid call succeeds and writes its outputs. Runs for every backend this machine has (kCuda
+// cases are skipped without a GPU). find_nonfinite's checks: test_find_nonfinite.cpp.
 //
-// Rejected calls never touch memory, so host buffers serve every backend here; calls that must
-// succeed are only made on the host backends (test_backends.cpp runs the CUDA ones).
+// Rejected calls never touch memory, so host buffers serve every backend there. Calls that must
+// succeed run on fresh buffers in the backend's own memory (device memory for kCuda), with valid
+// inputs, and their outputs are compared with the same call on kReference.
 #include <cmath>
 #include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "tests/common.hpp"
+#include "tests/runner.hpp"
 
 namespace sigreg::test {
 namespace {
@@ -94,13 +96,16 @@ Status invoke(Fn f, const Handle& h, const Args& a) {
   return Status(Code::kInternal, "unknown function");
 }
 
-class ApiTest : public ::testing::TestWithParam<Backend> {
+class Validation : public ::testing::TestWithParam<Backend> {
  protected:
   static constexpr int64_t kV = 2, kN = 9, kD = 5, kK = 4;
   static constexpr float kSentinel = 1234.5f;
 
   void SetUp() override {
-    if (GetParam() == Backend::kCuda) SIGREG_REQUIRE_GPU();
+    if (GetParam() == Backend::kCuda) {
+      SIGREG_REQUIRE_GPU();
+      if (!test_built_with_cuda()) GTEST_SKIP() << "test built without the CUDA runtime";
+    }
     SIGREG_ASSERT_OK(Handle::create(GetParam(), &handle_));
     ASSERT_EQ(handle_.backend(), GetParam());
     Config& c = valid_.config;
@@ -131,14 +136,14 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     valid_.workspace =
         Workspace{workspace_bytes_ > 0 ? workspace_.data() : nullptr, workspace_bytes_};
     valid_.bytes = &bytes_out_;
-    // Valid directions for the calls that read A (computed on the host: for kCuda the buffers
-    // here are host memory, which only rejected calls ever see).
-    Handle host;
-    SIGREG_ASSERT_OK(Handle::create(Backend::kReference, &host));
-    SIGREG_ASSERT_OK(make_directions(host, c, kD, 0, A_.data()));
+    // Valid directions and sums for the calls that read them (computed on the host: for kCuda
+    // the buffers here are host memory, which only rejected calls ever see; call_on copies them).
+    SIGREG_ASSERT_OK(Handle::create(Backend::kReference, &reference_));
+    SIGREG_ASSERT_OK(make_directions(reference_, c, kD, 0, A_.data()));
+    sums_in_.resize(sums_.size());
+    SIGREG_ASSERT_OK(forward(reference_, c, valid_.problem, Z_.data(), A_.data(), sums_in_.data(),
+                             nullptr, loss_.data(), Workspace{}));
   }
-
-  bool host_backend() const { return GetParam() != Backend::kCuda; }
 
   void fill_outputs() {
     std::fill(A_out_.begin(), A_out_.end(), kSentinel);
@@ -176,31 +181,109 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     expect_rejected(f, args, Code::kInvalidArgument, name);
   }
 
-  // On the host backends the call must succeed (it really reads and writes the buffers).
-  void expect_accepted(Fn f, const Args& a) {
-    if (!host_backend()) {
-      if (f == Fn::kCanImplement || f == Fn::kWorkspaceSize)
-        SIGREG_ASSERT_OK(invoke(f, handle_, a));
-      return;
-    }
-    const Status s = invoke(f, handle_, a);
-    EXPECT_TRUE(s.ok()) << fn_name(f) << ": " << s.to_string();
+  // Everything a call wrote, downloaded from the backend's memory.
+  struct Written {
+    Status status;
+    std::vector<float> A_out, stats, loss, dZ;
+    std::vector<double> sums;
+    size_t bytes = 0;
+  };
+
+  // Runs `f` on `h` with fresh buffers in the memory of `h`'s backend (device memory for kCuda):
+  // the non-null pointers of `a` become these buffers, inputs hold valid values (sums_in_ is a
+  // reference forward's), outputs start poisoned; null pointers stay null.
+  Written call_on(const Handle& h, Fn f, const Args& a) const {
+    const bool dev = h.backend() == Backend::kCuda;
+    Buffer<float> Z(dev, Z_.size()), A(dev, A_.size()), A_out(dev, A_out_.size()),
+        stats(dev, stats_.size()), loss(dev, 1), dZ(dev, dZ_.size()), grad(dev, 1);
+    Buffer<double> sums_in(dev, sums_in_.size()), sums_out(dev, sums_in_.size());
+    Buffer<unsigned char> ws(dev, std::max<size_t>(a.workspace.bytes, 1));
+    Z.upload(Z_);
+    A.upload(A_);
+    grad.upload(grad_);
+    sums_in.upload(sums_in_);
+    const bool writes_sums = f == Fn::kEcfSums || f == Fn::kForward;
+    Args d = a;
+    d.Z = a.Z != nullptr ? Z.data() : nullptr;
+    d.A = a.A != nullptr ? A.data() : nullptr;
+    d.A_out = a.A_out != nullptr ? A_out.data() : nullptr;
+    d.sums = a.sums == nullptr ? nullptr : (writes_sums ? sums_out.data() : sums_in.data());
+    d.stats = a.stats != nullptr ? stats.data() : nullptr;
+    d.loss = a.loss != nullptr ? loss.data() : nullptr;
+    d.grad_loss = a.grad_loss != nullptr ? grad.data() : nullptr;
+    d.dZ = a.dZ != nullptr ? dZ.data() : nullptr;
+    d.workspace = Workspace{a.workspace.data != nullptr ? ws.data() : nullptr, a.workspace.bytes};
+    Written w;
+    w.bytes = 777;
+    d.bytes = a.bytes != nullptr ? &w.bytes : nullptr;
+    w.status = invoke(f, h, d);
+    if (!w.status.ok()) return w;
+    // What each function writes (a null optional output stays unwritten).
+    if (f == Fn::kDirections) w.A_out = A_out.download();
+    if (writes_sums) w.sums = sums_out.download();
+    if ((f == Fn::kFinalize || f == Fn::kForward) && a.stats != nullptr) w.stats = stats.download();
+    if ((f == Fn::kFinalize || f == Fn::kForward) && a.loss != nullptr) w.loss = loss.download();
+    if (f == Fn::kBackward) w.dZ = dZ.download();
+    return w;
   }
 
-  Handle handle_;
+  // `f(args)` must succeed on this backend, in its own memory, and write what the same call
+  // writes on kReference (to float accuracy: 1e-4 relative; TF32 on CUDA to 1e-2; the backend
+  // suites check accuracy closely). can_implement writes nothing; workspace_size writes bytes.
+  void expect_accepted(Fn f, const Args& a) {
+    SCOPED_TRACE(fn_name(f));
+    const Written got = call_on(handle_, f, a);
+    ASSERT_TRUE(got.status.ok()) << fn_name(f) << ": " << got.status.to_string();
+    if (f == Fn::kCanImplement) return;
+    if (f == Fn::kWorkspaceSize) {
+      size_t again = 0;
+      SIGREG_ASSERT_OK(workspace_size(handle_, a.config, a.problem, &again));
+      EXPECT_EQ(got.bytes, again);
+      EXPECT_NE(got.bytes, 777u) << "bytes not written";
+      return;
+    }
+    const Written want = call_on(reference_, f, a);
+    ASSERT_TRUE(want.status.ok()) << want.status.to_string();
+    const bool tf32 = GetParam() == Backend::kCuda && a.config.math == MathMode::kAllowTF32;
+    const double rtol = tf32 ? 1e-2 : 1e-4;
+    auto close = [&](const auto& x, const auto& y, const char* what) {
+      EXPECT_EQ(x.size(), y.size()) << what;
+      EXPECT_TRUE(all_close(x, y, rtol, rtol * max_abs(widen_any(y)))) << what;
+    };
+    close(got.A_out, want.A_out, "A");
+    close(got.sums, want.sums, "sums");
+    close(got.stats, want.stats, "stats");
+    close(got.loss, want.loss, "loss");
+    close(got.dZ, want.dZ, "dZ");
+    // Every output the function has was written.
+    const bool writes_stats = (f == Fn::kFinalize || f == Fn::kForward) && a.stats != nullptr;
+    const bool writes_loss = (f == Fn::kFinalize || f == Fn::kForward) && a.loss != nullptr;
+    EXPECT_EQ(got.A_out.empty(), f != Fn::kDirections);
+    EXPECT_EQ(got.sums.empty(), !(f == Fn::kEcfSums || f == Fn::kForward));
+    EXPECT_EQ(got.stats.empty(), !writes_stats);
+    EXPECT_EQ(got.loss.empty(), !writes_loss);
+    EXPECT_EQ(got.dZ.empty(), f != Fn::kBackward);
+  }
+
+  template <typename T>
+  static std::vector<double> widen_any(const std::vector<T>& x) {
+    return std::vector<double>(x.begin(), x.end());
+  }
+
+  Handle handle_, reference_;
   Args valid_;
   size_t workspace_bytes_ = 0;
   size_t bytes_out_ = 0;
   std::vector<float> Z_, A_, A_out_, stats_, loss_, dZ_, grad_;
-  std::vector<double> sums_;
+  std::vector<double> sums_, sums_in_;
   std::vector<unsigned char> workspace_;
 };
 
-TEST_P(ApiTest, ValidCallsSucceed) {
+TEST_P(Validation, ValidCallsSucceed) {
   for (const Fn f : kAllFns) expect_accepted(f, valid_);
 }
 
-TEST_P(ApiTest, OptionalArgumentsMayBeNull) {
+TEST_P(Validation, OptionalArgumentsMayBeNull) {
   Args a = valid_;
   a.stats = nullptr;  // loss only
   expect_accepted(Fn::kFinalize, a);
@@ -214,7 +297,7 @@ TEST_P(ApiTest, OptionalArgumentsMayBeNull) {
   expect_accepted(Fn::kBackward, a);
 }
 
-TEST_P(ApiTest, NullPointersAreNamed) {
+TEST_P(Validation, NullPointersAreNamed) {
   struct Case {
     Fn f;
     void (*clear)(Args&);
@@ -244,7 +327,7 @@ TEST_P(ApiTest, NullPointersAreNamed) {
   }
 }
 
-TEST_P(ApiTest, GroupsOutOfRange) {
+TEST_P(Validation, GroupsOutOfRange) {
   for (const int64_t V : {int64_t{0}, int64_t{-1}, std::numeric_limits<int64_t>::min()}) {
     Args a = valid_;
     a.problem.groups = V;
@@ -258,24 +341,51 @@ TEST_P(ApiTest, GroupsOutOfRange) {
   }
 }
 
-TEST(ApiFreeFunctions, NullExpectationOfInvalidConfigIsNaN) {
-  Config c;
-  c.num_knots = 1;
-  EXPECT_TRUE(std::isnan(null_expectation(c)));
-  c = Config{};
-  c.t_max = -1.0;
-  EXPECT_TRUE(std::isnan(null_expectation(c)));
-  EXPECT_FALSE(std::isnan(null_expectation(Config{})));
+// The message names the argument, then says what was expected and what it got.
+TEST_P(Validation, MessagesSayWhatWasExpectedAndWhatCame) {
+  struct Case {
+    void (*spoil)(Args&);
+    const char* message;
+  };
+  const Case cases[] = {
+      {[](Args& a) { a.config.num_slices = 0; },
+       "config.num_slices: expected 1 ≤ K ≤ 2^31−1, got 0"},
+      {[](Args& a) { a.config.num_knots = 1; }, "config.num_knots: expected 2 ≤ M ≤ 256, got 1"},
+      {[](Args& a) { a.config.t_max = -2.0; },
+       "config.t_max: expected a finite value > 0 that float can hold (≤ 3.4e38), got -2"},
+      {[](Args& a) { a.config.quadrature = static_cast<Quadrature>(7); },
+       "config.quadrature: expected kTrapezoid or kSimpson, got 7"},
+      {[](Args& a) {
+         a.config.quadrature = Quadrature::kSimpson;
+         a.config.num_knots = 16;
+       },
+       "config.num_knots: Simpson's rule needs an odd number of knots, got 16"},
+      {[](Args& a) { a.config.math = static_cast<MathMode>(9); },
+       "config.math: expected kFloat32 or kAllowTF32, got 9"},
+      {[](Args& a) { a.problem.groups = 0; }, "problem.groups: expected V ≥ 1, got 0"},
+      {[](Args& a) { a.problem.samples = -7; }, "problem.samples: expected N ≥ 1, got -7"},
+      {[](Args& a) { a.problem.features = 0; }, "problem.features: expected D ≥ 1, got 0"},
+      {[](Args& a) { a.problem.dtype = static_cast<DType>(5); },
+       "problem.dtype: expected kFloat32, kBFloat16 or kFloat16, got 5"},
+  };
+  for (const Case& c : cases) {
+    Args a = valid_;
+    c.spoil(a);
+    EXPECT_EQ(invoke(Fn::kForward, handle_, a).message(), c.message);
+  }
+  Args a = valid_;
+  a.global_samples = kN - 1;
+  EXPECT_EQ(invoke(Fn::kBackward, handle_, a).message(),
+            "global_samples: expected ≥ problem.samples (the global N includes this rank's "
+            "samples), got 8");
+  a.global_samples = 0;
+  EXPECT_EQ(invoke(Fn::kFinalize, handle_, a).message(), "global_samples: expected N ≥ 1, got 0");
+  a = valid_;
+  a.features = 0;
+  EXPECT_EQ(invoke(Fn::kDirections, handle_, a).message(), "features: expected D ≥ 1, got 0");
 }
 
-TEST(ApiFreeFunctions, InvalidHandleIsSafeToQuery) {
-  const Handle h;
-  EXPECT_FALSE(h.valid());
-  EXPECT_EQ(h.backend(), Backend::kReference);
-  EXPECT_EQ(h.impl(), nullptr);
-}
-
-TEST_P(ApiTest, SamplesOutOfRange) {
+TEST_P(Validation, SamplesOutOfRange) {
   for (const int64_t N : {int64_t{0}, int64_t{-7}}) {
     Args a = valid_;
     a.problem.samples = N;
@@ -283,7 +393,7 @@ TEST_P(ApiTest, SamplesOutOfRange) {
   }
 }
 
-TEST_P(ApiTest, FeaturesOutOfRange) {
+TEST_P(Validation, FeaturesOutOfRange) {
   for (const int64_t D : {int64_t{0}, int64_t{-3}}) {
     Args a = valid_;
     a.problem.features = D;
@@ -294,7 +404,7 @@ TEST_P(ApiTest, FeaturesOutOfRange) {
   }
 }
 
-TEST_P(ApiTest, SlicesOutOfRange) {
+TEST_P(Validation, SlicesOutOfRange) {
   for (const int64_t K : {int64_t{0}, int64_t{-2}, int64_t{1} << 31}) {
     Args a = valid_;
     a.config.num_slices = K;
@@ -302,7 +412,7 @@ TEST_P(ApiTest, SlicesOutOfRange) {
   }
 }
 
-TEST_P(ApiTest, KnotsOutOfRange) {
+TEST_P(Validation, KnotsOutOfRange) {
   for (const int M : {-3, 0, 1, 257, 1000}) {
     Args a = valid_;
     a.config.num_knots = M;
@@ -315,7 +425,7 @@ TEST_P(ApiTest, KnotsOutOfRange) {
   }
 }
 
-TEST_P(ApiTest, SimpsonNeedsOddKnots) {
+TEST_P(Validation, SimpsonNeedsOddKnots) {
   for (const int M : {2, 4, 16, 256}) {
     Args a = valid_;
     a.config.num_knots = M;
@@ -330,7 +440,7 @@ TEST_P(ApiTest, SimpsonNeedsOddKnots) {
   }
 }
 
-TEST_P(ApiTest, TMaxMustBePositiveAndFinite) {
+TEST_P(Validation, TMaxMustBePositiveAndFinite) {
   const double inf = std::numeric_limits<double>::infinity();
   for (const double t : {0.0, -0.0, -1.0, -inf, inf, std::numeric_limits<double>::quiet_NaN()}) {
     Args a = valid_;
@@ -342,7 +452,7 @@ TEST_P(ApiTest, TMaxMustBePositiveAndFinite) {
   SIGREG_ASSERT_OK(can_implement(handle_, a.config, a.problem));
 }
 
-TEST_P(ApiTest, EnumValuesOutOfRange) {
+TEST_P(Validation, EnumValuesOutOfRange) {
   Args a = valid_;
   a.config.quadrature = static_cast<Quadrature>(7);
   for (const Fn f : kAllFns) expect_invalid(f, a, "config.quadrature");
@@ -356,25 +466,27 @@ TEST_P(ApiTest, EnumValuesOutOfRange) {
 
 // bf16 / fp16 Z (and dZ) are accepted by every function that takes a Problem (their values are
 // checked in test_dtypes.cpp).
-TEST_P(ApiTest, SixteenBitDTypesAreAccepted) {
+TEST_P(Validation, SixteenBitDTypesAreAccepted) {
   for (const DType t : {DType::kBFloat16, DType::kFloat16}) {
     Args a = valid_;
     a.problem.dtype = t;
     size_t bytes = 0;  // the 16-bit problem's own size (the CPU path stages rows in float)
     SIGREG_ASSERT_OK(workspace_size(handle_, a.config, a.problem, &bytes));
-    std::vector<unsigned char> workspace(std::max<size_t>(bytes, 1));
-    a.workspace = Workspace{bytes > 0 ? workspace.data() : nullptr, bytes};
-    for (const Fn f : kProblemFns) expect_accepted(f, a);
+    a.workspace = Workspace{bytes > 0 ? workspace_.data() : nullptr, bytes};
+    for (const Fn f : kProblemFns) {
+      const Written got = call_on(handle_, f, a);  // in the backend's own memory
+      EXPECT_TRUE(got.status.ok()) << fn_name(f) << ": " << got.status.to_string();
+    }
   }
 }
 
-TEST_P(ApiTest, TF32IsAPermissionNotAnError) {
+TEST_P(Validation, TF32IsAPermissionNotAnError) {
   Args a = valid_;
   a.config.math = MathMode::kAllowTF32;
   for (const Fn f : kAllFns) expect_accepted(f, a);
 }
 
-TEST_P(ApiTest, SizesThatOverflowAreRejected) {
+TEST_P(Validation, SizesThatOverflowAreRejected) {
   const int64_t big = int64_t{1} << 30;
   Args a = valid_;
   a.problem = Problem{big, big, big, DType::kFloat32};  // V·N·D = 2^90
@@ -394,7 +506,7 @@ TEST_P(ApiTest, SizesThatOverflowAreRejected) {
   for (const Fn f : kProblemFns) expect_invalid(f, a, "problem.groups");
 }
 
-TEST_P(ApiTest, GlobalSamplesOutOfRange) {
+TEST_P(Validation, GlobalSamplesOutOfRange) {
   Args a = valid_;
   a.global_samples = kN - 1;  // fewer than this rank holds
   expect_invalid(Fn::kBackward, a, "global_samples");
@@ -408,7 +520,7 @@ TEST_P(ApiTest, GlobalSamplesOutOfRange) {
   expect_accepted(Fn::kBackward, a);
 }
 
-TEST_P(ApiTest, WorkspaceSizeIsReportedAndAnEmptyOneAcceptedWhenZero) {
+TEST_P(Validation, WorkspaceSizeIsReportedAndAnEmptyOneAcceptedWhenZero) {
   size_t bytes = 777;
   SIGREG_ASSERT_OK(workspace_size(handle_, valid_.config, valid_.problem, &bytes));
   EXPECT_EQ(bytes, workspace_bytes_);
@@ -425,7 +537,7 @@ TEST_P(ApiTest, WorkspaceSizeIsReportedAndAnEmptyOneAcceptedWhenZero) {
   }
 }
 
-TEST_P(ApiTest, WorkspaceTooSmall) {
+TEST_P(Validation, WorkspaceTooSmall) {
   if (workspace_bytes_ == 0)
     GTEST_SKIP() << backend_name(GetParam()) << " needs no workspace for this problem";
   for (const Fn f : {Fn::kEcfSums, Fn::kForward, Fn::kBackward}) {
@@ -443,13 +555,13 @@ std::string backend_param_name(const ::testing::TestParamInfo<Backend>& info) {
   return backend_name(info.param);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ApiTest,
+INSTANTIATE_TEST_SUITE_P(Backends, Validation,
                          ::testing::Values(Backend::kReference, Backend::kCpu, Backend::kCuda),
                          backend_param_name);
 
-// ---- Handles -----------------------------------------------------------------------------
+// ---- An invalid handle ---------------------------------------------------------------------
 
-TEST(ApiHandle, InvalidHandleIsRejectedByEveryFunction) {
+TEST(ValidationHandle, InvalidHandleIsRejectedByEveryFunction) {
   Handle handle;  // never created
   EXPECT_FALSE(handle.valid());
   std::vector<float> Z(10, 0.5f), A(8, 0.5f), stats(4), loss(1), dZ(10);
@@ -482,71 +594,6 @@ TEST(ApiHandle, InvalidHandleIsRejectedByEveryFunction) {
   EXPECT_FALSE(created.valid());  // NOLINT(bugprone-use-after-move): documented state
   EXPECT_EQ(invoke(Fn::kCanImplement, created, a).code(), Code::kInvalidArgument);
   SIGREG_ASSERT_OK(invoke(Fn::kCanImplement, taken, a));
-}
-
-TEST(ApiHandle, CreateValidatesItsArguments) {
-  Status s = Handle::create(Backend::kReference, nullptr);
-  EXPECT_EQ(s.code(), Code::kInvalidArgument);
-  EXPECT_EQ(s.message().rfind("out:", 0), 0u) << s.to_string();
-
-  Handle h;
-  HandleOptions options;
-  options.num_threads = -1;
-  s = Handle::create(Backend::kCpu, &h, options);
-  EXPECT_EQ(s.code(), Code::kInvalidArgument);
-  EXPECT_EQ(s.message().rfind("options.num_threads:", 0), 0u) << s.to_string();
-  EXPECT_FALSE(h.valid());
-
-  s = Handle::create(static_cast<Backend>(42), &h);
-  EXPECT_EQ(s.code(), Code::kInvalidArgument);
-  EXPECT_EQ(s.message().rfind("backend:", 0), 0u) << s.to_string();
-  EXPECT_FALSE(h.valid());
-
-  for (const Backend b : {Backend::kReference, Backend::kCpu}) {
-    Handle created;
-    SIGREG_ASSERT_OK(Handle::create(b, &created));
-    EXPECT_TRUE(created.valid());
-    EXPECT_EQ(created.backend(), b);
-  }
-  HandleOptions one_thread;
-  one_thread.num_threads = 1;
-  SIGREG_ASSERT_OK(Handle::create(Backend::kCpu, &h, one_thread));
-}
-
-TEST(ApiHandle, CudaHandleWithoutAGpuIsAnErrorNotACrash) {
-  Handle h;
-  const Status s = Handle::create(Backend::kCuda, &h);
-  if (cuda_available()) {
-    EXPECT_TRUE(s.ok()) << s.to_string();
-    EXPECT_TRUE(h.valid());
-    return;
-  }
-  EXPECT_TRUE(s.code() == Code::kNotSupported || s.code() == Code::kCudaError) << s.to_string();
-  EXPECT_FALSE(s.message().empty());
-  EXPECT_FALSE(h.valid());
-}
-
-// ---- Status and names ------------------------------------------------------------------
-
-TEST(ApiStatus, NamesAndStrings) {
-  EXPECT_STREQ(code_name(Code::kOk), "kOk");
-  EXPECT_STREQ(code_name(Code::kInvalidArgument), "kInvalidArgument");
-  EXPECT_STREQ(code_name(Code::kWorkspaceTooSmall), "kWorkspaceTooSmall");
-  EXPECT_STREQ(code_name(Code::kNotSupported), "kNotSupported");
-  EXPECT_STREQ(code_name(Code::kCudaError), "kCudaError");
-  EXPECT_STREQ(code_name(Code::kCublasError), "kCublasError");
-  EXPECT_STREQ(code_name(Code::kInternal), "kInternal");
-  EXPECT_STREQ(backend_name(Backend::kReference), "reference");
-  EXPECT_STREQ(backend_name(Backend::kCpu), "cpu");
-  EXPECT_STREQ(backend_name(Backend::kCuda), "cuda");
-
-  const Status ok;
-  EXPECT_TRUE(ok.ok());
-  EXPECT_TRUE(ok.message().empty());
-  EXPECT_EQ(ok.to_string(), "kOk");
-  const Status bad(Code::kInvalidArgument, "Z: must not be null");
-  EXPECT_FALSE(bad.ok());
-  EXPECT_EQ(bad.to_string(), "kInvalidArgument: Z: must not be null");
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
-// Backend::kCpu (the float32 fast path) against the float64 reference (docs/design.md §1):
-// ECF sums, stats and loss to 1e-5 relative, dZ to 1e-4 of max|dZ_ref|, over awkward shapes
-// (N = 1, K = 1, odd D, N and K off every tile size, V > 1, N = 65536, several slice blocks);
-// bitwise determinism across runs and thread counts; the workspace contract; the distributed
-// split; and the vectorised sincos against float64 libm.
+// The CPU fast path's internals (host/cpu/): Backend::kCpu against the float64 reference at
+// shapes that probe its tiles (N = 1, K = 1, odd D, N and K off every tile size, V > 1,
+// N = 65536, several slice blocks) — ECF sums, stats and loss to 1e-5 relative, dZ to 1e-4 of
+// max|dZ_ref|, and every element about as accurate as plain float32 (tests/backend_cases.hpp) —;
+// the float64 fallback for projections past the fast sincos range; the workspace contract; and
+// the vectorised sincos against float64 libm. (Its determinism across thread counts:
+// test_determinism.cpp; its distributed split: test_distributed_split.cpp.)
 #include <cstring>
 
-#include "common.hpp"
+#include "tests/backend_cases.hpp"
 // simd.hpp's vectors pass by value only between always-inline helpers (see cpu_kernels.cpp).
 #pragma GCC diagnostic ignored "-Wpsabi"
 #include "host/cpu/cpu_kernels.hpp"
@@ -84,6 +86,14 @@ TEST_P(CpuVsReference, MatchesFloat64Reference) {
   EXPECT_TRUE(all_close(got.stats, want.stats, 1e-5, 0.0)) << shape;
   EXPECT_NEAR(got.loss, want.loss, 1e-5 * std::fabs(want.loss)) << shape;
   EXPECT_TRUE(all_close(got.dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ))) << shape;
+  // Element by element, about as accurate as plain float32 on the same inputs.
+  const BaselineRun base = float32_baseline(c, shape.V, shape.N, shape.D, Z, A);
+  EXPECT_TRUE(within_float32_baseline(got.sums, want.sums, base.sums)) << shape << ": sums";
+  EXPECT_TRUE(within_float32_baseline(got.stats, want.stats, base.stats)) << shape << ": stats";
+  EXPECT_TRUE(within_float32_baseline(std::vector<float>{got.loss}, {want.loss}, {base.loss},
+                                      rms_error(base.stats, want.stats)))
+      << shape << ": loss";
+  EXPECT_TRUE(within_float32_baseline(got.dZ, want.dZ, base.dZ)) << shape << ": dZ";
   std::cout << "[          ] " << shape << ": stats rel err "
             << worst_relative(got.stats, want.stats) << ", dZ err / max|dZ| "
             << worst_relative(got.dZ, want.dZ) << "\n";
@@ -96,25 +106,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CpuVsReference,
                                            Shape{1, 100, 4, 1030, 5}, Shape{2, 65, 9, 13, 2},
                                            Shape{1, 4099, 33, 130, 33}, Shape{1, 65536, 8, 16}));
 
-// g scales dZ linearly and is read through the pointer.
-TEST(Cpu, GradLossScalesGradient) {
-  const Shape shape{2, 333, 12, 24};
-  const Config c = config_for(shape);
-  const Problem p{shape.V, shape.N, shape.D, DType::kFloat32};
-  const Handle h = make_handle(Backend::kCpu, 2);
-  std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
-  SIGREG_ASSERT_OK(make_directions(h, c, shape.D, 3, A.data()));
-  const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
-  const float g = -0.37f;
-  const HostOutputs got = run_host(h, c, p, Z, A, &g);
-  const Expected want = run_reference(c, p, Z, A, g);
-  EXPECT_TRUE(all_close(got.dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ)));
-}
-
 // Projections far outside the fast sincos range take the float64 fallback per tile. With D = 1,
 // A = 1 and Δ = 3/16, values on a 1/64 grid make P and θ = Δ·P exact in float, so the reference
 // sees the same angles and only the sincos and rotation errors remain.
-TEST(Cpu, LargeProjectionsUseExactFallback) {
+TEST(CpuKernels, LargeProjectionsUseExactFallback) {
   Config c;
   c.num_slices = 1;
   const Problem p{1, 3000, 1, DType::kFloat32};
@@ -131,75 +126,37 @@ TEST(Cpu, LargeProjectionsUseExactFallback) {
   EXPECT_TRUE(all_close(got.dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ)));
 }
 
-// Same inputs → bitwise-equal sums, stats, loss and dZ, run to run and for 1, 2, 3 threads.
-TEST(Cpu, BitwiseDeterministicAcrossThreadCounts) {
-  const Shape shape{2, 5000, 24, 150};  // several chunks, slice blocks and dZ tiles
-  const Config c = config_for(shape);
-  const Problem p{shape.V, shape.N, shape.D, DType::kFloat32};
-  std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
-  const Handle h1 = make_handle(Backend::kCpu, 1);
-  SIGREG_ASSERT_OK(make_directions(h1, c, shape.D, 11, A.data()));
-  const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
-  const HostOutputs base = run_host(h1, c, p, Z, A);
-  for (int threads : {1, 2, 3}) {
-    const Handle h = make_handle(Backend::kCpu, threads);
-    for (int run = 0; run < 2; ++run) {
-      const HostOutputs o = run_host(h, c, p, Z, A);
-      EXPECT_EQ(0, std::memcmp(o.sums.data(), base.sums.data(), o.sums.size() * sizeof(double)))
-          << threads << " threads, run " << run;
-      EXPECT_EQ(0, std::memcmp(o.stats.data(), base.stats.data(), o.stats.size() * sizeof(float)))
-          << threads << " threads, run " << run;
-      EXPECT_EQ(0, std::memcmp(o.dZ.data(), base.dZ.data(), o.dZ.size() * sizeof(float)))
-          << threads << " threads, run " << run;
-      EXPECT_EQ(0, std::memcmp(&o.loss, &base.loss, sizeof(float)));
-    }
+// Angles past the fast sincos range are taken by the float64 fallback, so they are as exact as
+// the float angle allows. M = 2 and t_max = 1 make knot 1's angle θ = 1·p exact in float and its
+// cos/sin a direct sincos (no rotation); N = 1 per group makes each sum one value. So every
+// sum must be cos(p), sin(p) of the float p to a few roundings (float64 libm rounded to float,
+// then the centred float accumulation), for |p| from the fast range's edge (6400) to 10^7.
+TEST(CpuKernels, AnglesPastTheFastRangeAreExact) {
+  Config c;
+  c.num_slices = 1;
+  c.num_knots = 2;
+  c.t_max = 1.0;
+  const int64_t V = 4096;
+  std::mt19937_64 rng(test_seed());
+  std::uniform_real_distribution<double> log_magnitude(std::log(6400.0), std::log(1e7));
+  std::vector<float> P(static_cast<size_t>(V));
+  for (float& p : P)
+    p = static_cast<float>((rng() & 1 ? 1.0 : -1.0) * std::exp(log_magnitude(rng)));
+  const HostOutputs r = run_host(make_handle(Backend::kCpu, 2), c,
+                                 Problem{V, 1, 1, DType::kFloat32}, P, {1.0f}, nullptr, false);
+  double worst = 0.0;
+  for (int64_t v = 0; v < V; ++v) {
+    const double x = P[static_cast<size_t>(v)];
+    const double ec = std::fabs(r.sums[(v * 2 + 1) * 2] - std::cos(x));
+    const double es = std::fabs(r.sums[(v * 2 + 1) * 2 + 1] - std::sin(x));
+    worst = std::max(worst, std::max(ec, es));
+    ASSERT_LE(std::max(ec, es), 4.0 * 0x1p-24) << "p = " << x;
   }
+  std::cout << "[          ] worst |error| " << worst / 0x1p-24 << " u over " << V
+            << " angles in [6400, 1e7]" << std::endl;
 }
 
-// Two shards: their ecf_sums add up to the whole batch's, and backward on one shard with the
-// reduced sums and the global N is the reference gradient of the global loss (docs/design.md §3).
-TEST(Cpu, DistributedSplitMatchesReference) {
-  const Shape shape{2, 1500, 10, 40};
-  const int64_t n1 = 600, n2 = shape.N - n1;
-  const Config c = config_for(shape);
-  const Handle h = make_handle(Backend::kCpu, 2);
-  std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
-  SIGREG_ASSERT_OK(make_directions(h, c, shape.D, 5, A.data()));
-  const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
-  std::vector<float> Z1, Z2;  // per group v: the first n1 samples go to shard 1
-  for (int64_t v = 0; v < shape.V; ++v) {
-    const auto row = [&](int64_t n) { return Z.begin() + (v * shape.N + n) * shape.D; };
-    Z1.insert(Z1.end(), row(0), row(n1));
-    Z2.insert(Z2.end(), row(n1), row(shape.N));
-  }
-  const Problem p1{shape.V, n1, shape.D, DType::kFloat32},
-      p2{shape.V, n2, shape.D, DType::kFloat32};
-  size_t bytes1 = 0, bytes2 = 0;
-  SIGREG_ASSERT_OK(workspace_size(h, c, p1, &bytes1));
-  SIGREG_ASSERT_OK(workspace_size(h, c, p2, &bytes2));
-  std::vector<unsigned char> raw(std::max(bytes1, bytes2));
-  const Workspace ws{raw.data(), raw.size()};
-  const size_t count = static_cast<size_t>(shape.V * shape.K * c.num_knots * 2);
-  std::vector<double> s1(count), s2(count), reduced(count);
-  SIGREG_ASSERT_OK(ecf_sums(h, c, p1, Z1.data(), A.data(), s1.data(), ws));
-  SIGREG_ASSERT_OK(ecf_sums(h, c, p2, Z2.data(), A.data(), s2.data(), ws));
-  for (size_t i = 0; i < count; ++i) reduced[i] = s1[i] + s2[i];
-
-  const Expected whole = run_reference(c, {shape.V, shape.N, shape.D, DType::kFloat32}, Z, A);
-  EXPECT_TRUE(all_close(reduced, whole.sums, 1e-6, 1e-5 * std::sqrt(1500.0)));
-
-  std::vector<float> dZ1(Z1.size());
-  poison(dZ1);
-  SIGREG_ASSERT_OK(
-      backward(h, c, p1, shape.N, Z1.data(), A.data(), reduced.data(), nullptr, dZ1.data(), ws));
-  const auto Z1d = widen(Z1), Ad = widen(A);
-  std::vector<double> want(Z1.size());
-  reference::backward(c, shape.V, n1, shape.N, shape.D, Z1d.data(), Ad.data(), whole.sums.data(),
-                      1.0, want.data());
-  EXPECT_TRUE(all_close(dZ1, want, 0.0, 1e-4 * max_abs(want)));
-}
-
-TEST(Cpu, WorkspaceSizeDependsOnThreadsNotOnCalls) {
+TEST(CpuKernels, WorkspaceSizeDependsOnThreadsNotOnCalls) {
   Config c;
   const Problem p{1, 4096, 32, DType::kFloat32};
   size_t one = 0, two = 0, again = 0;
@@ -218,6 +175,38 @@ TEST(Cpu, WorkspaceSizeDependsOnThreadsNotOnCalls) {
   size_t huge = 0;
   SIGREG_ASSERT_OK(workspace_size(h2, wide, {1, int64_t{1} << 24, 64, DType::kFloat32}, &huge));
   EXPECT_LT(huge, size_t{16} << 20);
+}
+
+// One workspace size serves forward and backward (docs/design.md §8). With K ≥ 512 the backward's
+// per-thread projection tiles (128 rows × 512 slices) outgrow the forward's, so a size computed
+// from the forward alone would be too small: run both in exactly workspace_size() bytes followed
+// by a wide guard (a tile of the second thread would land in it), with every thread busy.
+TEST(CpuKernels, BackwardStaysInsideTheWorkspaceWhereItNeedsMoreThanTheForward) {
+  Config c;
+  c.num_slices = 1030;
+  c.num_knots = 5;
+  const Problem p{1, 2048, 8, DType::kFloat32};
+  const Handle h = make_handle(Backend::kCpu, 2);
+  std::vector<float> A(static_cast<size_t>(p.features * c.num_slices));
+  SIGREG_ASSERT_OK(make_directions(h, c, p.features, 3, A.data()));
+  const auto Z = random_normal(static_cast<size_t>(p.samples * p.features), test_seed());
+  size_t bytes = 0;
+  SIGREG_ASSERT_OK(workspace_size(h, c, p, &bytes));
+  constexpr size_t kGuard = size_t{4} << 20;
+  std::vector<unsigned char> raw(bytes + kGuard, 0xA5);
+  const Workspace ws{raw.data(), bytes};
+  std::vector<double> sums(static_cast<size_t>(c.num_slices * c.num_knots * 2));
+  std::vector<float> stats(static_cast<size_t>(c.num_slices)), dZ(Z.size());
+  float loss = 0.0f;
+  SIGREG_ASSERT_OK(
+      forward(h, c, p, Z.data(), A.data(), sums.data(), stats.data(), &loss, Workspace{ws}));
+  SIGREG_ASSERT_OK(
+      backward(h, c, p, p.samples, Z.data(), A.data(), sums.data(), nullptr, dZ.data(), ws));
+  size_t touched = 0;
+  for (size_t i = bytes; i < raw.size(); ++i) touched += raw[i] != 0xA5 ? 1 : 0;
+  EXPECT_EQ(touched, 0u) << "bytes written past the workspace";
+  const ReferenceRun want = reference_run(c, 1, p.samples, p.features, widen(Z), widen(A));
+  EXPECT_TRUE(all_close(dZ, want.dZ, 0.0, 1e-4 * max_abs(want.dZ)));
 }
 
 // ---- sincos ----------------------------------------------------------------------------------
