@@ -9,6 +9,7 @@
 //  - finite, moderate inputs give finite outputs with stat ≥ 0, and kCpu agrees with kReference;
 //  - the non-finite policy: a NaN / ±Inf at Z[v,n,d] makes stat[v,k] NaN for every slice k with
 //    a finite, non-zero A[d,k]; find_nonfinite returns the first non-finite index of Z.
+// Z comes as float32, bf16 or fp16 (the problem's dtype); the oracles read its values widened.
 // Shapes that would run are bounded (V·N·K·(D+M) ≤ kMaxWork) so an input runs in milliseconds;
 // larger valid shapes are still validated (can_implement, workspace_size, null-pointer calls).
 #include <fuzzer/FuzzedDataProvider.h>
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/dtype.cuh"
 #include "sigreg/sigreg.hpp"
 
 namespace {
@@ -203,6 +205,15 @@ void run_calls(FuzzedDataProvider& in, const Handle& h, const Handle& reference,
   const int M = c.num_knots;
   std::vector<float> Z(static_cast<size_t>(V * N * D)), A(static_cast<size_t>(D * K));
   fill(in, Z);
+  // bf16 / fp16 Z: the library reads Z16; every oracle below reads Z, its values widened exactly
+  // (so a float past the 16-bit range is the ±Inf the library sees).
+  const bool narrow = p.dtype != DType::kFloat32;
+  std::vector<uint16_t> Z16(narrow ? Z.size() : 0);
+  for (size_t i = 0; i < Z16.size(); ++i) {
+    Z16[i] = p.dtype == DType::kBFloat16 ? math::float_to_bf16(Z[i]) : math::float_to_half(Z[i]);
+    Z[i] = p.dtype == DType::kBFloat16 ? math::bf16_to_float(Z16[i]) : math::half_to_float(Z16[i]);
+  }
+  const void* z_in = narrow ? static_cast<const void*>(Z16.data()) : Z.data();
   const bool own_directions = in.ConsumeIntegralInRange<int>(0, 3) == 0;
   if (own_directions) {
     fill(in, A);
@@ -214,7 +225,7 @@ void run_calls(FuzzedDataProvider& in, const Handle& h, const Handle& reference,
 
   // find_nonfinite: always valid here, and exact.
   int64_t first = -7;
-  check_status(find_nonfinite(h, p, Z.data(), &first), true, "find_nonfinite");
+  check_status(find_nonfinite(h, p, z_in, &first), true, "find_nonfinite");
   REQUIRE(first == first_nonfinite(Z), "find_nonfinite index " + std::to_string(first));
 
   size_t needed = 0;
@@ -254,7 +265,7 @@ void run_calls(FuzzedDataProvider& in, const Handle& h, const Handle& reference,
   float* stats_ptr = outputs % 3 != 2 && outputs != 0 ? stats.data() : nullptr;
   float* loss_ptr = outputs % 3 != 1 && outputs != 0 ? &loss : nullptr;
 
-  const Status fs = forward(h, c, p, null_z ? nullptr : Z.data(), null_a ? nullptr : A.data(),
+  const Status fs = forward(h, c, p, null_z ? nullptr : z_in, null_a ? nullptr : A.data(),
                             null_sums ? nullptr : sums.data(), stats_ptr, loss_ptr, ws);
   const bool forward_ok = !null_z && !null_a && !null_sums && outputs != 0 && ws_ok;
   check_status(fs, forward_ok, "forward");
@@ -306,7 +317,7 @@ void run_calls(FuzzedDataProvider& in, const Handle& h, const Handle& reference,
     std::vector<double> ref_sums(sums_count);
     std::vector<float> ref_stats(stats.size());
     float ref_loss = 0.0f;
-    check_status(forward(reference, c, p, Z.data(), A.data(), ref_sums.data(), ref_stats.data(),
+    check_status(forward(reference, c, p, z_in, A.data(), ref_sums.data(), ref_stats.data(),
                          &ref_loss, Workspace{}),
                  true, "forward (reference)");
     for (size_t i = 0; i < stats.size(); ++i)
@@ -332,12 +343,11 @@ void run_calls(FuzzedDataProvider& in, const Handle& h, const Handle& reference,
   const int64_t backward_n = in.ConsumeBool() ? N : pick(in, 1, 3 * N);
   const bool null_dz = in.ConsumeIntegralInRange<int>(0, 15) == 0;
   if (in.ConsumeBool()) {  // the forward's sums, so that finite inputs give finite gradients
-    check_status(
-        ecf_sums(h, c, p, Z.data(), A.data(), sums.data(), Workspace{ws_memory.data(), bytes}),
-        bytes >= needed, "ecf_sums");
+    check_status(ecf_sums(h, c, p, z_in, A.data(), sums.data(), Workspace{ws_memory.data(), bytes}),
+                 bytes >= needed, "ecf_sums");
     if (bytes < needed) return;
   }
-  const Status bs = backward(h, c, p, backward_n, Z.data(), A.data(), sums.data(),
+  const Status bs = backward(h, c, p, backward_n, z_in, A.data(), sums.data(),
                              null_g ? nullptr : &g, null_dz ? nullptr : dZ.data(), ws);
   check_status(bs, backward_n >= N && !null_dz && ws_ok, "backward");
 }
