@@ -82,6 +82,24 @@ inline double max_abs(const std::vector<double>& x) {
   return m;
 }
 
+// A Config with K slices and M knots on [0, t_max] under rule q; everything else default.
+inline Config make_config(int64_t K, int M = 17, double t_max = 3.0,
+                          Quadrature q = Quadrature::kTrapezoid) {
+  Config c;
+  c.num_slices = K;
+  c.num_knots = M;
+  c.t_max = t_max;
+  c.quadrature = q;
+  return c;
+}
+
+// The float64 directions of docs/design.md §2 (D×K, before rounding to float).
+inline std::vector<double> reference_directions(const Config& c, int64_t D, uint64_t step) {
+  std::vector<double> A(static_cast<size_t>(D * c.num_slices));
+  reference::directions(c, D, step, A.data());
+  return A;
+}
+
 // Standard normals in float64 (for the float64 reference tests, which need no float rounding).
 inline std::vector<double> random_normal_double(size_t count, uint64_t seed, double stddev = 1.0,
                                                 double mean = 0.0) {

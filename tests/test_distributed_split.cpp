@@ -13,24 +13,12 @@ namespace {
 
 // ---- The float64 reference ---------------------------------------------------------------
 
-Config make_config(int64_t K) {
-  Config c;
-  c.num_slices = K;
-  return c;
-}
-
-std::vector<double> directions(const Config& c, int64_t D, uint64_t step) {
-  std::vector<double> A(static_cast<size_t>(D * c.num_slices));
-  reference::directions(c, D, step, A.data());
-  return A;
-}
-
 TEST(ReferenceDistributed, ShardedSumsAndBackwardEqualOneShot) {
   const int64_t V = 2, N = 23, D = 5, K = 4;
   const Config c = make_config(K);
   const int64_t M = c.num_knots;
   const auto Z = random_normal_double(V * N * D, test_seed(), 1.2, 0.3);
-  const auto A = directions(c, D, 9);
+  const auto A = reference_directions(c, D, 9);
   const ReferenceRun whole = reference_run(c, V, N, D, Z, A, 0.8);
 
   const int64_t bounds[] = {0, 6, 7, N};  // uneven: 6, 1 and 16 samples

@@ -8,7 +8,7 @@
 namespace sigreg::test {
 namespace {
 
-Config make_config(int M = 17, double t_max = 3.0, Quadrature q = Quadrature::kTrapezoid) {
+Config knots_config(int M = 17, double t_max = 3.0, Quadrature q = Quadrature::kTrapezoid) {
   Config c;
   c.num_slices = 1;
   c.num_knots = M;
@@ -19,7 +19,7 @@ Config make_config(int M = 17, double t_max = 3.0, Quadrature q = Quadrature::kT
 
 TEST(KnotTable, GridAndWeightsFollowDesign) {
   for (const Quadrature q : {Quadrature::kTrapezoid, Quadrature::kSimpson}) {
-    const Config c = make_config(9, 2.5, q);
+    const Config c = knots_config(9, 2.5, q);
     const KnotTable k = knot_table(c);
     ASSERT_EQ(k.count, 9);
     const double delta = 2.5 / 8;
@@ -39,7 +39,7 @@ TEST(KnotTable, GridAndWeightsFollowDesign) {
 
 // The float view the fast paths read: each double rounded once.
 TEST(KnotTable, FloatViewIsTheTableRoundedOnce) {
-  const KnotTable k = knot_table(make_config(kMaxKnots, 8.0));
+  const KnotTable k = knot_table(knots_config(kMaxKnots, 8.0));
   EXPECT_EQ(k.floats.count, kMaxKnots);
   EXPECT_DOUBLE_EQ(k.delta, 8.0 / (kMaxKnots - 1));
   EXPECT_EQ(k.floats.delta, static_cast<float>(k.delta));
@@ -51,7 +51,7 @@ TEST(KnotTable, FloatViewIsTheTableRoundedOnce) {
 
 // The smallest grid: two knots, both ends, each with the trapezoid's end weight Δ = t_max.
 TEST(KnotTable, TwoKnots) {
-  const KnotTable k = knot_table(make_config(2, 1.5));
+  const KnotTable k = knot_table(knots_config(2, 1.5));
   ASSERT_EQ(k.count, 2);
   EXPECT_EQ(k.t[0], 0.0);
   EXPECT_EQ(k.t[1], 1.5);
@@ -60,7 +60,7 @@ TEST(KnotTable, TwoKnots) {
 }
 
 TEST(KnotTable, InvalidKnotCountGivesAnEmptyTable) {
-  for (const int M : {-1, 0, 1, kMaxKnots + 1}) EXPECT_EQ(knot_table(make_config(M)).count, 0);
+  for (const int M : {-1, 0, 1, kMaxKnots + 1}) EXPECT_EQ(knot_table(knots_config(M)).count, 0);
 }
 
 // Pinned values, computed independently of the library with mpmath at 40 significant digits
@@ -76,15 +76,15 @@ TEST(NullExpectation, DefaultValue) {
 }
 
 TEST(NullExpectation, SimpsonValues) {
-  EXPECT_NEAR(null_expectation(make_config(17, 3.0, Quadrature::kSimpson)), 1.0526559508159103,
+  EXPECT_NEAR(null_expectation(knots_config(17, 3.0, Quadrature::kSimpson)), 1.0526559508159103,
               1e-15);
-  EXPECT_NEAR(null_expectation(make_config(9, 4.0, Quadrature::kSimpson)), 1.0605970168379195,
+  EXPECT_NEAR(null_expectation(knots_config(9, 4.0, Quadrature::kSimpson)), 1.0605970168379195,
               1e-15);
 }
 
 TEST(NullExpectation, IsSumOfWeightedOneMinusPhiSquared) {
-  for (const Config& c : {make_config(), make_config(2, 1.0), make_config(33, 5.0),
-                          make_config(9, 4.0, Quadrature::kSimpson)}) {
+  for (const Config& c : {knots_config(), knots_config(2, 1.0), knots_config(33, 5.0),
+                          knots_config(9, 4.0, Quadrature::kSimpson)}) {
     const KnotTable k = knot_table(c);
     double e = 0.0;
     for (int j = 0; j < k.count; ++j) e += k.w[j] * (1.0 - k.phi[j] * k.phi[j]);

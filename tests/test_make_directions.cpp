@@ -11,18 +11,6 @@
 namespace sigreg::test {
 namespace {
 
-Config make_config(int64_t K) {
-  Config c;
-  c.num_slices = K;
-  return c;
-}
-
-std::vector<double> directions(const Config& c, int64_t D, uint64_t step) {
-  std::vector<double> A(static_cast<size_t>(D * c.num_slices));
-  reference::directions(c, D, step, A.data());
-  return A;
-}
-
 // ---- The float64 directions -------------------------------------------------------------
 
 TEST(ReferenceDirections, PhiloxMatchesRandom123KnownAnswers) {
@@ -86,7 +74,7 @@ TEST(ReferenceDirections, NormalsFollowTheDesignsCounterLayout) {
 TEST(ReferenceDirections, ColumnsHaveUnitNorm) {
   for (const int64_t D : {1, 2, 3, 4, 5, 37, 256}) {
     const Config c = make_config(9);
-    const auto A = directions(c, D, 123);
+    const auto A = reference_directions(c, D, 123);
     for (int64_t k = 0; k < 9; ++k) {
       double norm2 = 0.0;
       for (int64_t d = 0; d < D; ++d) norm2 += A[d * 9 + k] * A[d * 9 + k];
@@ -99,12 +87,12 @@ TEST(ReferenceDirections, DeterministicAndKeyedBySeedStepSlice) {
   const int64_t D = 13, K = 6;
   Config c = make_config(K);
   c.seed = 42;
-  const auto base = directions(c, D, 7);
-  EXPECT_EQ(directions(c, D, 7), base);  // bitwise
+  const auto base = reference_directions(c, D, 7);
+  EXPECT_EQ(reference_directions(c, D, 7), base);  // bitwise
   // Column k depends only on (seed, step, k), not on how many slices were asked for.
   Config few = c;
   few.num_slices = 2;
-  const auto prefix = directions(few, D, 7);
+  const auto prefix = reference_directions(few, D, 7);
   for (int64_t d = 0; d < D; ++d)
     for (int64_t k = 0; k < 2; ++k) EXPECT_EQ(prefix[d * 2 + k], base[d * K + k]);
 
@@ -113,12 +101,13 @@ TEST(ReferenceDirections, DeterministicAndKeyedBySeedStepSlice) {
       if (std::fabs(other[i] - base[i]) > 1e-6) return true;
     return false;
   };
-  EXPECT_TRUE(differs(directions(c, D, 8)));
-  EXPECT_TRUE(differs(directions(c, D, 7 + (uint64_t{1} << 32))));  // high half of the step
+  EXPECT_TRUE(differs(reference_directions(c, D, 8)));
+  EXPECT_TRUE(
+      differs(reference_directions(c, D, 7 + (uint64_t{1} << 32))));  // high half of the step
   for (const uint64_t seed : {uint64_t{43}, uint64_t{42} + (uint64_t{1} << 32)}) {
     Config other = c;
     other.seed = seed;
-    EXPECT_TRUE(differs(directions(other, D, 7))) << "seed " << seed;
+    EXPECT_TRUE(differs(reference_directions(other, D, 7))) << "seed " << seed;
   }
   for (int64_t k = 0; k < K; ++k)
     for (int64_t l = 0; l < k; ++l) {
@@ -132,7 +121,7 @@ TEST(ReferenceDirections, EntriesAreScaledStandardNormals) {
   const int64_t D = 128, K = 512;
   Config c = make_config(K);
   c.seed = test_seed();
-  const auto A = directions(c, D, 1);
+  const auto A = reference_directions(c, D, 1);
   const double count = static_cast<double>(A.size()), root_d = std::sqrt(double(D));
   double sum = 0.0, sum2 = 0.0, sum4 = 0.0, within_one = 0.0;
   for (double a : A) {
@@ -220,7 +209,7 @@ TEST(MakeDirectionsReference, FloatDirectionsAreTheFloat64OnesRounded) {
   config.seed = 3;
   const int64_t D = 21;
   const uint64_t step = 9;
-  const auto exact = directions(config, D, step);
+  const auto exact = reference_directions(config, D, step);
   std::vector<float> A(exact.size()), B(exact.size());
   SIGREG_ASSERT_OK(make_directions(h, config, D, step, A.data()));
   SIGREG_ASSERT_OK(make_directions(h, config, D, StepIndex::in_memory(&step), B.data()));

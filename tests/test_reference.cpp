@@ -14,16 +14,6 @@
 namespace sigreg::test {
 namespace {
 
-Config make_config(int64_t K, int M = 17, double t_max = 3.0,
-                   Quadrature q = Quadrature::kTrapezoid) {
-  Config c;
-  c.num_slices = K;
-  c.num_knots = M;
-  c.t_max = t_max;
-  c.quadrature = q;
-  return c;
-}
-
 // D×K with orthonormal columns (Gram–Schmidt on Gaussian columns), D ≥ K: if the rows of Z are
 // i.i.d. N(0, I_D), the rows of Z·A are i.i.d. N(0, I_K).
 std::vector<double> orthonormal_columns(int64_t D, int64_t K, uint64_t seed) {
@@ -41,12 +31,6 @@ std::vector<double> orthonormal_columns(int64_t D, int64_t K, uint64_t seed) {
     norm = std::sqrt(norm);
     for (int64_t d = 0; d < D; ++d) A[d * K + k] /= norm;
   }
-  return A;
-}
-
-std::vector<double> directions(const Config& c, int64_t D, uint64_t step) {
-  std::vector<double> A(static_cast<size_t>(D * c.num_slices));
-  reference::directions(c, D, step, A.data());
   return A;
 }
 
@@ -191,7 +175,7 @@ TEST(ReferenceCollapsed, StatAndGradientMatchClosedForms) {
   const int64_t V = 2, N = 7, D = 5, K = 6;
   const double g = 0.7;
   for (const Config& c : {make_config(K), make_config(K, 9, 4.0, Quadrature::kSimpson)}) {
-    const auto A = directions(c, D, 3);
+    const auto A = reference_directions(c, D, 3);
     const auto z = random_normal_double(static_cast<size_t>(V * D), test_seed());
     std::vector<double> Z;
     for (int64_t v = 0; v < V; ++v)
@@ -233,7 +217,7 @@ TEST(ReferenceProperties, StatIsNonNegative) {
     for (const double scale : {1e-4, 0.3, 1.0, 5.0}) {
       const int64_t V = 2, N = 9, D = 6;
       const auto Z = random_normal_double(V * N * D, test_seed(++salt), scale, 0.1);
-      const auto stats = stats_of(c, V, N, D, Z, directions(c, D, salt));
+      const auto stats = stats_of(c, V, N, D, Z, reference_directions(c, D, salt));
       for (double s : stats) EXPECT_GE(s, 0.0);
     }
   }
@@ -243,7 +227,7 @@ TEST(ReferenceProperties, InvariantToPermutingSamples) {
   const int64_t V = 2, N = 30, D = 6, K = 5;
   const Config c = make_config(K);
   const auto Z = random_normal_double(V * N * D, test_seed(1));
-  const auto A = directions(c, D, 11);
+  const auto A = reference_directions(c, D, 11);
   std::vector<int64_t> order(N);
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), std::mt19937_64(test_seed(2)));
@@ -266,7 +250,7 @@ TEST(ReferenceProperties, PermutingSlicesPermutesStats) {
   const int64_t V = 2, N = 25, D = 6, K = 7;
   const Config c = make_config(K);
   const auto Z = random_normal_double(V * N * D, test_seed(1));
-  const auto A = directions(c, D, 5);
+  const auto A = reference_directions(c, D, 5);
   std::vector<int64_t> order(K);
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), std::mt19937_64(test_seed(2)));
@@ -288,7 +272,7 @@ TEST(ReferenceGradient, MatchesCentralFiniteDifferences) {
   for (const Config& c :
        {make_config(K), make_config(K, 9, 4.0, Quadrature::kSimpson), make_config(K, 2, 1.5)}) {
     auto Z = random_normal_double(V * N * D, test_seed(static_cast<uint64_t>(c.num_knots)));
-    const auto A = directions(c, D, 2);
+    const auto A = reference_directions(c, D, 2);
     const ReferenceRun r = reference_run(c, V, N, D, Z, A);
     std::vector<double> numeric(Z.size());
     const double h = 1e-5;
@@ -310,7 +294,7 @@ TEST(ReferenceGradient, ScalesWithUpstreamGradient) {
   const int64_t V = 1, N = 11, D = 3, K = 4;
   const Config c = make_config(K);
   const auto Z = random_normal_double(V * N * D, test_seed());
-  const auto A = directions(c, D, 0);
+  const auto A = reference_directions(c, D, 0);
   const ReferenceRun one = reference_run(c, V, N, D, Z, A, 1.0);
   const ReferenceRun g = reference_run(c, V, N, D, Z, A, -2.5);
   std::vector<double> scaled(one.dZ);

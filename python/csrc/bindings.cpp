@@ -28,8 +28,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <memory>
@@ -76,8 +76,8 @@ struct CachedHandle {
 
 CachedHandle& handle_for(const c10::Device& device, c10::string_view kernels) {
   static std::mutex& cache_mutex = *new std::mutex;
-  static auto& cache = *new std::map<std::tuple<bool, int, std::string>,
-                                     std::unique_ptr<CachedHandle>>;
+  static auto& cache =
+      *new std::map<std::tuple<bool, int, std::string>, std::unique_ptr<CachedHandle>>;
   const bool cuda = device.is_cuda();
   // The CPU backend has one version; `kernels` chooses among the CUDA ones (docs/design.md §9).
   const int slot = cuda ? device.index() : at::get_num_threads();
@@ -102,7 +102,8 @@ CachedHandle& handle_for(const c10::Device& device, c10::string_view kernels) {
 sigreg::Stream stream_for(const c10::Device& device) {
 #ifdef SIGREG_TORCH_CUDA
   if (device.is_cuda())
-    return reinterpret_cast<sigreg::Stream>(c10::cuda::getCurrentCUDAStream(device.index()).stream());
+    return reinterpret_cast<sigreg::Stream>(
+        c10::cuda::getCurrentCUDAStream(device.index()).stream());
 #endif
   (void)device;
   return nullptr;
@@ -185,7 +186,8 @@ Options parse_options(c10::string_view text) {
       if (value.empty() || value[0] == '-' || *rest != '\0' || errno != 0)
         bad_config(text, "bad seed");
     } else if (key == "allow_tf32") {
-      options.config.math = integer() != 0 ? sigreg::MathMode::kAllowTF32 : sigreg::MathMode::kFloat32;
+      options.config.math =
+          integer() != 0 ? sigreg::MathMode::kAllowTF32 : sigreg::MathMode::kFloat32;
     } else if (key == "kernels") {
       options.kernels = value;
     } else {
@@ -221,7 +223,7 @@ bool sixteen_bit(const Tensor& t) {
 // for the kernels bf16 / fp16 as they are when `native_16_bit` (z: the library reads them in
 // their own type), float32 otherwise (A, the upstream gradient, float64 CUDA z, …).
 Tensor compute_input(const Tensor& t, bool reference, bool native_16_bit = false) {
-  const at::ScalarType dtype = reference                          ? at::kDouble
+  const at::ScalarType dtype = reference                         ? at::kDouble
                                : native_16_bit && sixteen_bit(t) ? t.scalar_type()
                                                                  : at::kFloat;
   Tensor out = t.scalar_type() == dtype ? t : t.to(dtype);
@@ -232,20 +234,23 @@ Tensor compute_input(const Tensor& t, bool reference, bool native_16_bit = false
 Tensor compute_z(const Tensor& z, bool reference) { return compute_input(z, reference, true); }
 
 // The dtype of loss and stats.
-at::ScalarType result_dtype(const Tensor& z) { return runs_reference(z) ? at::kDouble : at::kFloat; }
+at::ScalarType result_dtype(const Tensor& z) {
+  return runs_reference(z) ? at::kDouble : at::kFloat;
+}
 
 void check_z_and_A(const Tensor& z, const Tensor& A, const sigreg::Config& config) {
   TORCH_CHECK_VALUE(z.dim() == 3, "z: expected shape (V, N, D), got ", z.sizes());
-  TORCH_CHECK_VALUE(at::isFloatingType(z.scalar_type()), "z: expected a floating-point tensor, got ",
-                    z.scalar_type());
-  TORCH_CHECK_VALUE(A.dim() == 2 && A.size(0) == z.size(2), "A: expected shape (D, K) with D = ",
-                    z.size(2), ", got ", A.sizes());
-  TORCH_CHECK_VALUE(at::isFloatingType(A.scalar_type()), "A: expected a floating-point tensor, got ",
-                    A.scalar_type());
+  TORCH_CHECK_VALUE(at::isFloatingType(z.scalar_type()),
+                    "z: expected a floating-point tensor, got ", z.scalar_type());
+  TORCH_CHECK_VALUE(A.dim() == 2 && A.size(0) == z.size(2),
+                    "A: expected shape (D, K) with D = ", z.size(2), ", got ", A.sizes());
+  TORCH_CHECK_VALUE(at::isFloatingType(A.scalar_type()),
+                    "A: expected a floating-point tensor, got ", A.scalar_type());
   TORCH_CHECK_VALUE(A.device() == z.device(), "A: expected device ", z.device(), " (z's), got ",
                     A.device());
-  TORCH_CHECK_VALUE(A.size(1) == config.num_slices, "A: expected K = num_slices = ",
-                    config.num_slices, " columns, got ", A.size(1));
+  TORCH_CHECK_VALUE(A.size(1) == config.num_slices,
+                    "A: expected K = num_slices = ", config.num_slices, " columns, got ",
+                    A.size(1));
 }
 
 sigreg::Problem problem_of(const Tensor& z) {
@@ -267,8 +272,8 @@ void check_reference_call(const sigreg::Config& config, const Tensor& z) {
 }
 
 // A workspace of workspace_size() bytes from torch's allocator on z's device.
-sigreg::Status with_workspace(const sigreg::Handle& h, const sigreg::Config& config, const Tensor& z,
-                              Tensor* storage, sigreg::Workspace* workspace) {
+sigreg::Status with_workspace(const sigreg::Handle& h, const sigreg::Config& config,
+                              const Tensor& z, Tensor* storage, sigreg::Workspace* workspace) {
   size_t bytes = 0;
   sigreg::Status status = sigreg::workspace_size(h, config, problem_of(z), &bytes);
   if (!status.ok()) return status;
@@ -287,10 +292,10 @@ bool valid_count(double n, int64_t at_least) {
 // ---- operators -------------------------------------------------------------------------------
 
 void check_step(const Tensor& step) {
-  TORCH_CHECK_VALUE(step.numel() == 1 && (step.scalar_type() == at::kLong ||
-                                          step.scalar_type() == at::kUInt64),
-                    "step: expected one int64 (a 0-dim tensor), got ", step.scalar_type(),
-                    " of shape ", step.sizes());
+  TORCH_CHECK_VALUE(
+      step.numel() == 1 && (step.scalar_type() == at::kLong || step.scalar_type() == at::kUInt64),
+      "step: expected one int64 (a 0-dim tensor), got ", step.scalar_type(), " of shape ",
+      step.sizes());
 }
 
 // Fills A (features × K, float32, contiguous, on step's device) with the directions of the step
@@ -323,8 +328,8 @@ std::tuple<Tensor, Tensor, Tensor> forward_on(const Tensor& z, const Tensor& A, 
   const auto out = z.options().dtype(result_dtype(z));
   Tensor stats = at::empty({V, K}, out);
   Tensor loss = at::empty({}, out);
-  Tensor sums = at::empty({V, K, std::max(o.config.num_knots, 0), 2},
-                          z.options().dtype(at::kDouble));
+  Tensor sums =
+      at::empty({V, K, std::max(o.config.num_knots, 0), 2}, z.options().dtype(at::kDouble));
   const Tensor zc = compute_z(z, reference), Ac = compute_input(A, reference);
   if (reference) {
     check_reference_call(o.config, z);
@@ -395,8 +400,7 @@ Tensor ecf_sums(const Tensor& z, const Tensor& A, c10::string_view config) {
       sigreg::Status status = with_workspace(h, o.config, zc, &storage, &workspace);
       if (!status.ok()) return status;
       return sigreg::ecf_sums(h, o.config, problem_of(zc), zc.const_data_ptr(),
-                              Ac.const_data_ptr<float>(), sc.data_ptr<double>(), workspace,
-                              stream);
+                              Ac.const_data_ptr<float>(), sc.data_ptr<double>(), workspace, stream);
     });
   }
   const double n = static_cast<double>(z.size(1));
@@ -438,15 +442,15 @@ std::tuple<Tensor, Tensor> finalize(const Tensor& z, const Tensor& A, const Tens
       loss.fill_(std::numeric_limits<double>::quiet_NaN());
     } else {
       loss.fill_(sigreg::reference::finalize(o.config, V, static_cast<int64_t>(n),
-                                             sc.const_data_ptr<double>(), stats.data_ptr<double>()));
+                                             sc.const_data_ptr<double>(),
+                                             stats.data_ptr<double>()));
     }
     return {loss, stats};
   }
   run(z.device(), o.kernels, [&](const sigreg::Handle& h, sigreg::Stream stream) {
-    return sigreg::finalize(h, o.config, V,
-                            sigreg::SampleCount::in_memory(sc.const_data_ptr<double>() + n_sums),
-                            sc.const_data_ptr<double>(), stats.data_ptr<float>(),
-                            loss.data_ptr<float>(), stream);
+    return sigreg::finalize(
+        h, o.config, V, sigreg::SampleCount::in_memory(sc.const_data_ptr<double>() + n_sums),
+        sc.const_data_ptr<double>(), stats.data_ptr<float>(), loss.data_ptr<float>(), stream);
   });
   return {loss, stats};
 }
@@ -464,11 +468,10 @@ Tensor backward(const Tensor& z, const Tensor& A, const Tensor& sums, const Tens
   if (with_count) {
     check_sums_and_count(sums, z, o.config);
   } else {
-    TORCH_CHECK_VALUE(sums.scalar_type() == at::kDouble && sums.numel() == n_sums &&
-                          sums.device() == z.device(),
-                      "sums: expected float64 (V, K, M, 2) with ", n_sums, " elements on ",
-                      z.device(), ", got ", sums.scalar_type(), " ", sums.sizes(), " on ",
-                      sums.device());
+    TORCH_CHECK_VALUE(
+        sums.scalar_type() == at::kDouble && sums.numel() == n_sums && sums.device() == z.device(),
+        "sums: expected float64 (V, K, M, 2) with ", n_sums, " elements on ", z.device(), ", got ",
+        sums.scalar_type(), " ", sums.sizes(), " on ", sums.device());
   }
   TORCH_CHECK_VALUE(grad_loss.numel() == 1 && grad_loss.device() == z.device(),
                     "grad_loss: expected one element on ", z.device(), ", got shape ",
@@ -518,9 +521,11 @@ void check_config(const std::string& config) {
     if (std::find(names.begin(), names.end(), o.kernels) == names.end()) {
       std::string list;
       for (const auto& name : names) list += (list.empty() ? "'" : ", '") + name + "'";
-      C10_THROW_ERROR(ValueError, "kernels: expected 'auto' or a CUDA kernel version of this "
-                                  "build (" + (list.empty() ? std::string("none") : list) +
-                                  "), got '" + o.kernels + "'");
+      C10_THROW_ERROR(ValueError,
+                      "kernels: expected 'auto' or a CUDA kernel version of this "
+                      "build (" +
+                          (list.empty() ? std::string("none") : list) + "), got '" + o.kernels +
+                          "'");
     }
   }
 }
@@ -533,8 +538,8 @@ pybind11::tuple first_nonfinite(const Tensor& z) {
   const Tensor zc = compute_z(z, false);  // float64 z: checked in Python (_module.py)
   Tensor index = at::empty({}, zc.options().dtype(at::kLong));
   run(zc.device(), "auto", [&](const sigreg::Handle& h, sigreg::Stream stream) {
-    return sigreg::find_nonfinite(h, problem_of(zc), zc.const_data_ptr(),
-                                  index.data_ptr<int64_t>(), stream);
+    return sigreg::find_nonfinite(h, problem_of(zc), zc.const_data_ptr(), index.data_ptr<int64_t>(),
+                                  stream);
   });
   const int64_t i = index.item<int64_t>();
   if (i < 0) return pybind11::tuple();
@@ -600,11 +605,11 @@ TORCH_LIBRARY_IMPL(sigreg, CUDA, m) {
   m.impl("backward", &backward);
 }
 
-// Autograd. forward's, forward_step's and finalize's formulas are registered from Python (register_autograd in
-// python/sigreg/_ops.py). ecf_sums has no derivative of its own (the gradient of the loss goes
-// through finalize) and backward no second derivative: torch's C++ "not implemented" kernel
-// raises if a backward pass reaches them and otherwise costs nothing — a Python autograd kernel
-// would run on every call, including backward's own call inside the backward pass.
+// Autograd. forward's, forward_step's and finalize's formulas are registered from Python
+// (register_autograd in python/sigreg/_ops.py). ecf_sums has no derivative of its own (the gradient
+// of the loss goes through finalize) and backward no second derivative: torch's C++ "not
+// implemented" kernel raises if a backward pass reaches them and otherwise costs nothing — a Python
+// autograd kernel would run on every call, including backward's own call inside the backward pass.
 TORCH_LIBRARY_IMPL(sigreg, Autograd, m) {
   m.impl("ecf_sums", torch::autograd::autogradNotImplementedFallback());
   m.impl("backward", torch::autograd::autogradNotImplementedFallback());
