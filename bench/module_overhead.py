@@ -34,12 +34,11 @@ the schema once per argument on every call).
 device time per call on CUDA). The library's own speed is bench_cpu / bench_cuda's business.
 """
 import argparse
-import platform
 import statistics
-import subprocess
 import time
 
 import torch
+from machine import machine
 
 import sigreg
 from sigreg import _ops
@@ -124,18 +123,6 @@ def profile_table(fn, device, calls=20):
                         for e in averages)
         lines.append(f"device (kernel) time per call: {device_us / calls:.1f} µs")
     return "\n".join(lines)
-
-
-def machine(device):
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in out.splitlines()
-                     if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or "CPU"
-    return f"{model}, {torch.get_num_threads()} thread(s)"
 
 
 def main():

@@ -29,12 +29,11 @@ no-regulariser row of the same mode. On CUDA the device is synchronised after ev
 """
 import argparse
 import os
-import platform
 import statistics
-import subprocess
 import time
 
 import torch
+from machine import machine
 
 import sigreg
 
@@ -133,18 +132,6 @@ def time_rows(runs, steps, device):
             sync()
             times[key].append(time.perf_counter() - t0)
     return {key: (statistics.median(t) * 1e3, min(t) * 1e3) for key, t in times.items()}
-
-
-def machine(device, threads):
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in out.splitlines()
-                     if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or "CPU"
-    return f"{model}, {threads} thread(s)"
 
 
 def main():
