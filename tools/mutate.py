@@ -12,10 +12,13 @@ with a per-binary timeout, and records
   killed        a test binary failed (non-zero exit) — the suite noticed;
   timeout       a test binary ran past --timeout (counted as killed, reported apart);
   survived      every test binary passed — a gap, or an equivalent mutant;
+  equivalent    every object file the build produced is byte-identical to the unmutated build's
+                ("trivial compiler equivalence", Papadakis et al., ICSE 2015): the mutant is the
+                same program, so no test can kill it; its tests are not run;
   no-compile    the mutant did not build (not counted in the score);
 
-then writes a Markdown report (score = (killed + timeout) / compiling mutants, and every
-survivor with its diff). It is not part of CI: ~160 mutants take about an hour on 2 cores.
+then writes a Markdown report (score = (killed + timeout) / compiling mutants, raw and without
+the equivalent ones, and every survivor with its diff). It is not part of CI: ~160 mutants take about an hour on 2 cores.
 
   tools/mutate.py --count 160 --seed 1 --report build-mutate/report.md
   tools/mutate.py --list                      # the sampled mutants, nothing built
@@ -31,6 +34,7 @@ import argparse
 import datetime
 import difflib
 import glob
+import hashlib
 import json
 import os
 import random
@@ -83,6 +87,20 @@ def run(cmd, cwd=None, timeout=None, env=None):
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
         return None, time.time() - start, out
+
+
+def object_hashes(build):
+    """{object file: sha256} of every object file in the build tree. The Release presets compile
+    without debug information, and a mutant keeps every line number, so an unchanged program gives
+    byte-identical objects (the build is checked for that before the first mutant)."""
+    hashes = {}
+    for root, _, names in os.walk(build):
+        for n in names:
+            if n.endswith(".o"):
+                path = os.path.join(root, n)
+                with open(path, "rb") as fh:
+                    hashes[os.path.relpath(path, build)] = hashlib.sha256(fh.read()).hexdigest()
+    return hashes
 
 
 def code_part(line):
@@ -273,7 +291,16 @@ def main():
         base_secs += s
         if rc != 0:
             sys.exit("%s fails without a mutant:\n%s" % (t, out[-3000:]))
-    print("baseline build and suite ok (suite %.1f s); scratch %s" % (base_secs, scratch))
+    base_objects = object_hashes(build)
+    # Trivial compiler equivalence needs a reproducible build: recompiling the unmutated files
+    # must give the same bytes. Where it does not (debug information, a time stamp), the check is off.
+    for rel in files:
+        os.utime(os.path.join(src, rel))
+    run(build_cmd, cwd=src, timeout=args.build_timeout)
+    tce = object_hashes(build) == base_objects
+    print("baseline build and suite ok (suite %.1f s); trivial compiler equivalence %s; "
+          "scratch %s" % (base_secs, "on" if tce else "OFF (the build is not reproducible)",
+                          scratch))
 
     results, started = [], time.time()
     current = None  # the file now holding a mutant in the scratch copy
@@ -291,6 +318,8 @@ def main():
             errors = [l for l in out.splitlines() if "error" in l]
             first = errors[0] if errors else (out.strip().splitlines() or [""])[-1]
             killer = first.split("error:", 1)[-1].strip()[:60]
+        elif tce and object_hashes(build) == base_objects:
+            outcome, killer = "equivalent", "same object code"
         else:
             for t in tests:
                 trc, s, _ = run([os.path.join(build, "tests", t)], timeout=args.timeout, env=env)
@@ -314,10 +343,13 @@ def main():
 
 def write_report(args, results, commit, dirty, seconds, nfiles, candidates):
     count = lambda o: sum(1 for r in results if r["outcome"] == o)
-    killed, timeout, survived, nocomp = (count("killed"), count("timeout"), count("survived"),
-                                         count("no-compile"))
-    compiling = killed + timeout + survived
+    killed, timeout, survived, nocomp, same = (count("killed"), count("timeout"),
+                                               count("survived"), count("no-compile"),
+                                               count("equivalent"))
+    compiling = killed + timeout + survived + same
     score = 100.0 * (killed + timeout) / compiling if compiling else 0.0
+    distinct = compiling - same
+    score_distinct = 100.0 * (killed + timeout) / distinct if distinct else 0.0
     lines = [
         "# Mutation report",
         "",
@@ -332,28 +364,30 @@ def write_report(args, results, commit, dirty, seconds, nfiles, candidates):
                                       " (with uncommitted changes)" if dirty else ""),
         "- %d files, %d candidate mutants (universalmutator, comment-only and duplicate ones "
         "dropped), %d sampled; %.0f min" % (nfiles, candidates, len(results), seconds / 60),
-        "- killed %d, timeout %d, survived %d, did not compile %d: **%.1f%% of the %d compiling "
-        "mutants killed**" % (killed, timeout, survived, nocomp, score, compiling),
+        "- killed %d, timeout %d, survived %d, same object code as the original %d, did not "
+        "compile %d" % (killed, timeout, survived, same, nocomp),
+        "- **%.1f%% of the %d compiling mutants killed; %.1f%% of the %d that change the object "
+        "code**" % (score, compiling, score_distinct, distinct),
         "",
-        "| file | sampled | compiled | killed (+timeout) | survived |",
-        "|---|---|---|---|---|",
+        "| file | sampled | compiled | same object code | killed (+timeout) | survived |",
+        "|---|---|---|---|---|---|",
     ]
     for f in sorted({r["file"] for r in results}):
         rs = [r for r in results if r["file"] == f]
         comp = [r for r in rs if r["outcome"] != "no-compile"]
-        lines.append("| %s | %d | %d | %d | %d |" % (
-            f, len(rs), len(comp), sum(r["outcome"] in ("killed", "timeout") for r in comp),
+        lines.append("| %s | %d | %d | %d | %d | %d |" % (
+            f, len(rs), len(comp), sum(r["outcome"] == "equivalent" for r in comp),
+            sum(r["outcome"] in ("killed", "timeout") for r in comp),
             sum(r["outcome"] == "survived" for r in comp)))
-    lines += ["", "## Survivors", ""]
-    for r in results:
-        if r["outcome"] == "survived":
-            lines.append("- `%s` #%d: `%s` → `%s`" % (
-                r["file"], r["id"], " / ".join(x.strip() for x in r["removed"]),
-                " / ".join(x.strip() for x in r["added"])))
+    for title, kind in (("Survivors", "survived"), ("Same object code as the original", "equivalent")):
+        lines += ["", "## " + title, ""]
+        lines += ["- `%s` #%d: `%s` → `%s`" % (
+            r["file"], r["id"], " / ".join(x.strip() for x in r["removed"]),
+            " / ".join(x.strip() for x in r["added"])) for r in results if r["outcome"] == kind]
     lines += ["", "## Killers", ""]
     killers = {}
     for r in results:
-        if r["killer"]:
+        if r["outcome"] in ("killed", "timeout"):
             killers[r["killer"]] = killers.get(r["killer"], 0) + 1
     for k, v in sorted(killers.items(), key=lambda kv: -kv[1]):
         lines.append("- %s: %d" % (k, v))
@@ -362,7 +396,7 @@ def write_report(args, results, commit, dirty, seconds, nfiles, candidates):
         fh.write("\n".join(lines) + "\n")
     with open(os.path.splitext(args.report)[0] + ".json", "w") as fh:  # for --exclude
         json.dump(results, fh, indent=1)
-    print("\n".join(lines[:6]))
+    print("\n".join(lines[:7]))
     print("report: " + args.report)
 
 
