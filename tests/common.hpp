@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <ostream>
 #include <random>
 #include <sstream>
 #include <string>
@@ -90,6 +91,25 @@ inline Config make_config(int64_t K, int M = 17, double t_max = 3.0,
   c.num_knots = M;
   c.t_max = t_max;
   c.quadrature = q;
+  return c;
+}
+
+// The sizes and knot grid of a hand-picked case (the kCpu tile-size tests), and its Config:
+// K slices, M knots under the given rule, a fixed direction seed.
+struct Shape {
+  int64_t V, N, D, K;
+  int M = 17;
+  Quadrature quadrature = Quadrature::kTrapezoid;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const Shape& s) {
+  return os << "V=" << s.V << " N=" << s.N << " D=" << s.D << " K=" << s.K << " M=" << s.M
+            << (s.quadrature == Quadrature::kSimpson ? " simpson" : " trapezoid");
+}
+
+inline Config config_for(const Shape& s) {
+  Config c = make_config(s.K, s.M, 3.0, s.quadrature);
+  c.seed = 1234;
   return c;
 }
 

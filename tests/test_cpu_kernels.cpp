@@ -16,26 +16,6 @@
 namespace sigreg::test {
 namespace {
 
-struct Shape {
-  int64_t V, N, D, K;
-  int M = 17;
-  Quadrature quadrature = Quadrature::kTrapezoid;
-};
-
-std::ostream& operator<<(std::ostream& os, const Shape& s) {
-  return os << "V=" << s.V << " N=" << s.N << " D=" << s.D << " K=" << s.K << " M=" << s.M
-            << (s.quadrature == Quadrature::kSimpson ? " simpson" : " trapezoid");
-}
-
-Config config_for(const Shape& s) {
-  Config c;
-  c.num_slices = s.K;
-  c.num_knots = s.M;
-  c.quadrature = s.quadrature;
-  c.seed = 1234;
-  return c;
-}
-
 struct Expected {
   std::vector<double> sums, stats, dZ;
   double loss = 0.0;

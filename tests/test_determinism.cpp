@@ -30,17 +30,6 @@ TEST_P(Determinism, RunsAreBitwiseReproducible) {
 
 SIGREG_INSTANTIATE_BACKEND_CASES(Determinism);
 
-struct Shape {
-  int64_t V, N, D, K;
-};
-
-Config config_for(const Shape& s) {
-  Config c;
-  c.num_slices = s.K;
-  c.seed = 1234;
-  return c;
-}
-
 // Same inputs → bitwise-equal sums, stats, loss and dZ, run to run and for 1, 2, 3 threads.
 TEST(DeterminismCpu, BitwiseEqualAcrossThreadCounts) {
   const Shape shape{2, 5000, 24, 150};  // several chunks, slice blocks and dZ tiles

@@ -103,17 +103,6 @@ SIGREG_INSTANTIATE_BACKENDS(DistributedSplit);
 
 // ---- kCpu at its tile sizes -----------------------------------------------------------------
 
-struct Shape {
-  int64_t V, N, D, K;
-};
-
-Config config_for(const Shape& s) {
-  Config c;
-  c.num_slices = s.K;
-  c.seed = 1234;
-  return c;
-}
-
 // Two shards: their ecf_sums add up to the whole batch's, and backward on one shard with the
 // reduced sums and the global N is the reference gradient of the global loss (docs/design.md §3).
 TEST(DistributedSplitCpu, TwoShardsMatchReference) {

@@ -587,7 +587,8 @@ TORCH_LIBRARY(sigreg, m) {
 
 // One implementation per operator serves both devices: it picks the handle (and, on CUDA, the
 // current stream) from the tensors' device.
-TORCH_LIBRARY_IMPL(sigreg, CPU, m) {
+namespace {
+void register_kernels(torch::Library& m) {
   m.impl("directions", &directions);
   m.impl("forward", &forward);
   m.impl("forward_step", &forward_step);
@@ -595,15 +596,11 @@ TORCH_LIBRARY_IMPL(sigreg, CPU, m) {
   m.impl("finalize", &finalize);
   m.impl("backward", &backward);
 }
+}  // namespace
 
-TORCH_LIBRARY_IMPL(sigreg, CUDA, m) {
-  m.impl("directions", &directions);
-  m.impl("forward", &forward);
-  m.impl("forward_step", &forward_step);
-  m.impl("ecf_sums", &ecf_sums);
-  m.impl("finalize", &finalize);
-  m.impl("backward", &backward);
-}
+TORCH_LIBRARY_IMPL(sigreg, CPU, m) { register_kernels(m); }
+
+TORCH_LIBRARY_IMPL(sigreg, CUDA, m) { register_kernels(m); }
 
 // Autograd. forward's, forward_step's and finalize's formulas are registered from Python
 // (register_autograd in python/sigreg/_ops.py). ecf_sums has no derivative of its own (the gradient
