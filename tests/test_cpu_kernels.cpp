@@ -111,14 +111,17 @@ TEST(CpuKernels, LargeProjectionsUseExactFallback) {
 // cos/sin a direct sincos (no rotation); N = 1 per group makes each sum one value. So every
 // sum must be cos(p), sin(p) of the float p to a few roundings (float64 libm rounded to float,
 // then the centred float accumulation), for |p| from the fast range's edge (6400) to 10^7.
-TEST(CpuKernels, AnglesPastTheFastRangeAreExact) {
+// V = 4096 groups of one sample and one slice with P = p (random sign, log-uniform magnitude in
+// [lo, hi]), M = 2 knots on [0, t_max]: knot 1's sums are cos(t_max·p) and sin(t_max·p), which
+// must be exact to 4 float units (t_max a power of two: the angle is exact in float).
+void expect_exact_angles(double t_max, double lo, double hi) {
   Config c;
   c.num_slices = 1;
   c.num_knots = 2;
-  c.t_max = 1.0;
+  c.t_max = t_max;
   const int64_t V = 4096;
   std::mt19937_64 rng(test_seed());
-  std::uniform_real_distribution<double> log_magnitude(std::log(6400.0), std::log(1e7));
+  std::uniform_real_distribution<double> log_magnitude(std::log(lo), std::log(hi));
   std::vector<float> P(static_cast<size_t>(V));
   for (float& p : P)
     p = static_cast<float>((rng() & 1 ? 1.0 : -1.0) * std::exp(log_magnitude(rng)));
@@ -126,14 +129,20 @@ TEST(CpuKernels, AnglesPastTheFastRangeAreExact) {
                                  Problem{V, 1, 1, DType::kFloat32}, P, {1.0f}, nullptr, false);
   double worst = 0.0;
   for (int64_t v = 0; v < V; ++v) {
-    const double x = P[static_cast<size_t>(v)];
+    const double x = t_max * P[static_cast<size_t>(v)];
     const double ec = std::fabs(r.sums[(v * 2 + 1) * 2] - std::cos(x));
     const double es = std::fabs(r.sums[(v * 2 + 1) * 2 + 1] - std::sin(x));
     worst = std::max(worst, std::max(ec, es));
-    ASSERT_LE(std::max(ec, es), 4.0 * 0x1p-24) << "p = " << x;
+    ASSERT_LE(std::max(ec, es), 4.0 * 0x1p-24) << "t·p = " << x;
   }
   std::cout << "[          ] worst |error| " << worst / 0x1p-24 << " u over " << V
-            << " angles in [6400, 1e7]" << std::endl;
+            << " angles t·p, t = " << t_max << ", |p| in [" << lo << ", " << hi << "]" << std::endl;
+}
+
+TEST(CpuKernels, AnglesPastTheFastRangeAreExact) {
+  expect_exact_angles(1.0, 6400.0, 1e7);
+  // The range check is on the angle t·p, not on p: here |p| < 6400 < t·|p|.
+  expect_exact_angles(1024.0, 6.25, 5000.0);
 }
 
 TEST(CpuKernels, WorkspaceSizeDependsOnThreadsNotOnCalls) {

@@ -74,6 +74,7 @@ TESTS = [
     "test_backward",
     "test_reference",
     "test_cpu_kernels",
+    "test_dtypes",
 ]
 
 
