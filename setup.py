@@ -65,6 +65,7 @@ def _build_library(build_dir):
         "-DSIGREG_ENABLE_NCCL=OFF",  # torch.distributed does the all-reduce here
         f"-DSIGREG_ENABLE_CUDA={'ON' if cuda else 'OFF'}",
         f"-DSIGREG_LINK_INFO_FILE={link_file}",
+        f"-DPython3_EXECUTABLE={sys.executable}",  # finds CuTe in this environment's nvidia-cutlass
         # The library and the extension share std::string across the Status boundary.
         f"-DCMAKE_CXX_FLAGS=-D_GLIBCXX_USE_CXX11_ABI={abi}",
     ]

@@ -1,8 +1,9 @@
 // Benchmarks of the CUDA backend (Backend::kCuda): forward (ecf_sums + finalize), backward, and
 // both, at the benchmark shapes (V, N, D, K, M), named <function>/cuda/<version>/<precision>/
 // <shape>: "auto" and every kernel version of the registry (kernel_versions(),
-// HandleOptions::kernels) in fp32, and "auto" in tf32 (MathMode::kAllowTF32), bf16 and fp16 (the
-// DType of Z and dZ); plus the floor's pieces measured in this program (floor/<piece>/<shape>).
+// HandleOptions::kernels) in fp32, tf32 (MathMode::kAllowTF32), bf16 and fp16 (the DType of Z and
+// dZ) — a version that does not serve a precision is reported skipped; plus the floor's pieces
+// measured in this program (floor/<piece>/<shape>).
 //
 // Timing: CUDA events around one call on a stream, the L2 flushed before every repetition (a
 // cudaMemsetAsync over 2× the L2 size, outside the events); manual time (UseManualTime).
@@ -496,17 +497,15 @@ const int kRegistered = [] {
     add(std::string("floor/copy_Z/") + shape.name,
         [shape](benchmark::State& st) { run_floor(st, shape, Piece::kCopyZ, Precision::kFp32); });
     for (const auto& [pass_name, pass] : passes) {
-      // Every version in fp32; "auto" (the measured default) in every precision.
+      // "auto" (the default) and every version, in every precision; a version that does not
+      // serve a precision reports itself skipped (run_library asks can_implement).
       for (const std::string& version : versions)
-        add(std::string(pass_name) + "/cuda/" + version + "/fp32/" + shape.name,
-            [shape, pass = pass, version](benchmark::State& st) {
-              run_library(st, shape, pass, version, Precision::kFp32);
-            });
-      for (const Precision p : {Precision::kTf32, Precision::kBf16, Precision::kFp16})
-        add(std::string(pass_name) + "/cuda/auto/" + precision_name(p) + "/" + shape.name,
-            [shape, pass = pass, p](benchmark::State& st) {
-              run_library(st, shape, pass, "auto", p);
-            });
+        for (const Precision p : precisions)
+          add(std::string(pass_name) + "/cuda/" + version + "/" + precision_name(p) + "/" +
+                  shape.name,
+              [shape, pass = pass, version, p](benchmark::State& st) {
+                run_library(st, shape, pass, version, p);
+              });
     }
   }
   return 0;

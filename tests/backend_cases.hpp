@@ -470,14 +470,6 @@ inline std::string target_param_name(const ::testing::TestParamInfo<Target>& inf
     SIGREG_ASSERT_OK((runner)->create((target).options()));                               \
   } while (0)
 
-// Skips a case that the target's named kernel version does not serve (can_implement says
-// kNotSupported; "auto" serves every config, so the case still runs there).
-#define SIGREG_SKIP_IF_NOT_SERVED(runner, config, problem)                          \
-  do {                                                                              \
-    const Status served_ = can_implement((runner)->handle(), (config), (problem));  \
-    if (served_.code() == Code::kNotSupported) GTEST_SKIP() << served_.to_string(); \
-  } while (0)
-
 // Fixtures: one target × one case, and one target.
 class BackendCaseTest : public ::testing::TestWithParam<std::tuple<Target, Case>> {
  protected:

@@ -37,6 +37,14 @@ inline void cuda_check(cudaError_t status, const char* what, const char* file, i
 // Whether this test binary can allocate device memory at all.
 inline bool test_built_with_cuda() { return SIGREG_TEST_CUDA != 0; }
 
+// Skips a test whose handle's named kernel version does not serve (config, problem)
+// (can_implement says kNotSupported; "auto" serves every config, so the test still runs there).
+#define SIGREG_SKIP_IF_NOT_SERVED(runner, config, problem)                          \
+  do {                                                                              \
+    const Status served_ = can_implement((runner)->handle(), (config), (problem));  \
+    if (served_.code() == Code::kNotSupported) GTEST_SKIP() << served_.to_string(); \
+  } while (0)
+
 template <typename T>
 class Buffer {
  public:

@@ -107,13 +107,21 @@ TEST(DTypeConversions, FloatToBFloat16IsTheNearerNeighbourTiesToEven) {
 
 // ---- 16-bit problems through the public API --------------------------------------------
 
+// A backend, a dtype and, for kCuda, a kernel version ("auto", then each registered one).
 struct Target {
   Backend backend;
   DType dtype;
+  std::string kernels = "auto";
 };
+
+void PrintTo(const Target& t, std::ostream* os) {
+  *os << backend_name(t.backend) << " " << t.kernels << " "
+      << (t.dtype == DType::kBFloat16 ? "bf16" : "fp16");
+}
 
 std::string target_name(const ::testing::TestParamInfo<Target>& info) {
   return std::string(backend_name(info.param.backend)) +
+         (info.param.kernels == "auto" ? "" : "_" + info.param.kernels) +
          (info.param.dtype == DType::kBFloat16 ? "_bf16" : "_fp16");
 }
 
@@ -137,10 +145,15 @@ class SixteenBit : public ::testing::TestWithParam<Target> {
       SIGREG_REQUIRE_GPU();
       if (!test_built_with_cuda()) GTEST_SKIP() << "test built without the CUDA runtime";
     }
+    HandleOptions options;
+    options.kernels = GetParam().kernels;
     runner_ = std::make_unique<Runner>(GetParam().backend);
-    SIGREG_ASSERT_OK(runner_->create());
+    SIGREG_ASSERT_OK(runner_->create(options));
+    // The float32 problems the 16-bit ones are compared with run on the backend's default.
+    float32_runner_ = std::make_unique<Runner>(GetParam().backend);
+    SIGREG_ASSERT_OK(float32_runner_->create());
   }
-  std::unique_ptr<Runner> runner_;
+  std::unique_ptr<Runner> runner_, float32_runner_;
 };
 
 struct Outputs {
@@ -198,8 +211,9 @@ TEST_P(SixteenBit, MatchesTheFloat32ProblemOfTheSameValues) {
   reference::directions(c, 19, 3, exact.data());
   const std::vector<float> A(exact.begin(), exact.end());
 
+  SIGREG_SKIP_IF_NOT_SERVED(runner_, c, p16);
   const Outputs got = run(*runner_, c, p16, Z16, A);
-  const Outputs want = run(*runner_, c, p32, Z32, A);
+  const Outputs want = run(*float32_runner_, c, p32, Z32, A);
   const double n = static_cast<double>(p16.samples);
   const bool cuda = GetParam().backend == Backend::kCuda;
   // Host backends: the float32 path on identical values — bitwise for the reference (float64
@@ -250,6 +264,7 @@ TEST_P(SixteenBit, NonFiniteElementsAreFoundAndPropagate) {
   Config c;
   c.num_slices = 8;
   const Problem p{2, 40, 6, dtype};
+  SIGREG_SKIP_IF_NOT_SERVED(runner_, c, p);
   std::vector<uint16_t> Z = narrow_all(random_normal(480, test_seed()), dtype);
   const uint16_t nan = dtype == DType::kBFloat16 ? 0x7fc0 : 0x7e00;
   const uint16_t inf = dtype == DType::kBFloat16 ? 0x7f80 : 0x7c00;
@@ -266,11 +281,17 @@ TEST_P(SixteenBit, NonFiniteElementsAreFoundAndPropagate) {
   }
 }
 
-const Target kTargets[] = {
-    {Backend::kReference, DType::kBFloat16}, {Backend::kReference, DType::kFloat16},
-    {Backend::kCpu, DType::kBFloat16},       {Backend::kCpu, DType::kFloat16},
-    {Backend::kCuda, DType::kBFloat16},      {Backend::kCuda, DType::kFloat16}};
-INSTANTIATE_TEST_SUITE_P(Backends, SixteenBit, ::testing::ValuesIn(kTargets), target_name);
+std::vector<Target> targets() {
+  std::vector<Target> t;
+  for (const DType dtype : {DType::kBFloat16, DType::kFloat16}) {
+    for (const Backend backend : {Backend::kReference, Backend::kCpu, Backend::kCuda})
+      t.push_back({backend, dtype});
+    for (const std::string& name : kernel_versions(Backend::kCuda))
+      t.push_back({Backend::kCuda, dtype, name});
+  }
+  return t;
+}
+INSTANTIATE_TEST_SUITE_P(Backends, SixteenBit, ::testing::ValuesIn(targets()), target_name);
 
 }  // namespace
 }  // namespace sigreg::test

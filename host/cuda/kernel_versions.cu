@@ -6,13 +6,15 @@
 // GEMM dominates, where cuBLAS's main loop beats the fused FFMA tile: large (1,16384,1024,1024):
 // 2.52 against 3.39 ms; huge: 71.7 against 100 ms. The boundary sits between those classes, at
 // 4·10⁹ GEMM flops (lejepa: 0.54·10⁹, large: 34·10⁹). A version that lost at every shape (fused
-// forward with the simple backward) was deleted.
+// forward with the simple backward) was deleted. "fused_tc" (the fused kernels on tensor cores,
+// for bf16 / fp16 Z and TF32) is not yet measured on a GPU: "auto" does not pick it, a caller may
+// name it.
 #include "host/cuda/kernel_versions.hpp"
 
 namespace sigreg::detail {
 namespace {
 
-const KernelVersion* const kRegistry[] = {&kSimpleVersion, &kFusedVersion};
+const KernelVersion* const kRegistry[] = {&kSimpleVersion, &kFusedVersion, &kFusedTcVersion};
 constexpr double kLaunchBoundFlops = 4e9;  // 2·V·N·D·K at or below which launches dominate
 
 }  // namespace

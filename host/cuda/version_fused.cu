@@ -6,10 +6,10 @@
 //   backward  coefficients → fused GEMM + dP epilogue, P recomputed on chip, dP written once →
 //             dZ = dP·Aᵀ (cublasSgemm)
 //
-// Float32 Z and math (an exact FFMA tile: TF32 and 16-bit inputs take cuBLAS's tensor cores in
-// "simple") and M ≤ 32 (every knot's sums in registers). Workspace: [max(dP: V·N·K float, partials
-// V·⌈N/128⌉·M·2·K double)] [coefficients V·M·2·K float] — the forward's partials sit where the
-// backward's dP will.
+// Float32 Z and math (an exact FFMA tile: TF32 and 16-bit inputs take the tensor cores in
+// "fused_tc" and "simple") and M ≤ 32 (every knot's sums in registers). Workspace: [max(dP: V·N·K
+// float, partials V·⌈N/128⌉·M·2·K double)] [coefficients V·M·2·K float] — the forward's partials
+// sit where the backward's dP will.
 #include <algorithm>
 
 #include "host/common/try.hpp"
@@ -42,7 +42,7 @@ Status ecf_sums(cublasHandle_t, const SumsArgs& a) {
   const int64_t V = p.groups, N = p.samples, K = a.config.num_slices;
   auto* partials = static_cast<double*>(carve(a.workspace, workspace(a.config, p)).first);
   SIGREG_TRY(cuda_status(
-      kernels::launch_fused_ecf_partials(static_cast<const float*>(a.Z), a.A, V, N, p.features, K,
+      kernels::launch_fused_ecf_partials(kernels::FusedGemm::kFfma, a.Z, a.A, V, N, p.features, K,
                                          a.knots.floats, partials, a.stream),
       "fused_ecf_partials_kernel launch"));
   return cuda_status(kernels::launch_ecf_finish(partials, V, N, K, a.knots.floats,
@@ -60,7 +60,7 @@ Status backward(cublasHandle_t cublas, const BackwardArgs& a) {
                                                                a.grad_loss, coefficients, a.stream),
                          "backward_coefficients_kernel launch"));
   SIGREG_TRY(
-      cuda_status(kernels::launch_fused_dp(static_cast<const float*>(a.Z), a.A, coefficients, V, N,
+      cuda_status(kernels::launch_fused_dp(kernels::FusedGemm::kFfma, a.Z, a.A, coefficients, V, N,
                                            p.features, K, a.knots.floats, dP, a.stream),
                   "fused_dp_kernel launch"));
   return project_back(cublas, dP, DType::kFloat32, a.A, nullptr, V * N, p.features, K, a.dZ);

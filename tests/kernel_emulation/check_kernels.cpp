@@ -5,7 +5,9 @@
 // run on the same inputs and are compared with the reference and with the simple kernels. A
 // GPU-less check of the kernels' index math, bounds and synchronisation; it says nothing about
 // speed, the GPU's own sincosf, or the host code in host/cuda/cuda_backend.cu (cuBLAS is replaced
-// by a host GEMM).
+// by a host GEMM). Where run.sh found the CuTe headers, the tensor-core fused kernels (TF32, BF16,
+// FP16) run too, their mma.sync atoms emulated from the PTX ISA's fragment layouts
+// (emulated_mma.hpp), against the reference on the operands as the tensor cores round them.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -136,14 +138,15 @@ void check_pipeline(int64_t V, int64_t N, int64_t K, int64_t D, int M, bool simp
     const int64_t rb = kernels::fused_row_blocks(N);
     std::vector<double> fp(kernels::fused_partials_count(V, N, K, M), NAN);
     std::vector<double> fsums(sums.size(), NAN), fagain(sums.size(), NAN);
-    CHECK(kernels::launch_fused_ecf_partials(Z.data(), A.data(), V, N, D, K, grid, fp.data(),
-                                             nullptr) == 0,
+    CHECK(kernels::launch_fused_ecf_partials(kernels::FusedGemm::kFfma, Z.data(), A.data(), V, N, D,
+                                             K, grid, fp.data(), nullptr) == 0,
           "fused partials launch");
     CHECK(std::none_of(fp.begin(), fp.end(), [](double p) { return std::isnan(p); }),
           "fused partials not all written");
     kernels::launch_ecf_finish(fp.data(), V, N, K, grid, rb, fsums.data(), nullptr);
     std::fill(fp.begin(), fp.end(), NAN);
-    kernels::launch_fused_ecf_partials(Z.data(), A.data(), V, N, D, K, grid, fp.data(), nullptr);
+    kernels::launch_fused_ecf_partials(kernels::FusedGemm::kFfma, Z.data(), A.data(), V, N, D, K,
+                                       grid, fp.data(), nullptr);
     kernels::launch_ecf_finish(fp.data(), V, N, K, grid, rb, fagain.data(), nullptr);
     CHECK(std::memcmp(fsums.data(), fagain.data(), fsums.size() * 8) == 0,
           "fused sums not reproducible");
@@ -165,8 +168,8 @@ void check_pipeline(int64_t V, int64_t N, int64_t K, int64_t D, int M, bool simp
     fused_digest = digest(fsums.data(), fsums.size() * 8);
   } else {
     std::vector<double> fp(1, NAN);
-    CHECK(kernels::launch_fused_ecf_partials(Z.data(), A.data(), V, N, D, K, grid, fp.data(),
-                                             nullptr) != 0,
+    CHECK(kernels::launch_fused_ecf_partials(kernels::FusedGemm::kFfma, Z.data(), A.data(), V, N, D,
+                                             K, grid, fp.data(), nullptr) != 0,
           "fused partials must refuse M = %d", M);
   }
 
@@ -221,11 +224,11 @@ void check_pipeline(int64_t V, int64_t N, int64_t K, int64_t D, int M, bool simp
   double fused_dp_diff = 0, fused_dz_err = 0;
   if (fused) {
     std::vector<float> fdP(V * N * K, NAN), fagain(V * N * K, NAN);
-    CHECK(kernels::launch_fused_dp(Z.data(), A.data(), coefficients.data(), V, N, D, K, grid,
-                                   fdP.data(), nullptr) == 0,
+    CHECK(kernels::launch_fused_dp(kernels::FusedGemm::kFfma, Z.data(), A.data(),
+                                   coefficients.data(), V, N, D, K, grid, fdP.data(), nullptr) == 0,
           "fused dP launch");
-    kernels::launch_fused_dp(Z.data(), A.data(), coefficients.data(), V, N, D, K, grid,
-                             fagain.data(), nullptr);
+    kernels::launch_fused_dp(kernels::FusedGemm::kFfma, Z.data(), A.data(), coefficients.data(), V,
+                             N, D, K, grid, fagain.data(), nullptr);
     CHECK(std::memcmp(fdP.data(), fagain.data(), fdP.size() * 4) == 0, "fused dP not reproducible");
     CHECK(std::none_of(fdP.begin(), fdP.end(), [](float p) { return std::isnan(p); }),
           "fused dP not all written");
@@ -262,6 +265,137 @@ void check_pipeline(int64_t V, int64_t N, int64_t K, int64_t D, int M, bool simp
   }
 }
 
+#if SIGREG_HAVE_CUTE
+// Z and A as the tensor cores see them for `gemm` (Zr, Ar in double), and Z as the kernels read it
+// (float for TF32, the 16-bit type's bits otherwise).
+struct TensorCoreInputs {
+  std::vector<float> Z32;
+  std::vector<uint16_t> Z16;
+  std::vector<double> Zr, Ar;
+  const void* Z() const { return Z16.empty() ? static_cast<const void*>(Z32.data()) : Z16.data(); }
+};
+
+float tf32(float x) {  // to nearest (half-way away from zero), as CUTLASS's tfloat32_t + mma
+  uint32_t b = math::float_bits(x);
+  if (std::isfinite(x)) b += 0x1000u;
+  return math::bits_float(b & 0xffffe000u);
+}
+
+TensorCoreInputs tensor_core_inputs(kernels::FusedGemm gemm, const std::vector<float>& Z,
+                                    const std::vector<float>& A) {
+  TensorCoreInputs in;
+  auto narrow = [&](float x) {
+    return gemm == kernels::FusedGemm::kBf16 ? math::float_to_bf16(x) : math::float_to_half(x);
+  };
+  auto widen = [&](uint16_t h) {
+    return gemm == kernels::FusedGemm::kBf16 ? math::bf16_to_float(h) : math::half_to_float(h);
+  };
+  for (float a : A) in.Ar.push_back(gemm == kernels::FusedGemm::kTf32 ? tf32(a) : widen(narrow(a)));
+  if (gemm == kernels::FusedGemm::kTf32) {
+    in.Z32 = Z;
+    for (float z : Z) in.Zr.push_back(tf32(z));
+  } else {
+    for (float z : Z) in.Z16.push_back(narrow(z));
+    for (uint16_t h : in.Z16) in.Zr.push_back(widen(h));
+  }
+  return in;
+}
+
+// The tensor-core fused kernels (forward partials, backward dP) against the reference on the
+// rounded operands: only FP32 accumulation and the rotation separate them, so the bounds are the
+// FFMA kernels'; dP in 16 bits must be within one rounding of the dP of the exact product.
+void check_tensor_cores(kernels::FusedGemm gemm, int64_t V, int64_t N, int64_t K, int64_t D, int M,
+                        bool simpson) {
+  const char* name = gemm == kernels::FusedGemm::kTf32   ? "tf32"
+                     : gemm == kernels::FusedGemm::kBf16 ? "bf16"
+                                                         : "fp16";
+  Config c;
+  c.num_slices = K;
+  c.num_knots = M;
+  c.quadrature = simpson ? Quadrature::kSimpson : Quadrature::kTrapezoid;
+  std::mt19937_64 rng(static_cast<uint64_t>(V * 1000003 + N * 7919 + K * 31 + M + 17));
+  std::normal_distribution<double> normal(0.1, 0.8);
+  std::vector<float> Z(V * N * D), A(D * K);
+  for (auto& z : Z) z = static_cast<float>(normal(rng));
+  std::vector<double> Ad(D * K);
+  reference::directions(c, D, 5, Ad.data());
+  for (int64_t i = 0; i < D * K; ++i) A[i] = static_cast<float>(Ad[i]);
+  const TensorCoreInputs in = tensor_core_inputs(gemm, Z, A);
+
+  std::vector<double> sums_ref(V * K * M * 2);
+  reference::ecf_sums(c, V, N, D, in.Zr.data(), in.Ar.data(), sums_ref.data());
+  const KnotTable knots = knot_table(c);
+  const KnotTable::Floats& grid = knots.floats;
+  const int64_t rb = kernels::fused_row_blocks(N);
+  std::vector<double> fp(kernels::fused_partials_count(V, N, K, M), NAN);
+  std::vector<double> sums(sums_ref.size(), NAN), again(sums_ref.size(), NAN);
+  CHECK(kernels::launch_fused_ecf_partials(gemm, in.Z(), A.data(), V, N, D, K, grid, fp.data(),
+                                           nullptr) == 0,
+        "%s partials launch", name);
+  CHECK(std::none_of(fp.begin(), fp.end(), [](double p) { return std::isnan(p); }),
+        "%s partials not all written", name);
+  kernels::launch_ecf_finish(fp.data(), V, N, K, grid, rb, sums.data(), nullptr);
+  kernels::launch_fused_ecf_partials(gemm, in.Z(), A.data(), V, N, D, K, grid, fp.data(), nullptr);
+  kernels::launch_ecf_finish(fp.data(), V, N, K, grid, rb, again.data(), nullptr);
+  CHECK(std::memcmp(sums.data(), again.data(), sums.size() * 8) == 0, "%s sums not reproducible",
+        name);
+  double sums_err = 0;
+  for (size_t i = 0; i < sums.size(); ++i)
+    sums_err = std::max(sums_err, std::fabs(sums[i] - sums_ref[i]) / double(N));
+  CHECK(sums_err < 2e-6, "%s sums: worst |err|/N %.3g", name, sums_err);
+
+  // dP: the fused kernel's (P from the mma tile) against dp_kernel's over the exact product of the
+  // rounded operands, with the same coefficients.
+  std::vector<float> coefficients(kernels::coefficients_count(V, K, M), NAN);
+  const math::CountArg count{N, nullptr, N};
+  kernels::launch_backward_coefficients(sums_ref.data(), V, K, knots, count, nullptr,
+                                        coefficients.data(), nullptr);
+  std::vector<float> dP(V * N * K);
+  for (int64_t r = 0; r < V * N; ++r)
+    for (int64_t k = 0; k < K; ++k) {
+      double s = 0;
+      for (int64_t d = 0; d < D; ++d) s += in.Zr[r * D + d] * in.Ar[d * K + k];
+      dP[r * K + k] = static_cast<float>(s);
+    }
+  kernels::launch_dp(dP.data(), coefficients.data(), V, N, K, grid, DType::kFloat32, nullptr,
+                     nullptr);
+  double scale = 0;
+  for (float x : dP) scale = std::max(scale, std::fabs(double{x}));
+  std::vector<double> fused(dP.size());
+  uint64_t dp_digest = 0;
+  const double u16 = gemm == kernels::FusedGemm::kBf16 ? 0x1p-8 : 0x1p-11;
+  if (gemm == kernels::FusedGemm::kTf32) {
+    std::vector<float> out(dP.size(), NAN);
+    kernels::launch_fused_dp(gemm, in.Z(), A.data(), coefficients.data(), V, N, D, K, grid,
+                             out.data(), nullptr);
+    for (size_t i = 0; i < out.size(); ++i) fused[i] = out[i];
+    dp_digest = digest(out.data(), out.size() * 4);
+  } else {
+    std::vector<uint16_t> out(dP.size(), 0xffff);
+    kernels::launch_fused_dp(gemm, in.Z(), A.data(), coefficients.data(), V, N, D, K, grid,
+                             out.data(), nullptr);
+    for (size_t i = 0; i < out.size(); ++i)
+      fused[i] = gemm == kernels::FusedGemm::kBf16 ? math::bf16_to_float(out[i])
+                                                   : math::half_to_float(out[i]);
+    dp_digest = digest(out.data(), out.size() * 2);
+  }
+  size_t bad = 0;
+  double dp_err = 0;
+  for (size_t i = 0; i < dP.size(); ++i) {
+    const double err = std::fabs(fused[i] - dP[i]);
+    const double rounding = gemm == kernels::FusedGemm::kTf32 ? 0.0 : u16 * std::fabs(dP[i]);
+    bad += !(err <= rounding + 1e-5 * scale);
+    dp_err = std::max(dp_err, err / scale);
+  }
+  CHECK(bad == 0, "%s dP: %zu elements past one rounding + 1e-5·max|dP| (worst %.3g of max)", name,
+        bad, dp_err);
+  std::printf("tensor cores %s V=%ld N=%ld K=%ld D=%ld M=%d: sums %.1e dP %.1e\n", name, long(V),
+              long(N), long(K), long(D), M, sums_err, dp_err);
+  std::printf("digest tc %s %ld %ld %ld %d %016llx\n", name, long(V), long(N), long(K), M,
+              static_cast<unsigned long long>(digest(sums.data(), sums.size() * 8, dp_digest)));
+}
+#endif
+
 }  // namespace
 
 int main() {
@@ -290,6 +424,19 @@ int main() {
   check_pipeline(1, 257, 65, 50, 32, false, 4.0, 0, false);
   check_pipeline(1, 200, 20, 3, 33, true, 3.0, 0, false);
   check_pipeline(2, 40, 200, 129, 9, true, 4.0, 3, true);
+#if SIGREG_HAVE_CUTE
+  // The tensor-core tiles: one 16-deep chunk and several, D < 16 and odd, N and K off the tiles,
+  // V > 1, M = 2 / 17 / 32, Simpson.
+  for (const kernels::FusedGemm gemm :
+       {kernels::FusedGemm::kTf32, kernels::FusedGemm::kBf16, kernels::FusedGemm::kFp16}) {
+    check_tensor_cores(gemm, 1, 1, 1, 1, 17, false);
+    check_tensor_cores(gemm, 2, 150, 70, 37, 17, true);
+    check_tensor_cores(gemm, 1, 129, 65, 16, 32, false);
+    check_tensor_cores(gemm, 1, 40, 9, 5, 2, false);
+  }
+#else
+  std::printf("tensor-core kernels not checked: built without the CuTe headers\n");
+#endif
   std::printf("%s (%d failures)\n", failures ? "FAILED" : "PASSED", failures);
   return failures ? 1 : 0;
 }

@@ -12,6 +12,22 @@ out="${1:-$(mktemp -d)}"
 mkdir -p "$out"
 flags=(-std=c++20 -O1 -g -pthread -fsanitize=address,undefined -fno-sanitize-recover=undefined
        -I"$here/fake" -I"$root" -I"$root/include")
+# The tensor-core fused kernels too, where the CuTe headers are installed (the nvidia-cutlass
+# wheel, or SIGREG_CUTLASS_INCLUDE_DIR): their mma atoms emulated (emulated_mma.hpp).
+cute="${SIGREG_CUTLASS_INCLUDE_DIR:-$(python3 -c 'import cutlass_library, os; print(os.path.join(os.path.dirname(cutlass_library.__file__), "source", "include"))' 2>/dev/null || true)}"
+# CUTLASS needs libcu++ (cuda/std/...), which the CUDA toolkit ships (include/cccl since CUDA 13).
+cuda_root="$(dirname "$(dirname "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)")")"
+cccl=""
+for dir in "$cuda_root/include/cccl" "$cuda_root/include"; do
+  [[ -f "$dir/cuda/std/utility" ]] && { cccl="$dir"; break; }
+done
+if [[ -n "$cute" && -f "$cute/cute/tensor.hpp" && -n "$cccl" ]]; then
+  # libcu++ must not pull in the real cuda_fp16.h / cuda_bf16.h: fake/ stands in for them.
+  flags+=(-DSIGREG_HAVE_CUTE=1 -DSIGREG_EMULATED_MMA -DCCCL_DISABLE_FP16_SUPPORT -isystem "$cute" -isystem "$cccl"
+          -include "$here/emulated_mma.hpp")
+else
+  echo "CuTe or libcu++ headers not found: the tensor-core kernels are not emulated"
+fi
 for kernel in ecf_kernels fused_kernels; do
   python3 "$here/to_host.py" "$root/kernels/$kernel.cu" "$out/$kernel.cpp"
 done

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "vector_types.h"
+
 #define __global__
 #define __device__
 #define __host__
@@ -21,10 +23,6 @@
 #define __launch_bounds__(...)
 #define __restrict__ __restrict
 
-struct dim3 {
-  unsigned x, y, z;
-  dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
-};
 inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 inline std::barrier<>* g_barrier = nullptr;
 inline void __syncthreads() { g_barrier->arrive_and_wait(); }
@@ -41,9 +39,7 @@ inline unsigned long long atomicMin(unsigned long long* address, unsigned long l
 using cudaError_t = int;
 constexpr cudaError_t cudaSuccess = 0;
 constexpr cudaError_t cudaErrorInvalidValue = 1;
-struct alignas(16) float4 {
-  float x, y, z, w;
-};
+constexpr cudaError_t cudaErrorNotSupported = 801;
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
