@@ -70,7 +70,10 @@ TEST(KnotTable, InvalidKnotCountGivesAnEmptyTable) {
 //   trapezoid, M = 17, t_max = 3: 1.052464154799160514228319… (the double nearest: …607)
 //   Simpson,   M = 17, t_max = 3: 1.052655950815910271255314…
 //   Simpson,   M =  9, t_max = 4: 1.060597016837919539784205…
-// A float64 sum of ≤ 17 terms of size ≤ 0.4 is within a few ulp: 1e-15 ≈ 4.5 ulp of 1.05.
+//   trapezoid, M = 256, t_max = 3: 1.052657906314347829395839…  (the largest table)
+//   Simpson,   M = 255, t_max = 5: 1.059424328455911735728107…
+// A float64 sum of ≤ 17 terms of size ≤ 0.4 is within a few ulp: 1e-15 ≈ 4.5 ulp of 1.05; of
+// 256 terms of size ≤ 0.03, within 1e-14.
 TEST(NullExpectation, DefaultValue) {
   EXPECT_NEAR(null_expectation(Config{}), 1.0524641547991607, 1e-15);
 }
@@ -80,6 +83,12 @@ TEST(NullExpectation, SimpsonValues) {
               1e-15);
   EXPECT_NEAR(null_expectation(knots_config(9, 4.0, Quadrature::kSimpson)), 1.0605970168379195,
               1e-15);
+}
+
+TEST(NullExpectation, LargestTables) {
+  EXPECT_NEAR(null_expectation(knots_config(256, 3.0)), 1.0526579063143478, 1e-14);
+  EXPECT_NEAR(null_expectation(knots_config(255, 5.0, Quadrature::kSimpson)), 1.0594243284559117,
+              1e-14);
 }
 
 TEST(NullExpectation, IsSumOfWeightedOneMinusPhiSquared) {
