@@ -29,7 +29,7 @@
 #   step       the five-way training-step benchmark (bench/training_step.py)
 #   summary    summary.json (bench/gpu_summary.py) from bench_cuda.json + torch_side_by_side.json
 #   huge       the opt-in test past 2^31 elements (SIGREG_TEST_HUGE=1)
-#   mutants    the mutation script on the CUDA sources (tools/mutate.py --cuda), if present
+#   mutants    the mutation script on the CUDA sources (tools/mutate.py --scope cuda), if present
 # Environment: SIGREG_STEP_TIMEOUT (seconds per step, default 300), SIGREG_BENCH_MIN_TIME
 # (default 0.05), SIGREG_BENCH_FILTER (default all), SIGREG_TOY_SEEDS (default 1).
 set -uo pipefail
@@ -78,6 +78,13 @@ if [ "$command" = pack ]; then
   cp -L "$cblas" "$(dirname "$cblas")/openblas_config.h" "$stage/prefix/include/" 2>/dev/null || true
   openblas=$(basename "$(ls "$stage"/lib/libopenblas*.so* 2>/dev/null | head -1)")
   [ -n "$openblas" ] && ln -s "../../lib/$openblas" "$stage/prefix/lib/libopenblas.so"
+  # The CuTe headers (header-only CUTLASS), so that what is built on the GPU machine (the Python
+  # package, the CUDA mutants) has the tensor-core kernels too: CMake finds them through
+  # CMAKE_PREFIX_PATH=<bundle>/prefix.
+  cute_dir=$(sed -n 's/^SIGREG_CUTLASS_INCLUDE_DIR:PATH=//p' "$tree/CMakeCache.txt")
+  if [ -n "$cute_dir" ] && [ -d "$cute_dir/cute" ]; then
+    cp -r "$cute_dir/cute" "$cute_dir/cutlass" "$stage/prefix/include/"
+  fi
   { git rev-parse --short HEAD; git diff --quiet || echo "+uncommitted changes"; } >"$stage/commit"
   mkdir -p "$(dirname "$bundle")"
   tar cJf "$bundle" -C "$stage" .
@@ -181,7 +188,7 @@ if want huge; then
   done
 fi
 if want mutants && [ -f tools/mutate.py ]; then
-  step mutants python3 tools/mutate.py --cuda --report "$out/mutants.md"
+  step mutants python3 tools/mutate.py --scope cuda --report "$out/mutants.md"
 fi
 
 echo
