@@ -97,31 +97,24 @@ struct FfmaProjection {
 #pragma unroll
       for (int c = 0; c < 4; ++c) acc[i][c] = 0.0f;
 
-    ChunkLoad<float> r;
-    r.load(Zv, A, N, D, K, row0, k0, 0, tid);
-    store_chunk(buffers, 0, tid, r);
-    __syncthreads();
-    const int64_t chunks = (D + kFusedDepth - 1) / kFusedDepth;
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-      const int buffer = static_cast<int>(chunk & 1);
-      const bool more = chunk + 1 < chunks;
-      if (more) r.load(Zv, A, N, D, K, row0, k0, (chunk + 1) * kFusedDepth, tid);
+    walk_chunks(
+        Zv, A, N, D, K, row0, k0,
+        [&](int buffer, const ChunkLoad<float>& r) { store_chunk(buffers, buffer, tid, r); },
+        [&](int buffer) {
 #pragma unroll
-      for (int d = 0; d < kFusedDepth; ++d) {
-        const float4 z0 = *reinterpret_cast<const float4*>(&buffers.z[buffer][d][4 * ty]);
-        const float4 z1 =
-            *reinterpret_cast<const float4*>(&buffers.z[buffer][d][kFusedRows / 2 + 4 * ty]);
-        const float4 a = *reinterpret_cast<const float4*>(&buffers.a[buffer][d][4 * tx]);
-        const float zv[kMicroRows] = {z0.x, z0.y, z0.z, z0.w, z1.x, z1.y, z1.z, z1.w};
-        const float av[4] = {a.x, a.y, a.z, a.w};
+          for (int d = 0; d < kFusedDepth; ++d) {
+            const float4 z0 = *reinterpret_cast<const float4*>(&buffers.z[buffer][d][4 * ty]);
+            const float4 z1 =
+                *reinterpret_cast<const float4*>(&buffers.z[buffer][d][kFusedRows / 2 + 4 * ty]);
+            const float4 a = *reinterpret_cast<const float4*>(&buffers.a[buffer][d][4 * tx]);
+            const float zv[kMicroRows] = {z0.x, z0.y, z0.z, z0.w, z1.x, z1.y, z1.z, z1.w};
+            const float av[4] = {a.x, a.y, a.z, a.w};
 #pragma unroll
-        for (int i = 0; i < kMicroRows; ++i)
+            for (int i = 0; i < kMicroRows; ++i)
 #pragma unroll
-          for (int c = 0; c < 4; ++c) acc[i][c] = fmaf(zv[i], av[c], acc[i][c]);
-      }
-      if (more) store_chunk(buffers, buffer ^ 1, tid, r);
-      __syncthreads();  // this chunk's reads are done before it is overwritten (or aliased by p)
-    }
+              for (int c = 0; c < 4; ++c) acc[i][c] = fmaf(zv[i], av[c], acc[i][c]);
+          }
+        });
 #pragma unroll
     for (int i = 0; i < kMicroRows; ++i) {
       const int row = (i < 4 ? 0 : kFusedRows / 2) + 4 * ty + (i % 4);

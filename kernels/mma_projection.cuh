@@ -113,21 +113,14 @@ struct MmaProjection {
     Tensor rZ = thr.partition_fragment_A(make_tensor(make_smem_ptr(&buffers.z[0][0][0]), z_layout));
     Tensor rA = thr.partition_fragment_B(make_tensor(make_smem_ptr(&buffers.a[0][0][0]), a_layout));
 
-    ChunkLoad<Input> r;
-    r.load(Zv, A, N, D, K, row0, k0, 0, tid);
-    store_chunk(buffers, 0, tid, r);
-    __syncthreads();
-    const int64_t chunks = (D + kFusedDepth - 1) / kFusedDepth;
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-      const int buffer = static_cast<int>(chunk & 1);
-      const bool more = chunk + 1 < chunks;
-      if (more) r.load(Zv, A, N, D, K, row0, k0, (chunk + 1) * kFusedDepth, tid);
-      copy(thr.partition_A(make_tensor(make_smem_ptr(&buffers.z[buffer][0][0]), z_layout)), rZ);
-      copy(thr.partition_B(make_tensor(make_smem_ptr(&buffers.a[buffer][0][0]), a_layout)), rA);
-      gemm(mma, rZ, rA, acc);
-      if (more) store_chunk(buffers, buffer ^ 1, tid, r);
-      __syncthreads();  // this chunk's reads are done before it is overwritten (or aliased by p)
-    }
+    walk_chunks(
+        Zv, A, N, D, K, row0, k0,
+        [&](int buffer, const ChunkLoad<Input>& r) { store_chunk(buffers, buffer, tid, r); },
+        [&](int buffer) {
+          copy(thr.partition_A(make_tensor(make_smem_ptr(&buffers.z[buffer][0][0]), z_layout)), rZ);
+          copy(thr.partition_B(make_tensor(make_smem_ptr(&buffers.a[buffer][0][0]), a_layout)), rA);
+          gemm(mma, rZ, rA, acc);
+        });
     copy(acc, thr.partition_C(sP));
     __syncthreads();
   }

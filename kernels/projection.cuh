@@ -50,4 +50,30 @@ struct ChunkLoad {
   }
 };
 
+// The main loop both projections share: D in chunks of kFusedDepth, double-buffered in shared
+// memory — chunk 0 loaded and stored, then per chunk: the next chunk's global loads issued into
+// registers, `compute(buffer)` on the current one, the next stored into the other buffer, one
+// barrier (the current chunk's reads are done before it is overwritten, or aliased by the P
+// tile). `store(buffer, chunk)` writes a ChunkLoad into shared memory.
+template <class Input, class Store, class Compute>
+__device__ __forceinline__ void walk_chunks(const Input* __restrict__ Zv,
+                                            const float* __restrict__ A, int64_t N, int64_t D,
+                                            int64_t K, int64_t row0, int64_t k0, Store&& store,
+                                            Compute&& compute) {
+  const int tid = static_cast<int>(threadIdx.x);
+  ChunkLoad<Input> r;
+  r.load(Zv, A, N, D, K, row0, k0, 0, tid);
+  store(0, r);
+  __syncthreads();
+  const int64_t chunks = (D + kFusedDepth - 1) / kFusedDepth;
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    const int buffer = static_cast<int>(chunk & 1);
+    const bool more = chunk + 1 < chunks;
+    if (more) r.load(Zv, A, N, D, K, row0, k0, (chunk + 1) * kFusedDepth, tid);
+    compute(buffer);
+    if (more) store(buffer ^ 1, r);
+    __syncthreads();
+  }
+}
+
 }  // namespace sigreg::kernels

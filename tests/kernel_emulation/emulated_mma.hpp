@@ -39,30 +39,10 @@ inline float fp16_value(uint32_t reg, int half) {
 }
 
 // D = A·B + C for this lane's outputs (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1), g = lane / 4,
-// t = lane % 4, with a(m, k) and b(k, n) read from the warp's registers.
-template <int kDepth, class AValue, class BValue>
-void warp_mma(const uint32_t* a, int a_count, const uint32_t* b, int b_count, const float (&c)[4],
-              float (&d)[4], AValue a_value, BValue b_value) {
-  const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
-  WarpRegisters& w = g_warps[warp];
-  std::memcpy(w.a[lane], a, sizeof(uint32_t) * static_cast<size_t>(a_count));
-  std::memcpy(w.b[lane], b, sizeof(uint32_t) * static_cast<size_t>(b_count));
-  __syncthreads();
-  const int g = lane / 4, t = lane % 4;
-  float out[4];
-  for (int i = 0; i < 4; ++i) {
-    const int m = g + 8 * (i / 2), n = 2 * t + i % 2;
-    double sum = c[i];
-    for (int k = 0; k < kDepth; ++k) sum += double{a_value(w, m, k)} * double{b_value(w, k, n)};
-    out[i] = static_cast<float>(sum);
-  }
-  __syncthreads();
-  for (int i = 0; i < 4; ++i) d[i] = out[i];
-}
-
-// m16n8k8, TF32 operands: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4); b0 (k = t, n = g),
-// b1 (t+4, g).
-struct SM80_16x8x8_F32TF32TF32F32_TN {
+// t = lane % 4, with Operands::a(warp, m, k) and Operands::b(warp, k, n) read from the warp's
+// registers: the fma of a kDepth-deep m16n8 atom with 4 A, 2 B and 4 C/D registers a lane.
+template <int kDepth, class Operands>
+struct EmulatedMma {
   using DRegisters = float[4];
   using ARegisters = uint32_t[4];
   using BRegisters = uint32_t[2];
@@ -71,15 +51,35 @@ struct SM80_16x8x8_F32TF32TF32F32_TN {
                   uint32_t const& a1, uint32_t const& a2, uint32_t const& a3, uint32_t const& b0,
                   uint32_t const& b1, float const& c0, float const& c1, float const& c2,
                   float const& c3) {
+    const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
+    WarpRegisters& w = g_warps[warp];
     const uint32_t a[4] = {a0, a1, a2, a3}, b[2] = {b0, b1};
-    float d[4];
-    warp_mma<8>(
-        a, 4, b, 2, {c0, c1, c2, c3}, d,
-        [](const WarpRegisters& w, int m, int k) {
-          return tf32_value(w.a[(m % 8) * 4 + k % 4][(m / 8) + 2 * (k / 4)]);
-        },
-        [](const WarpRegisters& w, int k, int n) { return tf32_value(w.b[n * 4 + k % 4][k / 4]); });
-    d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3];
+    std::memcpy(w.a[lane], a, sizeof a);
+    std::memcpy(w.b[lane], b, sizeof b);
+    __syncthreads();
+    const int g = lane / 4, t = lane % 4;
+    const float c[4] = {c0, c1, c2, c3};
+    float out[4];
+    for (int i = 0; i < 4; ++i) {
+      const int m = g + 8 * (i / 2), n = 2 * t + i % 2;
+      double sum = c[i];
+      for (int k = 0; k < kDepth; ++k)
+        sum += double{Operands::a(w, m, k)} * double{Operands::b(w, k, n)};
+      out[i] = static_cast<float>(sum);
+    }
+    __syncthreads();
+    d0 = out[0], d1 = out[1], d2 = out[2], d3 = out[3];
+  }
+};
+
+// m16n8k8, TF32 operands: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4); b0 (k = t, n = g),
+// b1 (t+4, g).
+struct Tf32Operands {
+  static float a(const WarpRegisters& w, int m, int k) {
+    return tf32_value(w.a[(m % 8) * 4 + k % 4][(m / 8) + 2 * (k / 4)]);
+  }
+  static float b(const WarpRegisters& w, int k, int n) {
+    return tf32_value(w.b[n * 4 + k % 4][k / 4]);
   }
 };
 
@@ -87,30 +87,18 @@ struct SM80_16x8x8_F32TF32TF32F32_TN {
 // {a4, a5} (g, 2t+8 + 0/1), {a6, a7} (g+8, 2t+8 + 0/1); {b0, b1} (k = 2t + 0/1, n = g),
 // {b2, b3} (k = 2t+8 + 0/1, n = g).
 template <float (*kValue)(uint32_t, int)>
-struct Mma16x8x16 {
-  using DRegisters = float[4];
-  using ARegisters = uint32_t[4];
-  using BRegisters = uint32_t[2];
-  using CRegisters = float[4];
-  static void fma(float& d0, float& d1, float& d2, float& d3, uint32_t const& a0,
-                  uint32_t const& a1, uint32_t const& a2, uint32_t const& a3, uint32_t const& b0,
-                  uint32_t const& b1, float const& c0, float const& c1, float const& c2,
-                  float const& c3) {
-    const uint32_t a[4] = {a0, a1, a2, a3}, b[2] = {b0, b1};
-    float d[4];
-    warp_mma<16>(
-        a, 4, b, 2, {c0, c1, c2, c3}, d,
-        [](const WarpRegisters& w, int m, int k) {
-          return kValue(w.a[(m % 8) * 4 + (k % 8) / 2][(m / 8) + 2 * (k / 8)], k % 2);
-        },
-        [](const WarpRegisters& w, int k, int n) {
-          return kValue(w.b[n * 4 + (k % 8) / 2][k / 8], k % 2);
-        });
-    d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3];
+struct SixteenBitOperands {
+  static float a(const WarpRegisters& w, int m, int k) {
+    return kValue(w.a[(m % 8) * 4 + (k % 8) / 2][(m / 8) + 2 * (k / 8)], k % 2);
+  }
+  static float b(const WarpRegisters& w, int k, int n) {
+    return kValue(w.b[n * 4 + (k % 8) / 2][k / 8], k % 2);
   }
 };
-struct SM80_16x8x16_F32BF16BF16F32_TN : Mma16x8x16<bf16_value> {};
-struct SM80_16x8x16_F32F16F16F32_TN : Mma16x8x16<fp16_value> {};
+
+struct SM80_16x8x8_F32TF32TF32F32_TN : EmulatedMma<8, Tf32Operands> {};
+struct SM80_16x8x16_F32BF16BF16F32_TN : EmulatedMma<16, SixteenBitOperands<bf16_value>> {};
+struct SM80_16x8x16_F32F16F16F32_TN : EmulatedMma<16, SixteenBitOperands<fp16_value>> {};
 
 }  // namespace sigreg::emulated
 
