@@ -1,5 +1,5 @@
-// The fused kernels of the CUDA backend (kernel version `fused`, see
-// host/cuda/kernel_versions.cu): each block computes a 128-sample × 64-slice tile of P = Z·A on
+// The fused kernels of the CUDA backend (kernel versions `fused` and `fused_tc`, see
+// host/cuda/version_fused.cu): each block computes a 128-sample × 64-slice tile of P = Z·A on
 // chip and applies the ECF epilogue (forward) or the dP epilogue (backward) to it, so the forward
 // moves only Z, A and the V×RB×M×2×K partials through device memory (docs/design.md §5).
 //
@@ -19,7 +19,7 @@
 // block, into the partials; launch_ecf_finish then sums the row blocks in order. No
 // atomics, nothing depends on the grid size: bitwise run-to-run deterministic.
 // Backward: each thread loads its slice's 2·M coefficients once per tile and writes dP (coalesced
-// along k); dZ = dP·Aᵀ is a cuBLAS call (host/cuda/cuda_backend.cu).
+// along k); dZ = dP·Aᵀ is a cuBLAS call (host/cuda/gemm.cu).
 #include <algorithm>
 
 #include "kernels/fused_kernels.cuh"
@@ -64,8 +64,6 @@ struct FfmaProjection {
   static_assert(kFusedThreads == 256 && kFusedSlices == 64 && kFusedRows == 128,
                 "the load and micro-tile maps below are written for 256 threads on 128×64");
   static_assert(kMicroCols * (kFusedRows / kMicroRows) == kFusedThreads, "one micro-tile a thread");
-  static_assert(kFusedRows * kFusedDepth == 8 * kFusedThreads, "8 Z loads per thread per chunk");
-  static_assert(kFusedSlices * kFusedDepth == 4 * kFusedThreads, "4 A loads per thread per chunk");
 
   struct Buffers {
     float z[2][kFusedDepth][kFusedRows + kTilePad];  // Z chunk, transposed: [d][sample]
