@@ -57,6 +57,7 @@ class DistributedSplit : public BackendTest {};
 TEST_P(DistributedSplit, DistributedSplitEqualsOneShot) {
   const Case k = Case("distributed", 2, 1000, 24, 16).upstream(0.5f);
   const Config config = k.config();
+  SIGREG_SKIP_IF_NOT_SERVED(runner_, config, k.problem());
   const auto Z = k.Z(), A = k.A();
   const int64_t bounds[] = {0, 337, 338, k.N};
 
@@ -198,6 +199,7 @@ bool all_nan(const std::vector<float>& x) {
 TEST_P(SampleCountInMemory, ValidCountEqualsTheHostInteger) {
   const Case k = Case("count_in_memory", 2, 90, 7, 5);
   const Config config = k.config();
+  SIGREG_SKIP_IF_NOT_SERVED(runner_, config, k.problem());
   const auto Z = k.Z(), A = k.A();
   const int64_t n_local = 40;
   const Problem shard{k.V, n_local, k.D, DType::kFloat32};
@@ -227,6 +229,7 @@ TEST_P(SampleCountInMemory, ValidCountEqualsTheHostInteger) {
 TEST_P(SampleCountInMemory, InvalidCountMakesEveryOutputNaN) {
   const Case k = Case("count_invalid", 2, 30, 6, 4);
   const Config config = k.config();
+  SIGREG_SKIP_IF_NOT_SERVED(runner_, config, k.problem());
   const auto Z = k.Z(), A = k.A();
   std::vector<double> sums;
   SIGREG_ASSERT_OK(run_ecf_sums(*runner_, config, k.problem(), Z, A, &sums));
@@ -256,6 +259,7 @@ TEST_P(SampleCountInMemory, InvalidCountMakesEveryOutputNaN) {
 TEST_P(SampleCountInMemory, InfiniteCountMakesEveryOutputNaN) {
   const Case k = Case("count_infinite", 1, 20, 5, 3);
   const Config config = k.config();
+  SIGREG_SKIP_IF_NOT_SERVED(runner_, config, k.problem());
   const auto Z = k.Z(), A = k.A();
   std::vector<double> sums;
   SIGREG_ASSERT_OK(run_ecf_sums(*runner_, config, k.problem(), Z, A, &sums));
@@ -281,6 +285,7 @@ TEST_P(SampleCountInMemory, InfiniteCountMakesEveryOutputNaN) {
 TEST_P(SampleCountInMemory, LargestHostCountIsFinite) {
   const Case k = Case("count_largest", 1, 20, 5, 3);
   const Config config = k.config();
+  SIGREG_SKIP_IF_NOT_SERVED(runner_, config, k.problem());
   const auto Z = k.Z(), A = k.A();
   std::vector<double> sums;
   SIGREG_ASSERT_OK(run_ecf_sums(*runner_, config, k.problem(), Z, A, &sums));

@@ -31,6 +31,7 @@ class Forward : public BackendTest {};
 TEST_P(Forward, EcfSumsThenFinalizeEqualsForward) {
   const Case k = Case("split_calls", 2, 333, 19, 11);
   const Config config = k.config();
+  SIGREG_SKIP_IF_NOT_SERVED(runner_, config, k.problem());
   const auto Z = k.Z(), A = k.A();
   ForwardResult one_shot, two_step;
   SIGREG_ASSERT_OK(run_forward(*runner_, config, k.problem(), Z, A, &one_shot));
@@ -49,6 +50,7 @@ TEST_P(Forward, EcfSumsThenFinalizeEqualsForward) {
 TEST_P(Forward, OptionalOutputs) {
   const Case k = Case("optional", 1, 200, 10, 7);
   const Config config = k.config();
+  SIGREG_SKIP_IF_NOT_SERVED(runner_, config, k.problem());
   const auto Z = k.Z(), A = k.A();
   const ReferenceRun ref = k.reference();
   ForwardResult loss_only, stats_only;
