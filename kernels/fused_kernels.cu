@@ -13,7 +13,7 @@
 // Whatever the GEMM, the tile lands in shared memory as float, and the epilogues below are shared.
 // Epilogue: the tile goes through shared memory (aliasing the GEMM buffers) so that thread
 // (slice s = tid % 64, lane = tid / 64) walks samples lane, lane + 4, … of one slice: one sincosf
-// of Δ·p per sample, the M knots by the rotation of kernels/phasor.cuh (anchored at j = 0 only:
+// of Δ·p per sample, the M knots by the rotation of core/phasor.hpp (anchored at j = 0 only:
 // M ≤ 32, the same anchors as the simple kernels), centred float sums cos − φ_j and sin per knot.
 // Forward reduction: the 4 lanes' float runs are summed in double in a fixed order, per row
 // block, into the partials; launch_ecf_finish then sums the row blocks in order. No
@@ -27,8 +27,8 @@
 #define SIGREG_HAVE_CUTE 0  // the build defines it to 1 where it found CuTe (CMakeLists.txt)
 #endif
 #include "kernels/launch.cuh"
-#include "kernels/math.cuh"
-#include "kernels/phasor.cuh"
+#include "core/math.hpp"
+#include "core/phasor.hpp"
 #include "kernels/projection.cuh"
 #if SIGREG_HAVE_CUTE
 #include "kernels/mma_projection.cuh"

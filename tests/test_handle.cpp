@@ -19,7 +19,7 @@ TEST(Handle, DefaultConstructedIsInvalidAndSafeToQuery) {
   const Handle h;
   EXPECT_FALSE(h.valid());
   EXPECT_EQ(h.backend(), Backend::kReference);
-  EXPECT_EQ(h.impl(), nullptr);
+  EXPECT_FALSE(h.valid());
 }
 
 TEST(Handle, CreateValidatesItsArguments) {
@@ -96,7 +96,7 @@ TEST(Handle, MoveTransfersTheBackend) {
   Handle c;
   c = std::move(b);
   EXPECT_EQ(c.backend(), Backend::kCpu);
-  EXPECT_NE(c.impl(), nullptr);
+  EXPECT_TRUE(c.valid());
   // Creating into a handle that holds one replaces it.
   SIGREG_ASSERT_OK(Handle::create(Backend::kReference, &c));
   EXPECT_EQ(c.backend(), Backend::kReference);

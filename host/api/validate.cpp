@@ -7,9 +7,9 @@
 #include <limits>
 #include <type_traits>
 
+#include "core/knots.hpp"
 #include "host/common/backend.hpp"
 #include "host/common/try.hpp"
-#include "sigreg/knots.hpp"
 
 namespace sigreg::detail {
 namespace {
@@ -40,29 +40,6 @@ Status invalid(const std::string& argument, const std::string& expected) {
 
 Status check_handle(const Handle& handle) {
   if (!handle.valid()) return invalid("handle", "must be created with Handle::create first");
-  return {};
-}
-
-Status check_config(const Config& c) {
-  if (c.num_slices < 1 || c.num_slices > std::numeric_limits<int32_t>::max())
-    return invalid("config.num_slices", "expected 1 ≤ K ≤ 2^31−1" + got(c.num_slices));
-  if (c.num_knots < 2 || c.num_knots > kMaxKnots)
-    return invalid("config.num_knots",
-                   "expected 2 ≤ M ≤ " + std::to_string(kMaxKnots) + got(c.num_knots));
-  // The float backends hold Δ and t_j in float: a t_max past float range would make Δ = ∞ and
-  // every phase 0·∞ = NaN, even for finite Z.
-  if (!(c.t_max > 0.0) || !(c.t_max <= static_cast<double>(std::numeric_limits<float>::max())))
-    return invalid("config.t_max",
-                   "expected a finite value > 0 that float can hold (≤ 3.4e38)" + got(c.t_max));
-  if (c.quadrature != Quadrature::kTrapezoid && c.quadrature != Quadrature::kSimpson)
-    return invalid("config.quadrature",
-                   "expected kTrapezoid or kSimpson" + got(static_cast<int>(c.quadrature)));
-  if (c.quadrature == Quadrature::kSimpson && c.num_knots % 2 == 0)
-    return invalid("config.num_knots",
-                   "Simpson's rule needs an odd number of knots" + got(c.num_knots));
-  if (c.math != MathMode::kFloat32 && c.math != MathMode::kAllowTF32)
-    return invalid("config.math",
-                   "expected kFloat32 or kAllowTF32" + got(static_cast<int>(c.math)));
   return {};
 }
 
@@ -98,7 +75,7 @@ Status check_pointer(const void* pointer, const char* name) {
 }
 
 Status check_workspace(const Handle& h, const Config& c, const Problem& p, Workspace ws) {
-  const size_t needed = h.impl()->workspace_size(c, p);
+  const size_t needed = HandleAccess::impl(h)->workspace_size(c, p);
   if (ws.bytes < needed)
     return Status(Code::kWorkspaceTooSmall, "workspace.bytes: expected ≥ " +
                                                 std::to_string(needed) + " (workspace_size())" +
@@ -116,7 +93,7 @@ Status check_call(const Handle& h, const Config& c, const Problem& p) {
   if (!product_fits(p.groups, p.samples, c.num_slices, 8))
     return invalid("problem", "V·N·K projections overflow 64-bit sizes");
   SIGREG_TRY(check_features(p.features, c));
-  return h.impl()->supports(c, p);
+  return HandleAccess::impl(h)->supports(c, p);
 }
 
 Status check_global_samples(const SampleCount& n, int64_t local_samples) {
@@ -131,3 +108,34 @@ Status check_global_samples(const SampleCount& n, int64_t local_samples) {
 }
 
 }  // namespace sigreg::detail
+
+namespace sigreg {
+
+using detail::got;
+using detail::invalid;
+
+// Public (sigreg.hpp): the config checks every call runs.
+Status check_config(const Config& c) {
+  if (c.num_slices < 1 || c.num_slices > std::numeric_limits<int32_t>::max())
+    return invalid("config.num_slices", "expected 1 ≤ K ≤ 2^31−1" + got(c.num_slices));
+  if (c.num_knots < 2 || c.num_knots > kMaxKnots)
+    return invalid("config.num_knots",
+                   "expected 2 ≤ M ≤ " + std::to_string(kMaxKnots) + got(c.num_knots));
+  // The float backends hold Δ and t_j in float: a t_max past float range would make Δ = ∞ and
+  // every phase 0·∞ = NaN, even for finite Z.
+  if (!(c.t_max > 0.0) || !(c.t_max <= static_cast<double>(std::numeric_limits<float>::max())))
+    return invalid("config.t_max",
+                   "expected a finite value > 0 that float can hold (≤ 3.4e38)" + got(c.t_max));
+  if (c.quadrature != Quadrature::kTrapezoid && c.quadrature != Quadrature::kSimpson)
+    return invalid("config.quadrature",
+                   "expected kTrapezoid or kSimpson" + got(static_cast<int>(c.quadrature)));
+  if (c.quadrature == Quadrature::kSimpson && c.num_knots % 2 == 0)
+    return invalid("config.num_knots",
+                   "Simpson's rule needs an odd number of knots" + got(c.num_knots));
+  if (c.math != MathMode::kFloat32 && c.math != MathMode::kAllowTF32)
+    return invalid("config.math",
+                   "expected kFloat32 or kAllowTF32" + got(static_cast<int>(c.math)));
+  return {};
+}
+
+}  // namespace sigreg

@@ -28,7 +28,7 @@
 #include "host/common/host_ops.hpp"
 #include "host/common/try.hpp"
 #include "host/cpu/cpu_kernels.hpp"
-#include "kernels/math.cuh"
+#include "core/math.hpp"
 
 // OpenBLAS's thread-count controls, declared weak so that another CBLAS also links (then the
 // pointers are null and the BLAS is assumed to be single-threaded or OpenMP-aware).

@@ -14,7 +14,7 @@
 // bits (FMA contraction), as expected across CPUs.
 #include "host/cpu/cpu_kernels.hpp"
 
-#include "kernels/phasor.cuh"
+#include "core/phasor.hpp"
 
 // Vectors pass by value only between always-inline helpers, never across a call boundary, so
 // the AVX-versus-SSE calling convention GCC warns about (-Wpsabi) never applies.

@@ -19,6 +19,7 @@
 // forward's partials sit where the backward's dP will.
 #include <algorithm>
 
+#include "core/dtype.hpp"
 #include "host/common/try.hpp"
 #include "host/cuda/cuda_check.hpp"
 #include "host/cuda/gemm.hpp"
@@ -60,7 +61,7 @@ bool supports(const Config& c, const Problem& p) {
 Regions workspace(const Config& c, const Problem& p) {
   const int64_t V = p.groups, N = p.samples, K = c.num_slices;
   const int M = c.num_knots;
-  const size_t element = p.dtype == DType::kFloat32 ? sizeof(float) : 2;
+  const size_t element = math::element_bytes(p.dtype);
   Regions r;
   r.first = std::max(bytes_of(V * N * K, element),
                      bytes_of(kernels::fused_partials_count(V, N, K, M), sizeof(double)));

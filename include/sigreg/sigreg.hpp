@@ -57,6 +57,9 @@ enum class MathMode {
   kAllowTF32,  // tensor-core TF32 projections where available (CUDA)
 };
 
+// Largest number of knots M any backend accepts.
+constexpr int kMaxKnots = 256;
+
 // The regulariser's hyper-parameters. Defaults match LeJEPA's SIGReg (17 knots on [0, 3],
 // trapezoid, 256 slices).
 struct Config {
@@ -155,6 +158,7 @@ std::vector<std::string> kernel_versions(Backend backend);
 
 namespace detail {
 class BackendImpl;
+struct HandleAccess;  // the library's own way in (host/common/backend.hpp)
 }
 
 // A backend plus its long-lived resources (the cuBLAS handle, the thread count). Create one per
@@ -179,11 +183,15 @@ class Handle {
 
   bool valid() const { return impl_ != nullptr; }
   Backend backend() const;  // kReference for an invalid handle: check valid() first
-  detail::BackendImpl* impl() const { return impl_.get(); }
 
  private:
+  friend struct detail::HandleAccess;
   std::unique_ptr<detail::BackendImpl> impl_;
 };
+
+// Checks `config` alone, without a handle: the same checks of num_slices, num_knots, t_max,
+// quadrature and math mode that every call makes (the message names the field).
+Status check_config(const Config& config);
 
 // Checks `config` and `problem` without touching memory: the same checks every call makes,
 // including the backend's own limits, so a call it accepts never fails with kNotSupported.

@@ -5,12 +5,16 @@
 // kernel emulation compute the same values without cuda_bf16.h / cuda_fp16.h.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/math.cuh"
+#include "core/math.hpp"
 
 namespace sigreg::math {
+
+// Bytes of one element of Z / dZ.
+SIGREG_HD size_t element_bytes(DType dtype) { return dtype == DType::kFloat32 ? 4 : 2; }
 
 SIGREG_HD uint32_t float_bits(float x) {
   uint32_t b;
