@@ -1,4 +1,4 @@
-// The limits of the float32 fast path on the host (docs/reliability.md): exploded clouds (|t·p|
+// The limits of the float32 fast path on the host (docs/guarantees.md): exploded clouds (|t·p|
 // far beyond 2π, past the fast sincos range) against float64 math with derived error bounds,
 // BLAS dimensions past int32 refused with a message, and sizes past 2^31 elements.
 //
