@@ -6,22 +6,11 @@
 
 #include <cstdint>
 
-#include "core/math.hpp"  // SIGREG_HD, DType
+#include "core/dtype.hpp"  // the exponent masks
 
 namespace sigreg::math {
 
-constexpr uint32_t kFloatExponentMask = 0x7f800000u;
-constexpr uint32_t kBFloat16ExponentMask = 0x7f80u;
-constexpr uint32_t kHalfExponentMask = 0x7c00u;
-
-// The exponent mask of `dtype`'s elements.
-SIGREG_HD uint32_t exponent_mask(DType dtype) {
-  return dtype == DType::kFloat32    ? kFloatExponentMask
-         : dtype == DType::kBFloat16 ? kBFloat16ExponentMask
-                                     : kHalfExponentMask;
-}
-
-// `bits`: one element's bits; `mask`: its type's exponent mask (the three above).
+// `bits`: one element's bits; `mask`: its type's exponent mask (exponent_mask, core/dtype.hpp).
 SIGREG_HD bool is_nonfinite_bits(uint32_t bits, uint32_t mask = kFloatExponentMask) {
   return (bits & mask) == mask;
 }

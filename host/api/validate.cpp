@@ -5,7 +5,9 @@
 
 #include <cstdio>
 #include <limits>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "core/knots.hpp"
 #include "host/common/backend.hpp"
@@ -24,6 +26,18 @@ std::string got(double value) {
 template <typename T, typename = std::enable_if_t<std::is_integral_v<T>>>
 std::string got(T value) {
   return got(static_cast<long long>(value));
+}
+
+// "a, b or c": the names of an enum's values 0, 1, … (its name function says nullptr past them).
+template <typename Enum>
+std::string one_of(const char* (*name)(Enum)) {
+  std::vector<std::string> names;
+  for (int i = 0; name(static_cast<Enum>(i)) != nullptr; ++i)
+    names.emplace_back(name(static_cast<Enum>(i)));
+  std::string text;
+  for (size_t i = 0; i < names.size(); ++i)
+    text += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return text;
 }
 
 // a·b·c fits in int64 and, times `element_bytes`, in size_t.
@@ -54,9 +68,9 @@ Status check_shape(const Problem& p) {
   if (p.groups < 1) return invalid("problem.groups", "expected V ≥ 1" + got(p.groups));
   if (p.samples < 1) return invalid("problem.samples", "expected N ≥ 1" + got(p.samples));
   if (p.features < 1) return invalid("problem.features", "expected D ≥ 1" + got(p.features));
-  if (p.dtype != DType::kFloat32 && p.dtype != DType::kBFloat16 && p.dtype != DType::kFloat16)
+  if (dtype_name(p.dtype) == nullptr)
     return invalid("problem.dtype",
-                   "expected kFloat32, kBFloat16 or kFloat16" + got(static_cast<int>(p.dtype)));
+                   "expected " + one_of(dtype_name) + got(static_cast<int>(p.dtype)));
   if (!product_fits(p.groups, p.samples, p.features, 4))
     return invalid("problem", "V·N·D elements overflow 64-bit sizes");
   return {};
@@ -113,6 +127,7 @@ namespace sigreg {
 
 using detail::got;
 using detail::invalid;
+using detail::one_of;
 
 // Public (sigreg.hpp): the config checks every call runs.
 Status check_config(const Config& c) {
@@ -126,9 +141,9 @@ Status check_config(const Config& c) {
   if (!(c.t_max > 0.0) || !(c.t_max <= static_cast<double>(std::numeric_limits<float>::max())))
     return invalid("config.t_max",
                    "expected a finite value > 0 that float can hold (≤ 3.4e38)" + got(c.t_max));
-  if (c.quadrature != Quadrature::kTrapezoid && c.quadrature != Quadrature::kSimpson)
+  if (quadrature_name(c.quadrature) == nullptr)
     return invalid("config.quadrature",
-                   "expected kTrapezoid or kSimpson" + got(static_cast<int>(c.quadrature)));
+                   "expected " + one_of(quadrature_name) + got(static_cast<int>(c.quadrature)));
   if (c.quadrature == Quadrature::kSimpson && c.num_knots % 2 == 0)
     return invalid("config.num_knots",
                    "Simpson's rule needs an odd number of knots" + got(c.num_knots));

@@ -10,6 +10,13 @@
 #include "host/cuda/kernel_versions.hpp"
 
 namespace sigreg::detail {
+
+// Each version is defined in its own file, host/cuda/version_<name>.cu (version_fused.cu holds
+// "fused" and "fused_tc"), and listed here once; CMake builds every version_*.cu.
+extern const KernelVersion kSimpleVersion;
+extern const KernelVersion kFusedVersion;
+extern const KernelVersion kFusedTcVersion;
+
 namespace {
 
 const KernelVersion* const kRegistry[] = {&kSimpleVersion, &kFusedVersion, &kFusedTcVersion};

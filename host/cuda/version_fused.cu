@@ -106,11 +106,11 @@ Status backward(cublasHandle_t cublas, const BackwardArgs& a) {
 
 }  // namespace
 
-const KernelVersion kFusedVersion = {
+extern const KernelVersion kFusedVersion = {
     "fused",   supports<false>, "float32 Z, float32 math (MathMode::kFloat32) and M ≤ 32 knots",
     workspace, ecf_sums<false>, backward<false>};
 
-const KernelVersion kFusedTcVersion = {
+extern const KernelVersion kFusedTcVersion = {
     "fused_tc",
     supports<true>,
     "bf16 or fp16 Z, or float32 Z with MathMode::kAllowTF32; M ≤ 32 knots; a build with CuTe",

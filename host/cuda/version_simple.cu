@@ -95,6 +95,6 @@ Status backward(cublasHandle_t cublas, const BackwardArgs& a) {
 
 }  // namespace
 
-const KernelVersion kSimpleVersion = {"simple", supports, "", workspace, ecf_sums, backward};
+extern const KernelVersion kSimpleVersion = {"simple", supports, "", workspace, ecf_sums, backward};
 
 }  // namespace sigreg::detail

@@ -134,6 +134,10 @@ enum class Backend {
 };
 
 const char* backend_name(Backend backend);
+// The names of the enums' values, as the Python package spells them ("trapezoid", "simpson";
+// "float32", "bfloat16", "float16"); nullptr for a value outside the enum.
+const char* quadrature_name(Quadrature rule);
+const char* dtype_name(DType dtype);
 
 // Returns whether this build contains the CUDA backend and a usable GPU is present.
 bool cuda_available();
