@@ -1,4 +1,4 @@
-// The driver's two experiments on the protocol of docs/design.md §7:
+// The driver's two experiments on the protocol of docs/toy.md:
 //  - main: for each seed, the raw-input probes, the λ = 0 run (collapse) and the λ run (SIGReg);
 //  - sweep: λ × σ × width × seeds, the raw probes once per (σ, seed).
 // Runs are independent and single-threaded (BLAS and the SIGReg handle on one thread each), so

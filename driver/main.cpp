@@ -1,4 +1,4 @@
-// sigreg_toy: the Swiss-roll JEPA experiment of docs/design.md §7, end to end.
+// sigreg_toy: the Swiss-roll JEPA experiment of docs/toy.md, end to end.
 //   sigreg_toy [flags]            raw input + collapse (λ = 0) + SIGReg on the default protocol,
 //                                 over --seeds seeds: table, results.json and figures in --out
 //   sigreg_toy --sweep [flags]    λ × σ × width over --seeds seeds: sweep.md, sweep.json, sweep.svg

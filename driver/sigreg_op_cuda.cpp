@@ -1,7 +1,7 @@
 // SigregOp for Backend::kCuda (built only with a CUDA toolkit): the library's arguments live in
 // device memory, so each call copies Z (V×N×D) to the device and dZ back. One stream per op;
 // the copies synchronise it, so the host sees finished results.
-#include "cuda_status.hpp"
+#include "sigreg/cuda_status.hpp"
 #include "sigreg_op.hpp"
 
 namespace sigreg::toy {

@@ -1,4 +1,4 @@
-// The toy data of docs/design.md §7: a Swiss roll with hidden parameter t ~ U[1.5π, 4.5π], clean
+// The toy data of docs/toy.md: a Swiss roll with hidden parameter t ~ U[1.5π, 4.5π], clean
 // point (t cos t, t sin t), lifted to `dim` dimensions by a random orthogonal map (Gram–Schmidt of
 // a Gaussian matrix) plus i.i.d. Gaussian noise σ in every input dimension; training pairs are
 // each point with its k nearest neighbours in input space. t is kept for the probes only: it never

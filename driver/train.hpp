@@ -1,4 +1,4 @@
-// One toy JEPA training run (docs/design.md §7) and the evaluation of a frozen embedding.
+// One toy JEPA training run (docs/toy.md) and the evaluation of a frozen embedding.
 //
 // Step: B pairs (a_i, b_i) → Z = encoder([x_a; x_b]) (2B×W, rows 0..B−1 are z_a, B..2B−1 z_b),
 //   loss = MSE(pred(z_a), z_b) + MSE(pred(z_b), z_a)       (means over B·W; no stop-gradient)

@@ -10,8 +10,9 @@
 #include <utility>
 
 #include "activation.hpp"
-#include "cuda_status.hpp"
+#include "core/grid.hpp"
 #include "rng.hpp"
+#include "sigreg/cuda_status.hpp"
 #include "trainer.hpp"
 
 namespace sigreg::toy {
@@ -47,14 +48,12 @@ class DeviceBuffer {
 // Launch shape of every elementwise kernel below: kThreads threads a block, blocks_for(n) blocks.
 // The kernels stride over the grid (e += gridDim.x · blockDim.x), so any grid covers all n
 // elements; the cap keeps the grid small at the largest sizes (about 1 M threads, enough to
-// fill a GPU) and the floor of one block keeps n = 0 a valid launch. The driver's one grid-size
-// helper.
+// fill a GPU) and the floor of one block keeps n = 0 a valid launch (core/grid.hpp, the
+// library's own rule).
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 4096;
 
-int blocks_for(int64_t n) {
-  return static_cast<int>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, kMaxBlocks));
-}
+unsigned int blocks_for(int64_t n) { return math::grid_blocks(n, kThreads, kMaxBlocks); }
 
 // ---- Kernels ------------------------------------------------------------------------------
 

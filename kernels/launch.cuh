@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "core/grid.hpp"
 #include "core/phasor.hpp"
 
 // The kernel emulation (tests/kernel_emulation) builds with a cap of 3 blocks, so that every
@@ -20,8 +21,7 @@ constexpr int64_t kMaxBlocks = SIGREG_KERNEL_MAX_BLOCKS;
 
 // Blocks for `work_items` items of `items_per_block` each: at least 1, at most kMaxBlocks.
 inline unsigned int blocks_for(int64_t work_items, int64_t items_per_block = 1) {
-  const int64_t blocks = (work_items + items_per_block - 1) / items_per_block;
-  return static_cast<unsigned int>(std::max<int64_t>(1, std::min(blocks, kMaxBlocks)));
+  return math::grid_blocks(work_items, items_per_block, kMaxBlocks);
 }
 
 // (cos, sin) of `angle` with full-precision sincosf (the build never uses --use_fast_math).

@@ -1,6 +1,6 @@
 // Tests of the toy JEPA driver (driver/): the network's gradients against central finite
 // differences, the probes on known relations, the Swiss-roll data, and a short training run that
-// must show the qualitative outcome of docs/design.md §7 (collapse without SIGReg, a readable t
+// must show the qualitative outcome of docs/toy.md (collapse without SIGReg, a readable t
 // with).
 #include <gtest/gtest.h>
 

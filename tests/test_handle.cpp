@@ -65,8 +65,7 @@ TEST(Handle, CudaHandleWithoutAGpuIsAnErrorNotACrash) {
 }
 
 // include/sigreg/sigreg.hpp (HandleOptions): creating a kCpu handle has no process-wide effect;
-// a multi-threaded call holds OpenBLAS at one thread only while it runs, then restores the
-// process's setting.
+// a call holds OpenBLAS at one thread only while it runs, then restores the process's setting.
 TEST(Handle, CpuHandlesLeaveTheOpenBlasThreadCountAsTheyFoundIt) {
   if (openblas_get_num_threads == nullptr || openblas_set_num_threads == nullptr)
     GTEST_SKIP() << "the BLAS is not OpenBLAS: nothing to pin";

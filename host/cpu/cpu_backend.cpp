@@ -151,13 +151,13 @@ char* align_workspace(const Workspace& workspace) {
 }
 
 // OpenBLAS (pthread build) would run every per-tile sgemm that our OpenMP threads issue on its
-// own thread pool too, oversubscribing the cores. So while a call of a kCpu handle with more than
-// one thread runs, OpenBLAS is held at one thread: the first call in flight saves the process's
-// setting and the last one to finish restores it. Creating a handle changes nothing; a
-// single-threaded handle never touches the setting (its one thread may use OpenBLAS's pool).
+// own thread pool too, oversubscribing the cores, and its threaded sgemm rounds differently from
+// its serial one (the results would depend on the BLAS's thread count). So while a kCpu call
+// runs, OpenBLAS is held at one thread: the first call in flight saves the process's setting and
+// the last one to finish restores it. Creating a handle changes nothing.
 class BlasSingleThreaded {
  public:
-  explicit BlasSingleThreaded(int our_threads) : active_(our_threads > 1 && available()) {
+  BlasSingleThreaded() : active_(available()) {
     if (!active_) return;
     const std::lock_guard<std::mutex> lock(mutex());
     if (calls()++ == 0) saved() = openblas_get_num_threads();
@@ -240,7 +240,7 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
   auto* partial = reinterpret_cast<double*>(base);
   char* thread_base = base + plan.partial_bytes;
   const int64_t items = V * plan.chunks * plan.k_blocks;
-  const BlasSingleThreaded blas_pin(threads_);
+  const BlasSingleThreaded blas_pin;
 
 #pragma omp parallel num_threads(threads_)
   {
@@ -317,7 +317,7 @@ Status CpuBackend::backward(const BackwardArgs& args) {
   const double n_global = math::resolve_count(args.count);
   const int64_t tiles = ceil_div(N, kBwdRows);
   const int64_t items = V * tiles;
-  const BlasSingleThreaded blas_pin(threads_);
+  const BlasSingleThreaded blas_pin;
 
 #pragma omp parallel num_threads(threads_)
   {

@@ -19,13 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.hpp"
+#include "core/finite.hpp"
 #include "host/common/backend.hpp"
 #include "host/common/try.hpp"
 #include "host/cuda/cuda_check.hpp"
 #include "host/cuda/kernel_versions.hpp"
 #include "kernels/ecf_kernels.cuh"
-#include "core/dtype.hpp"
-#include "core/finite.hpp"
 #include "kernels/finite_kernels.cuh"
 
 namespace sigreg::detail {
@@ -91,11 +91,11 @@ class CudaBackend final : public BackendImpl {
                         Stream stream) override {
     DeviceGuard guard;
     SIGREG_TRY(guard.enter(device_));
-    return cuda_status(kernels::launch_find_nonfinite(
-                           Z, p.groups * p.samples * p.features,
-                           static_cast<int>(math::element_bytes(p.dtype)),
-                           math::exponent_mask(p.dtype), first_index, stream),
-                       "find_nonfinite_kernel launch");
+    return cuda_status(
+        kernels::launch_find_nonfinite(Z, p.groups * p.samples * p.features,
+                                       static_cast<int>(math::element_bytes(p.dtype)),
+                                       math::exponent_mask(p.dtype), first_index, stream),
+        "find_nonfinite_kernel launch");
   }
 
  private:
@@ -125,13 +125,13 @@ class CudaBackend final : public BackendImpl {
   // cublasSetStream, which would reset it), and sets the GEMM precision the config allows.
   Status bind(const KernelVersion& version, const Config& c, const Problem& p, Workspace workspace,
               Stream stream) {
-    SIGREG_TRY(cublas_status(cublasSetStream(cublas_, stream), "cublasSetStream"));
+    SIGREG_TRY(cuda_status(cublasSetStream(cublas_, stream), "cublasSetStream"));
     const Carved w = carve(workspace, regions(version, c, p));
     SIGREG_TRY(
-        cublas_status(cublasSetWorkspace(cublas_, w.cublas, cublas_bytes_), "cublasSetWorkspace"));
+        cuda_status(cublasSetWorkspace(cublas_, w.cublas, cublas_bytes_), "cublasSetWorkspace"));
     const cublasMath_t mode =
         c.math == MathMode::kAllowTF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
-    return cublas_status(cublasSetMathMode(cublas_, mode), "cublasSetMathMode");
+    return cuda_status(cublasSetMathMode(cublas_, mode), "cublasSetMathMode");
   }
 
   int device_;
@@ -214,13 +214,13 @@ Status make_cuda_backend(const HandleOptions& options, std::unique_ptr<BackendIm
   size_t cublas_bytes = 0;
   SIGREG_TRY(cublas_workspace_bytes(device, &cublas_bytes));
   cublasHandle_t cublas = nullptr;
-  SIGREG_TRY(cublas_status(cublasCreate(&cublas), "cublasCreate"));
+  SIGREG_TRY(cuda_status(cublasCreate(&cublas), "cublasCreate"));
   // α, β live on the host; no atomics, so GEMMs are run-to-run reproducible.
   const Status configured = [&]() -> Status {
-    SIGREG_TRY(cublas_status(cublasSetPointerMode(cublas, CUBLAS_POINTER_MODE_HOST),
-                             "cublasSetPointerMode"));
-    return cublas_status(cublasSetAtomicsMode(cublas, CUBLAS_ATOMICS_NOT_ALLOWED),
-                         "cublasSetAtomicsMode");
+    SIGREG_TRY(cuda_status(cublasSetPointerMode(cublas, CUBLAS_POINTER_MODE_HOST),
+                           "cublasSetPointerMode"));
+    return cuda_status(cublasSetAtomicsMode(cublas, CUBLAS_ATOMICS_NOT_ALLOWED),
+                       "cublasSetAtomicsMode");
   }();
   if (!configured.ok()) {
     (void)cublasDestroy(cublas);

@@ -1,10 +1,10 @@
-// CUDA / cuBLAS status helpers and the device guard (cuda_check.hpp).
+// sigreg::cuda_status (include/sigreg/cuda_status.hpp) and the device guard (cuda_check.hpp).
 #include <string>
 
 #include "host/common/try.hpp"
 #include "host/cuda/cuda_check.hpp"
 
-namespace sigreg::detail {
+namespace sigreg {
 
 Status cuda_status(cudaError_t error, const char* call) {
   if (error == cudaSuccess) return {};
@@ -12,11 +12,15 @@ Status cuda_status(cudaError_t error, const char* call) {
                                       cudaGetErrorString(error) + ")");
 }
 
-Status cublas_status(cublasStatus_t status, const char* call) {
+Status cuda_status(cublasStatus_t status, const char* call) {
   if (status == CUBLAS_STATUS_SUCCESS) return {};
   return Status(Code::kCublasError, std::string(call) + ": " + cublasGetStatusName(status) + " (" +
                                         cublasGetStatusString(status) + ")");
 }
+
+}  // namespace sigreg
+
+namespace sigreg::detail {
 
 DeviceGuard::~DeviceGuard() {
   if (previous_ >= 0) (void)cudaSetDevice(previous_);

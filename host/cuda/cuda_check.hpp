@@ -1,18 +1,14 @@
-// CUDA and cuBLAS return codes as Status (every call in host/cuda goes through these), and the
-// guard that runs a call on the handle's device and restores the caller's afterwards.
+// The CUDA backend's checks: every CUDA and cuBLAS call in host/cuda goes through
+// sigreg::cuda_status (include/sigreg/cuda_status.hpp), and the guard runs a call on the handle's
+// device and restores the caller's afterwards.
 #pragma once
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
-#include "sigreg/status.hpp"
+#include "sigreg/cuda_status.hpp"
 
 namespace sigreg::detail {
-
-// ok for cudaSuccess; otherwise kCudaError "<call>: <error name> (<description>)".
-Status cuda_status(cudaError_t error, const char* call);
-// ok for CUBLAS_STATUS_SUCCESS; otherwise kCublasError "<call>: <status name> (<description>)".
-Status cublas_status(cublasStatus_t status, const char* call);
 
 // Switches to `device` for the guard's lifetime if it is not already current.
 class DeviceGuard {

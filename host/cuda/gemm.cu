@@ -38,14 +38,14 @@ Status project(cublasHandle_t h, const void* Z, DType dtype, const float* A, con
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int n = static_cast<int>(std::min(chunk, rows - r0));
     if (dtype == DType::kFloat32) {
-      SIGREG_TRY(cublas_status(
+      SIGREG_TRY(cuda_status(
           cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(K), n, static_cast<int>(D),
                       &one, A, static_cast<int>(K), static_cast<const float*>(Z) + r0 * D,
                       static_cast<int>(D), &zero, P + r0 * K, static_cast<int>(K)),
           "cublasSgemm (P = Z·A)"));
     } else {
       const cudaDataType_t type = cuda_type(dtype);
-      SIGREG_TRY(cublas_status(
+      SIGREG_TRY(cuda_status(
           cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(K), n, static_cast<int>(D),
                        &one, A16, type, static_cast<int>(K), offset(Z, r0 * D, dtype), type,
                        static_cast<int>(D), &zero, P + r0 * K, CUDA_R_32F, static_cast<int>(K),
@@ -66,14 +66,14 @@ Status project_back(cublasHandle_t h, const void* dP, DType dtype, const float* 
     const int n = static_cast<int>(std::min(chunk, rows - r0));
     if (dtype == DType::kFloat32) {
       SIGREG_TRY(
-          cublas_status(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(D), n,
-                                    static_cast<int>(K), &one, A, static_cast<int>(K),
-                                    static_cast<const float*>(dP) + r0 * K, static_cast<int>(K),
-                                    &zero, static_cast<float*>(dZ) + r0 * D, static_cast<int>(D)),
-                        "cublasSgemm (dZ = dP·Aᵀ)"));
+          cuda_status(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(D), n,
+                                  static_cast<int>(K), &one, A, static_cast<int>(K),
+                                  static_cast<const float*>(dP) + r0 * K, static_cast<int>(K),
+                                  &zero, static_cast<float*>(dZ) + r0 * D, static_cast<int>(D)),
+                      "cublasSgemm (dZ = dP·Aᵀ)"));
     } else {
       const cudaDataType_t type = cuda_type(dtype);
-      SIGREG_TRY(cublas_status(
+      SIGREG_TRY(cuda_status(
           cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(D), n, static_cast<int>(K),
                        &one, A16, type, static_cast<int>(K), offset(dP, r0 * K, dtype), type,
                        static_cast<int>(K), &zero, const_cast<char*>(offset(dZ, r0 * D, dtype)),

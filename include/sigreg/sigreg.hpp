@@ -143,10 +143,9 @@ const char* dtype_name(DType dtype);
 bool cuda_available();
 
 // Note for the CPU backend: it parallelises with OpenMP and calls BLAS from inside its threads,
-// so while one of its calls with more than one thread runs, OpenBLAS is held at 1 thread (the
-// process's setting is restored when the last such call returns; creating a handle changes
-// nothing). On a machine shared with other busy processes, OMP_WAIT_POLICY=passive avoids
-// OpenMP's spin-waiting.
+// so while one of its calls runs OpenBLAS is held at 1 thread (the process's setting is restored
+// when the last such call returns; creating a handle changes nothing). On a machine shared with
+// other busy processes, OMP_WAIT_POLICY=passive avoids OpenMP's spin-waiting.
 struct HandleOptions {
   int num_threads = 0;  // CPU backend: worker threads; 0 = all hardware threads
   int device = -1;      // CUDA backend: device ordinal; -1 = the current device
