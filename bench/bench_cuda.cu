@@ -42,11 +42,15 @@ struct Shape {
   int M;
 };
 
+// The shapes (V, N, D, K, M). At minimal every GEMM is a few microseconds, so the floor is in
+// effect the launch cost of the cuBLAS calls.
 constexpr Shape kShapes[] = {
-    {"toy", 1, 4096, 32, 256, 17},
-    {"lejepa", 8, 256, 128, 1024, 17},
-    {"large", 1, 16384, 1024, 1024, 17},
-    {"huge", 1, 65536, 2048, 4096, 17},
+    {"minimal", 4, 256, 16, 256, 17},     // LeJEPA's minimal example
+    {"toy", 1, 4096, 32, 256, 17},        // one view, a tall batch of small embeddings
+    {"lejepa", 8, 256, 128, 1024, 17},    // 8 views, 1024 slices: a typical LeJEPA run
+    {"lab", 8, 512, 512, 2048, 17},       // the lab's training scripts
+    {"large", 1, 16384, 1024, 1024, 17},  // GEMM-bound
+    {"huge", 1, 65536, 2048, 4096, 17},   // P alone is 1 GiB in float
 };
 
 enum class Pass { kForward, kBackward, kBoth };
