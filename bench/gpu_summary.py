@@ -24,7 +24,8 @@ A field that a run did not measure is null, never a guess; "error" carries a row
 of memory, a compile error, a skipped benchmark's message, or "not measured").
 
 Headroom rows ("kind": "max_n") from bench/max_batch.py's JSON: {"kind", "shape", "precision",
-"impl", "V", "D", "K", "M", "max_n", "min_fail_n", "limit", "device", "probes", "error"}.
+"impl", "V", "D", "K", "M", "max_n", "min_fail_n", "stopped", "limit", "device", "probes",
+"error"} (stopped: why the search ended — "tol", "time", "n_max" or "error").
 --require-complete exits 1 (after writing) when a required time row has neither ms nor error.
 """
 import argparse
@@ -89,6 +90,7 @@ def max_n_rows(paths):
                          "precision": r["precision"], "impl": r["impl"],
                          "V": r["V"], "D": r["D"], "K": r["K"], "M": r["M"],
                          "max_n": r.get("max_n"), "min_fail_n": r.get("min_fail_n"),
+                         "stopped": r.get("stopped"),
                          "limit": data.get("limit"), "device": data.get("device"),
                          "probes": len(r.get("probes", [])), "error": r.get("error")})
     return rows

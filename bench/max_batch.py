@@ -140,7 +140,12 @@ def cpu_probe(args, impl, precision, n):
     # One malloc arena: glibc otherwise reserves 64 MiB of address space per thread's arena,
     # steps that RLIMIT_AS would count as the probe's memory.
     env = dict(os.environ, MALLOC_ARENA_MAX="1")
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                             timeout=args.probe_seconds or None)
+    except subprocess.TimeoutExpired:
+        return {"ok": None, "memory": False, "why": f"probe stopped after {args.probe_seconds} s",
+                "seconds": time.perf_counter() - t0, "peak_mib": None}
     try:
         return json.loads(res.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
@@ -182,15 +187,20 @@ def search(probe, limit_mib, n_min, n_max, tol, seconds, log):
     lo the largest N that ran (0: none), hi the smallest that did not (None: none up to n_max)."""
     lo, hi, probes, error, t_start = 0, None, [], None, time.perf_counter()
     peaks = {}  # N -> peak MiB of a probe that ran
+    unfinished = False  # a probe stopped by its time limit (ok None): neither fits nor fails
 
     def run(n):
-        nonlocal lo, hi, error
+        nonlocal lo, hi, error, unfinished
         r = probe(n)
         probes.append([n, r["ok"], round(r["seconds"], 3),
                        None if r.get("peak_mib") is None else round(r["peak_mib"], 1), r["why"]])
-        log(f"  N = {n:>9}: {'fits' if r['ok'] else 'does not fit'} ({r['seconds']:.1f} s"
+        verdict = {True: "fits", False: "does not fit", None: "unfinished"}[r["ok"]]
+        log(f"  N = {n:>9}: {verdict} ({r['seconds']:.1f} s"
             + (f", peak {r['peak_mib']:.0f} MiB" if r.get("peak_mib") is not None else "")
             + (f"; {r['why']}" if r["why"] else "") + ")")
+        if r["ok"] is None:
+            unfinished = True
+            return False
         if r["ok"]:
             lo = max(lo, n)
             if r.get("peak_mib"):
@@ -219,10 +229,10 @@ def search(probe, limit_mib, n_min, n_max, tol, seconds, log):
         return len(peaks) < 2 or (limit_mib is not None and
                                   max(peaks.values()) < limit_mib / 16)
 
-    while (hi is None and error is None and lo < n_max and too_small()
+    while (hi is None and error is None and not unfinished and lo < n_max and too_small()
            and time.perf_counter() - t_start < seconds):
         run(round8(min(8 * lo, n_max)))
-    while error is None and time.perf_counter() - t_start < seconds:
+    while error is None and not unfinished and time.perf_counter() - t_start < seconds:
         if hi is not None and hi <= lo * (1 + tol):
             break
         guess = predicted()
@@ -241,6 +251,33 @@ def search(probe, limit_mib, n_min, n_max, tol, seconds, log):
             break
         run(n)
     return lo, hi, probes, error
+
+
+def report(args, device, limit, rows, final):
+    """Writes --json and --out (after every row, so that a run cut short keeps what it did)."""
+    result = {"device": device, "limit": limit, "budget_mib": args.budget_mib,
+              "torch": torch.__version__, "tol": args.tol, "rows": rows}
+    lines = [f"Largest N that fits SIGReg forward + backward, V={args.V} D={args.D} K={args.K} "
+             f"M={args.M}; {device}; {limit}", "",
+             "| precision | impl | largest N that ran | smallest N that did not (or why the search "
+             "stopped) | × torch eager | probes | search s | note |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        eager = next((e["max_n"] for e in rows if e["precision"] == r["precision"]
+                      and e["impl"] == "torch_eager"), None)
+        ratio = f"{r['max_n'] / eager:.1f}" if r["max_n"] and eager else ""
+        lines.append(f"| {r['precision']} | {r['impl']} | {r['max_n'] or '—'} "
+                     f"| {r['min_fail_n'] or '— (' + r['stopped'] + ')'} | {ratio} "
+                     f"| {len(r['probes'])} | {r.get('seconds', '')} | {r['error'] or ''} |")
+    text = "\n".join(lines)
+    if final:
+        print("\n" + text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
 
 
 def main():
@@ -264,6 +301,9 @@ def main():
     p.add_argument("--n-max", type=int, default=1 << 26, help="the largest N probed")
     p.add_argument("--seconds", type=float, default=600,
                    help="time for one row's search: past it the bracket so far is reported")
+    p.add_argument("--probe-seconds", type=float, default=0,
+                   help="CPU: stop a probe's process past this many seconds, start-up included "
+                        "(0: never); the search ends there, its bracket so far the result")
     p.add_argument("--json", default=None)
     p.add_argument("--out", default=None, help="also write a markdown table here")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)  # "impl:precision:N"
@@ -312,12 +352,13 @@ def main():
             if on_cuda:
                 try:
                     step = Step(impl, precision, args.V, args.D, args.K, args.M, args.device)
+                    step(16)  # warm-up (torch.compile compiles here), outside --seconds
                     probe = lambda n, step=step: cuda_probe(step, n)  # noqa: E731
                 except Exception as e:  # noqa: BLE001
                     rows.append({"shape": "headroom", "precision": precision, "impl": impl,
                                  "V": args.V, "D": args.D, "K": args.K, "M": args.M,
-                                 "max_n": None, "min_fail_n": None, "probes": [],
-                                 "error": f"{type(e).__name__}: {e}"})
+                                 "max_n": None, "min_fail_n": None, "stopped": "error",
+                                 "probes": [], "error": f"{type(e).__name__}: {e}"})
                     continue
             else:
                 probe = lambda n, impl=impl, precision=precision: cpu_probe(  # noqa: E731
@@ -325,37 +366,24 @@ def main():
             t0 = time.perf_counter()
             lo, hi, probes, error = search(probe, limit_mib, args.n_min, args.n_max, args.tol,
                                            args.seconds, lambda s: print(s, flush=True))
+            # Why the search ended: the bracket reached --tol, a non-memory failure, a probe
+            # past --probe-seconds, the time of --seconds (the bracket so far is the result),
+            # or --n-max reached.
+            stopped = ("error" if error else
+                       "tol" if hi is not None and hi <= lo * (1 + args.tol) + 8 else
+                       "probe time" if probes and probes[-1][1] is None else
+                       "n_max" if hi is None and lo >= args.n_max else "time")
             rows.append({"shape": "headroom", "precision": precision, "impl": impl, "V": args.V,
                          "D": args.D, "K": args.K, "M": args.M, "max_n": lo or None,
-                         "min_fail_n": hi, "probes": probes, "error": error,
+                         "min_fail_n": hi, "stopped": stopped, "probes": probes, "error": error,
                          "seconds": round(time.perf_counter() - t0, 1)})
+            report(args, device, limit, rows, final=False)
             if on_cuda:
                 del step, probe
                 gc.collect()
                 torch.cuda.empty_cache()
 
-    result = {"device": device, "limit": limit, "budget_mib": args.budget_mib,
-              "torch": torch.__version__, "tol": args.tol, "rows": rows}
-    lines = [f"Largest N that fits SIGReg forward + backward, V={args.V} D={args.D} K={args.K} "
-             f"M={args.M}; {device}; {limit}", "",
-             "| precision | impl | largest N that ran | smallest N that did not | × torch eager "
-             "| probes | search s | note |", "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        eager = next((e["max_n"] for e in rows if e["precision"] == r["precision"]
-                      and e["impl"] == "torch_eager"), None)
-        ratio = f"{r['max_n'] / eager:.1f}" if r["max_n"] and eager else ""
-        lines.append(f"| {r['precision']} | {r['impl']} | {r['max_n'] or '—'} "
-                     f"| {r['min_fail_n'] or '— (none up to --n-max)'} | {ratio} "
-                     f"| {len(r['probes'])} | {r.get('seconds', '')} | {r['error'] or ''} |")
-    text = "\n".join(lines)
-    print("\n" + text)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-
+    report(args, device, limit, rows, final=True)
 
 if __name__ == "__main__":
     main()

@@ -103,3 +103,20 @@ def test_max_batch_recognises_memory_errors():
                                            "tried to allocate 123 bytes"))
     assert mb.is_memory_error(torch.OutOfMemoryError("CUDA out of memory."))
     assert not mb.is_memory_error(ValueError("sigreg: N must be positive"))
+
+
+def test_max_batch_search_stops_at_an_unfinished_probe():
+    """A probe past its time limit (ok None) neither fits nor fails: the search ends, keeping
+    the bracket so far, and never calls it a failure."""
+    mb = pytest.importorskip("max_batch")
+    calls = []
+
+    def probe(n):
+        calls.append(n)
+        ok = None if n > 5000 else True
+        return {"ok": ok, "memory": False, "seconds": 0.0, "peak_mib": None,
+                "why": None if ok else "probe stopped after 1 s"}
+
+    lo, hi, probes, error = mb.search(probe, None, 256, 1 << 26, 0.03, 60, lambda s: None)
+    assert error is None and hi is None and lo == 2048 and probes[-1][1] is None
+    assert calls == [256, 2048, 16384]
