@@ -148,9 +148,16 @@ def table(rows):
                   "N that did not | limit |", "|---|---|---|---|---|---|"]
         for r in heads:
             lines.append(f"| ({r['V']}, {r['D']}, {r['K']}, {r['M']}) | {r['precision']} "
-                         f"| {r['impl']} | {fmt(r['max_n'], 'd')} | {fmt(r['min_fail_n'], 'd')} "
+                         f"| {r['impl']} | {fmt(r['max_n'], 'd')} "
+                         f"| {fmt(r['min_fail_n'], 'd')}{stopped(r)} "
                          f"| {r['limit'] or ''}{'; ' + r['error'] if r['error'] else ''} |")
     return "\n".join(lines)
+
+
+def stopped(r):
+    """Why a headroom search ended, where its bracket is open (no failure measured)."""
+    return f" (search stopped: {r['stopped']})" if r["min_fail_n"] is None and r.get("stopped") \
+        else ""
 
 
 def missing(rows):

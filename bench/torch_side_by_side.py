@@ -7,11 +7,12 @@ inputs and directions (the side by side of docs/performance.md).
     python3 bench/torch_side_by_side.py --device cpu  --shape cpu --threads 2     (the CPU table)
 
 Rows: sigreg (every CUDA kernel version asked for — chosen by name through the package's
-`kernels=` option, each named version in a process of its own, "auto" in this one), and PyTorch written from the formulas of
-docs/design.md §1 — `(Z@A).unsqueeze(-1) * t`, cos/sin means over N, weighted sum — eager and
-under torch.compile (compiled afresh for every shape and precision); each in the precisions of --dtypes: fp32; tf32 (sigreg: allow_tf32=True;
-torch: torch.backends.cuda.matmul.allow_tf32); bf16 and fp16 (sigreg: Z in that dtype, read
-natively; torch: torch.autocast to that dtype). --json writes the rows machine-readably
+`kernels=` option, each named version in a process of its own, "auto" in this one), and PyTorch
+written from the formulas of docs/design.md §1 — `(Z@A).unsqueeze(-1) * t`, cos/sin means over
+N, weighted sum — eager and under torch.compile (compiled afresh for every shape and precision);
+each in the precisions of --dtypes: fp32; tf32 (sigreg: allow_tf32=True; torch:
+torch.backends.cuda.matmul.allow_tf32); bf16 and fp16 (sigreg: Z in that dtype, read natively;
+torch: torch.autocast to that dtype). --json writes the rows machine-readably
 (bench/gpu_summary.py reads them). Every row runs forward +
 backward on the same Z (seeded) and the same A (docs/design.md §2's Philox4x32-10 + Box–Muller,
 reimplemented here in numpy and checked against the library, or against a known answer).
