@@ -137,7 +137,7 @@ case $call in
   "") ;;
   1)
     steps=${steps:-tests,python,bench,pytest,torch,summary}
-    export SIGREG_BENCH_FILTER=${SIGREG_BENCH_FILTER:-'fwd\+bwd/cuda/[^/]+/(fp32|bf16)/'}
+    export SIGREG_BENCH_FILTER=${SIGREG_BENCH_FILTER:-'fwd\+bwd/cuda/[^/]+/(fp32|bf16)/|floor/launch/'}
     export SIGREG_PRECISIONS=${SIGREG_PRECISIONS:-fp32,bf16}
     export SIGREG_DEADLINE=${SIGREG_DEADLINE:-400} SIGREG_STEP_TIMEOUT=${SIGREG_STEP_TIMEOUT:-240}
     ;;

@@ -10,7 +10,9 @@ memory-headroom rows (largest N that fits).
 Time rows ("kind": "fwd+bwd"), always one for each of the six shapes (minimal, toy, lejepa, lab,
 large, huge) × fp32 / bf16 × sigreg / torch_eager / torch_compile, plus tf32 / fp16 rows where a
 run measured them: {"kind", "shape", "precision", "impl", "ms", "x_floor", "floor_ms",
-"peak_extra_mib", "err_stats", "err_dz", "ms_source", "ms_python", "error"}.
+"peak_extra_mib", "err_stats", "err_dz", "ms_source", "ms_python", "launch_floor_ms",
+"x_launch_floor", "error"} — launch_floor_ms: bench_cuda's two empty kernels as one CUDA graph,
+the yardstick of the launch-bound shapes; x_launch_floor = ms / it.
 - impl "sigreg": ms, x_floor, floor_ms and peak_extra_mib from bench_cuda (the "auto" version,
   fwd+bwd/cuda/auto/<precision>/<shape>: CUDA events, L2 flushed; x_floor against the cuBLAS
   GEMMs of the same precision plus one read of Z; extra memory = workspace + sums + stats);
@@ -64,6 +66,8 @@ def bench_rows(path):
                 "x_floor": b.get("x_floor"),
                 "floor_ms": b.get("floor_ms"),
                 "peak_extra_mib": b.get("extra_MiB"),
+                "launch_floor_ms": b.get("launch_floor_ms"),
+                "x_launch_floor": b.get("x_launch_floor"),
             }
     return rows
 
@@ -106,6 +110,7 @@ def summarize(bench, torch):
             if not required and (shape, precision) not in measured:
                 continue
             floor = bench.get((shape, precision), {}).get("floor_ms")
+            launch = bench.get((shape, precision), {}).get("launch_floor_ms")
             for impl in IMPLS:
                 t = torch.get((shape, precision, impl), {})
                 row = {"kind": "fwd+bwd", "shape": shape, "precision": precision, "impl": impl,
@@ -113,7 +118,8 @@ def summarize(bench, torch):
                        "peak_extra_mib": t.get("peak_extra_mib"),
                        "err_stats": t.get("err_stats"), "err_dz": t.get("err_dz"),
                        "ms_source": "python" if t.get("ms") is not None else None,
-                       "ms_python": None, "error": t.get("error")}
+                       "ms_python": None, "launch_floor_ms": launch, "x_launch_floor": None,
+                       "error": t.get("error")}
                 if impl == "sigreg":
                     row["ms_python"] = t.get("ms")
                     b = bench.get((shape, precision), {})
@@ -121,8 +127,11 @@ def summarize(bench, torch):
                         row.update(b, ms_source="bench_cuda", error=None)
                     elif row["ms"] is None and "error" in b:
                         row["error"] = b["error"]
-                elif row["ms"] is not None and floor:
-                    row["x_floor"] = row["ms"] / floor
+                elif row["ms"] is not None:
+                    if floor:
+                        row["x_floor"] = row["ms"] / floor
+                    if launch:
+                        row["x_launch_floor"] = row["ms"] / launch
                 if row["ms"] is None and row["error"] is None:
                     if not required:
                         continue
@@ -214,7 +223,9 @@ def _synthetic(tmp):
             benchmarks.append(dict(base, name=name, run_name=name[:-12],
                                    real_time=1.0 + i + 0.1 * j, cpu_time=0.01,
                                    floor_ms=0.5 + i, x_floor=(1.0 + i + 0.1 * j) / (0.5 + i),
-                                   extra_MiB=2.0 * i + j, **{"TFLOP/s": 1.0, "GB/s": 2.0}))
+                                   extra_MiB=2.0 * i + j, launch_floor_ms=0.004,
+                                   x_launch_floor=(1.0 + i + 0.1 * j) / 0.004,
+                                   **{"TFLOP/s": 1.0, "GB/s": 2.0}))
             # Rows the summary must ignore: another version, another pass, the floor pieces.
             benchmarks.append(dict(base, name=f"fwd+bwd/cuda/simple/{precision}/{shape}/"
                                    "manual_time", real_time=99.0, x_floor=99.0))
@@ -289,6 +300,9 @@ def self_test():
         expect(r["ms"] == 10.0 * (i + 1) + 2 and abs(r["x_floor"] - r["ms"] / (0.5 + i)) < 1e-12,
                "torch x_floor = script ms / bench_cuda floor")
         expect(r["err_dz"] == 6e-6 and r["peak_extra_mib"] == 200.0, "torch row fields")
+        expect(abs(r["x_launch_floor"] - r["ms"] / 0.004) < 1e-9
+               and abs(rows[("lab", "bf16", "sigreg")]["x_launch_floor"] - (1.0 + i + 0.2) / 0.004)
+               < 1e-9, "x_launch_floor: bench_cuda's for sigreg, ms / launch floor for torch")
         r = rows[("lab", "bf16", "torch_compile")]
         expect(r["ms"] is None and r["error"] == "not measured", "missing row marked")
         r = rows[("huge", "fp32", "torch_eager")]
