@@ -1,6 +1,7 @@
 """Checks of the benchmark scripts that need no GPU: gpu_summary.py on synthetic inputs shaped
-like bench_cuda's and the side-by-side's JSON, torch_side_by_side.py's JSON rows, and
-max_batch.py's search on a synthetic memory model.
+like bench_cuda's and the side-by-side's JSON, torch_side_by_side.py's JSON rows, max_batch.py's
+search on a synthetic memory model, and gpu_run.sh's two calls against stubs (nvidia-smi,
+python3, compute-sanitizer, test binaries).
 
     python3 -m pytest -q bench/test_bench_scripts.py
 """
@@ -120,3 +121,58 @@ def test_max_batch_search_stops_at_an_unfinished_probe():
     lo, hi, probes, error = mb.search(probe, None, 256, 1 << 26, 0.03, 60, lambda s: None)
     assert error is None and hi is None and lo == 2048 and probes[-1][1] is None
     assert calls == [256, 2048, 16384]
+
+
+def _stub(path, text):
+    path.write_text("#!/bin/bash\n" + text)
+    path.chmod(0o755)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="bash, coreutils timeout")
+def test_gpu_run_calls_keep_their_order_and_deadline(tmp_path):
+    """gpu_run.sh --call 1 / 2 with a stubbed nvidia-smi, python3 and build tree: the steps of
+    each call, the package build's command, the deadline (a step past it is SKIPPED, a step
+    that runs long is cut), both calls' tables in one steps.md."""
+    bin_dir, build = tmp_path / "bin", tmp_path / "build"
+    for d in (bin_dir, build / "tests", build / "bench"):
+        d.mkdir(parents=True)
+    log = tmp_path / "calls.log"
+    _stub(bin_dir / "nvidia-smi", 'case "$*" in *name*) echo "Stub GPU";; *compute_cap*) '
+          'echo 9.0;; *) echo stub;; esac\n')
+    _stub(bin_dir / "python3", f'echo "python3 $*" >> {log}\n'
+          'case "$1" in -c) exit 0;; esac\n'
+          f'case "$*" in *pip\\ wheel*) touch "$SIGREG_WHEEL_DIR/sigreg-0-stub.whl";; esac\n'
+          'exit 0\n')
+    _stub(bin_dir / "compute-sanitizer", f'echo "sanitizer $*" >> {log}\n')
+    _stub(build / "tests" / "test_quick", '[[ "$*" == *list_tests* ]] && '
+          '{ echo Suite.; echo "  cuda_case"; exit 0; }\n'
+          f'echo "test_quick $*" >> {log}\n')
+    _stub(build / "tests" / "test_slow", '[[ "$*" == *list_tests* ]] && exit 0\nsleep 30\n')
+    _stub(build / "bench" / "bench_cuda", f'echo "bench_cuda $*" >> {log}\n')
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", SIGREG_DEADLINE="32",
+               SIGREG_WHEEL_DIR=str(tmp_path / "wheel"))
+    env.pop("OUT", None)
+    out = tmp_path / "out"
+    script = os.path.join(HERE, "gpu_run.sh")
+    for call in ("1", "2"):
+        res = subprocess.run(["bash", script, "run", "--build", str(build), "--call", call,
+                              "--out", str(out)], capture_output=True, text=True, env=env,
+                             cwd=os.path.dirname(HERE), timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+    calls = log.read_text()
+    steps = (out / "steps.md").read_text()
+    # Call 1: the slow test is cut at the deadline less the summary's 20 s, and what follows it
+    # (bench, pytest, the side by side) is skipped; the summary still runs.
+    assert "| test_quick | ok |" in steps and "| test_slow | TIMED OUT |" in steps
+    for name in ("bench_cuda", "pytest", "torch_side_by_side"):
+        assert f"| {name} | SKIPPED (deadline) |" in steps
+    assert "| python-build | ok |" in steps and "| summary | ok |" in steps
+    assert ("pip wheel --no-build-isolation --no-deps --no-index -w" in calls and
+            "-C cmake.define.SIGREG_ENABLE_CUDA=ON -C cmake.define.CMAKE_CUDA_ARCHITECTURES=90"
+            in calls)
+    # Call 2: memcheck and racecheck of the CUDA cases, call 1's wheel installed, not rebuilt.
+    assert "sanitizer --tool memcheck" in calls and "sanitizer --tool racecheck" in calls
+    assert "--gtest_filter=*cuda*:*Cuda*:*CUDA*" in calls
+    assert calls.count("pip wheel") == 1 and "sigreg-0-stub.whl" in calls
+    assert steps.count("| step | result | time |") == 2
+    assert (out / "device.txt").read_text().count("device: Stub GPU (sm_90)") == 2
