@@ -296,7 +296,8 @@ def main():
                         "process at this much device memory (default: all the device has)")
     p.add_argument("--threads", type=int, default=2, help="CPU: torch.set_num_threads")
     p.add_argument("--tol", type=float, default=0.03,
-                   help="stop when the smallest N that failed is ≤ (1 + tol) × the largest that ran")
+                   help="stop when the smallest N that failed is ≤ (1 + tol) × the largest that "
+                        "ran")
     p.add_argument("--n-min", type=int, default=256, help="the first probe's N")
     p.add_argument("--n-max", type=int, default=1 << 26, help="the largest N probed")
     p.add_argument("--seconds", type=float, default=600,
