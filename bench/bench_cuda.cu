@@ -17,6 +17,9 @@
 //              with the same method
 //   x_floor    time / floor_ms (1.0 = at the floor)
 //   extra_MiB  device memory the call needs beyond Z, A and dZ: workspace + sums + stats + loss
+//   launch_floor_ms, x_launch_floor   two empty kernels launched as one CUDA graph, measured here
+//              (floor/launch/two_empty_kernels_graph), and time / it: the yardstick of the
+//              launch-bound shapes (at minimal the GEMMs themselves take about a launch each)
 // Without a GPU every benchmark reports itself skipped (SkipWithError) and the program exits 0.
 #include <benchmark/benchmark.h>
 #include <cublas_v2.h>
@@ -42,11 +45,15 @@ struct Shape {
   int M;
 };
 
+// The shapes (V, N, D, K, M). At minimal every GEMM is a few microseconds, so the floor is in
+// effect the launch cost of the cuBLAS calls.
 constexpr Shape kShapes[] = {
-    {"toy", 1, 4096, 32, 256, 17},
-    {"lejepa", 8, 256, 128, 1024, 17},
-    {"large", 1, 16384, 1024, 1024, 17},
-    {"huge", 1, 65536, 2048, 4096, 17},
+    {"minimal", 4, 256, 16, 256, 17},     // LeJEPA's minimal example
+    {"toy", 1, 4096, 32, 256, 17},        // one view, a tall batch of small embeddings
+    {"lejepa", 8, 256, 128, 1024, 17},    // 8 views, 1024 slices: a typical LeJEPA run
+    {"lab", 8, 512, 512, 2048, 17},       // the lab's training scripts
+    {"large", 1, 16384, 1024, 1024, 17},  // GEMM-bound
+    {"huge", 1, 65536, 2048, 4096, 17},   // P alone is 1 GiB in float
 };
 
 enum class Pass { kForward, kBackward, kBoth };
@@ -306,6 +313,45 @@ void gemm_backward(const Shape& s, Buffers& b, Precision p) {
 }
 
 // Device bandwidth in bytes/s (read + write) from a large device-to-device copy.
+__global__ void empty_kernel() {}
+
+// Two empty kernels on the stream, launched one by one (graph = false) or as one captured CUDA
+// graph: the least any two-launch forward + backward costs, the yardstick of the launch-bound
+// shapes (minimal). The graph is kept for the process.
+struct TwoLaunches {
+  cudaGraphExec_t exec = nullptr;
+
+  static TwoLaunches& get() {
+    static TwoLaunches t;
+    return t;
+  }
+  void enqueue(bool graph) {
+    Device& dev = Device::get();
+    if (!graph) {
+      empty_kernel<<<1, 1, 0, dev.stream>>>();
+      empty_kernel<<<1, 1, 0, dev.stream>>>();
+      return;
+    }
+    if (exec == nullptr) {
+      cudaGraph_t g = nullptr;
+      check(cudaStreamBeginCapture(dev.stream, cudaStreamCaptureModeThreadLocal), "capture");
+      empty_kernel<<<1, 1, 0, dev.stream>>>();
+      empty_kernel<<<1, 1, 0, dev.stream>>>();
+      check(cudaStreamEndCapture(dev.stream, &g), "cudaStreamEndCapture");
+      const cudaError_t e = cudaGraphInstantiate(&exec, g, 0);
+      (void)cudaGraphDestroy(g);
+      check(e, "cudaGraphInstantiate");
+    }
+    check(cudaGraphLaunch(exec, dev.stream), "cudaGraphLaunch");
+  }
+  // Median seconds of the graph launch, measured once.
+  double floor() {
+    static double t = 0.0;
+    if (t == 0.0) t = Device::get().median([&] { enqueue(true); });
+    return t;
+  }
+};
+
 double copy_bandwidth() {
   static double bandwidth = 0.0;
   if (bandwidth > 0.0) return bandwidth;
@@ -426,6 +472,10 @@ void run_library(benchmark::State& state, const Shape& s, Pass pass, const std::
         floor_s * iterations, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
     const double outputs = static_cast<double>(s.V * s.K) * (2.0 * s.M * 8.0 + 4.0) + 4.0;
     state.counters["extra_MiB"] = (static_cast<double>(bytes) + outputs) / (1024.0 * 1024.0);
+    const double launch_s = TwoLaunches::get().floor();
+    state.counters["launch_floor_ms"] = launch_s * 1e3;
+    state.counters["x_launch_floor"] = benchmark::Counter(
+        launch_s * iterations, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
     set_label(state, s);
   } catch (const Error& e) {
     state.SkipWithError(e.what());
@@ -473,6 +523,21 @@ void run_floor(benchmark::State& state, const Shape& s, Piece piece, Precision p
   }
 }
 
+void run_launches(benchmark::State& state, bool graph) {
+  if (!gpu_present()) {
+    state.SkipWithError("no CUDA device: benchmark skipped");
+    return;
+  }
+  try {
+    Device& dev = Device::get();
+    auto work = [&] { TwoLaunches::get().enqueue(graph); };
+    dev.time(work);
+    for (auto _ : state) state.SetIterationTime(dev.time(work));
+  } catch (const Error& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
 const int kRegistered = [] {
   const std::pair<const char*, Pass> passes[] = {
       {"forward", Pass::kForward}, {"backward", Pass::kBackward}, {"fwd+bwd", Pass::kBoth}};
@@ -486,6 +551,8 @@ const int kRegistered = [] {
         ->Unit(benchmark::kMillisecond)
         ->UseManualTime();
   };
+  add("floor/launch/two_empty_kernels", [](benchmark::State& st) { run_launches(st, false); });
+  add("floor/launch/two_empty_kernels_graph", [](benchmark::State& st) { run_launches(st, true); });
   for (const Shape& shape : kShapes) {
     for (const Precision p : precisions) {
       const std::string tag = precision_name(p);

@@ -7,11 +7,12 @@ inputs and directions (the side by side of docs/performance.md).
     python3 bench/torch_side_by_side.py --device cpu  --shape cpu --threads 2     (the CPU table)
 
 Rows: sigreg (every CUDA kernel version asked for — chosen by name through the package's
-`kernels=` option, each row in a process of its own), and PyTorch written from the formulas of
-docs/design.md §1 — `(Z@A).unsqueeze(-1) * t`, cos/sin means over N, weighted sum — eager and
-under torch.compile; each in the precisions of --dtypes: fp32; tf32 (sigreg: allow_tf32=True;
-torch: torch.backends.cuda.matmul.allow_tf32); bf16 and fp16 (sigreg: Z in that dtype, read
-natively; torch: torch.autocast to that dtype). --json writes the rows machine-readably
+`kernels=` option, each named version in a process of its own, "auto" in this one), and PyTorch
+written from the formulas of docs/design.md §1 — `(Z@A).unsqueeze(-1) * t`, cos/sin means over
+N, weighted sum — eager and under torch.compile (compiled afresh for every shape and precision);
+each in the precisions of --dtypes: fp32; tf32 (sigreg: allow_tf32=True; torch:
+torch.backends.cuda.matmul.allow_tf32); bf16 and fp16 (sigreg: Z in that dtype, read natively;
+torch: torch.autocast to that dtype). --json writes the rows machine-readably
 (bench/gpu_summary.py reads them). Every row runs forward +
 backward on the same Z (seeded) and the same A (docs/design.md §2's Philox4x32-10 + Box–Muller,
 reimplemented here in numpy and checked against the library, or against a known answer).
@@ -42,8 +43,10 @@ import numpy as np
 import torch
 
 SHAPES = {  # (V, N, D, K, M), as bench/bench_cuda.cu
+    "minimal": (4, 256, 16, 256, 17),  # LeJEPA's minimal example
     "toy": (1, 4096, 32, 256, 17),
     "lejepa": (8, 256, 128, 1024, 17),
+    "lab": (8, 512, 512, 2048, 17),  # the lab's training scripts
     "large": (1, 16384, 1024, 1024, 17),
     "huge": (1, 65536, 2048, 4096, 17),
     "small": (1, 512, 64, 128, 17),
@@ -51,7 +54,7 @@ SHAPES = {  # (V, N, D, K, M), as bench/bench_cuda.cu
     "wide": (1, 2048, 1024, 1024, 17),
 }
 SHAPE_GROUPS = {"cpu": ("toy", "lejepa", "tall", "wide"),  # bench/bench_cpu.cpp's shapes
-                "all": ("toy", "lejepa", "large", "huge")}  # bench/bench_cuda.cu's shapes
+                "all": ("minimal", "toy", "lejepa", "lab", "large", "huge")}  # bench_cuda's
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 T_MAX = 3.0
 SEED, STEP = 7, 3
@@ -294,8 +297,14 @@ def torch_rows(args, shape):
     t, phi, w = knots(M, T_MAX, device, torch.float32)
     rows = []
     for mode in args.modes.split(","):
-        base = torch.compile(torch_sigreg) if mode == "compile" else torch_sigreg
         for dtype_name in args.dtypes.split(","):
+            if mode == "compile":
+                # A fresh compilation per (shape, precision), as one training run gets: without
+                # the reset, later shapes would reuse a dynamic-shape graph or, past dynamo's
+                # recompile limit, silently run eager.
+                torch._dynamo.reset()
+            base = torch.compile(torch_sigreg) if mode == "compile" else torch_sigreg
+
             def fn(Zl, base=base, dtype_name=dtype_name):
                 if dtype_name in AUTOCAST:
                     with torch.autocast(device.type, dtype=AUTOCAST[dtype_name]):
@@ -320,6 +329,20 @@ def torch_rows(args, shape):
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     return rows
+
+
+def in_process_row(args, shape, dtype_name):
+    """library_row of "auto" in this process; a failure (out of memory) is its row's error."""
+    try:
+        return library_row(args, shape, "auto", dtype_name)
+    except torch.OutOfMemoryError:
+        return {"name": "sigreg", "dtype": dtype_name, "error": "out of device memory"}
+    except Exception as e:  # noqa: BLE001 - a failure is a result, not a crash
+        return {"name": "sigreg", "dtype": dtype_name,
+                "error": f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"}
+    finally:
+        if torch.device(args.device).type == "cuda":
+            torch.cuda.empty_cache()
 
 
 def table(rows, shape, device_name, stat="median"):
@@ -390,8 +413,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--shape", default=None,
-                   help="toy | lejepa | large | huge | small | tall | wide | V,N,D,K,M, or cpu "
-                        "(toy, lejepa, tall, wide); default: large on CUDA, small on CPU")
+                   help="minimal | toy | lejepa | lab | large | huge | small | tall | wide | "
+                        "V,N,D,K,M, a comma list of names, or a group: cpu (toy, lejepa, tall, "
+                        "wide), all (bench_cuda's six); default: large on CUDA, small on CPU")
     p.add_argument("--reps", type=int, default=10)
     p.add_argument("--stat", choices=("median", "min"), default="median",
                    help="time statistic over --reps (min: for a machine shared with other jobs)")
@@ -414,7 +438,12 @@ def main():
     if not on_cuda:
         torch.set_num_threads(args.threads)
     name = args.shape or ("large" if on_cuda else "small")
-    names = SHAPE_GROUPS.get(name, (name,))
+    if name in SHAPE_GROUPS:
+        names = SHAPE_GROUPS[name]
+    elif all(n in SHAPES for n in name.split(",")):
+        names = tuple(name.split(","))  # e.g. minimal,toy
+    else:
+        names = (name,)
     shapes = [SHAPES[n] if n in SHAPES else tuple(int(x) for x in n.split(",")) for n in names]
     assert all(len(s) == 5 for s in shapes), "--shape: expected a name or V,N,D,K,M"
 
@@ -430,6 +459,19 @@ def main():
 
     lib, why = import_sigreg()
     check_directions(lib)
+    if args.ref_dir is None:  # the float64 references, once per shape for every row
+        import shutil
+        import tempfile
+
+        args.ref_dir = tempfile.mkdtemp(prefix="sigreg-sbs-")
+        try:
+            return run_all(args, lib, why, on_cuda, names, shapes)
+        finally:
+            shutil.rmtree(args.ref_dir, ignore_errors=True)
+    return run_all(args, lib, why, on_cuda, names, shapes)
+
+
+def run_all(args, lib, why, on_cuda, names, shapes):
     device_name = (torch.cuda.get_device_name(torch.device(args.device)) if on_cuda
                    else f"CPU, {args.threads} threads")
     texts, records = [], []
@@ -443,7 +485,10 @@ def main():
                 versions = args.lib_versions or ",".join(lib.kernel_versions())
             for version in filter(None, versions.split(",")):
                 for dtype_name in args.dtypes.split(","):
-                    rows.append(run_child(args, shape, f"{version}:{dtype_name}"))
+                    # "auto" in this process (one process start less per row); a named
+                    # version in a process of its own.
+                    rows.append(in_process_row(args, shape, dtype_name) if version == "auto"
+                                else run_child(args, shape, f"{version}:{dtype_name}"))
             rows += torch_rows(args, shape)
         else:
             rows = cpu_rows(args, shape)
