@@ -1,4 +1,4 @@
-# ctest driver (cmake -P): builds and runs tests/package/consumer the way a user would.
+# ctest driver (cmake -P): builds and runs examples/cpp_consumer the way a user would.
 #   MODE=install       cmake --install SIGREG_BUILD_DIR into a scratch prefix, then
 #                      find_package(sigreg) against it
 #   MODE=subdirectory  add_subdirectory(SIGREG_SOURCE_DIR) (CPU-only, to keep the test short)
@@ -15,7 +15,7 @@ function(run)
   message("${out}")
 endfunction()
 
-set(consumer ${SIGREG_SOURCE_DIR}/tests/package/consumer)
+set(consumer ${SIGREG_SOURCE_DIR}/examples/cpp_consumer)
 file(REMOVE_RECURSE ${WORK_DIR})
 if(MODE STREQUAL "install")
   set(prefix ${WORK_DIR}/prefix)
