@@ -111,9 +111,24 @@ bool is_floating(ScalarType t) {
 
 // ---- tensors (the few aten calls the operators need, through the stable ABI) ---------------
 
+// A new contiguous tensor of at most 4 dims (sums, V×K×M×2, has the most): the C shim's
+// aoti_torch_empty_strided, one call without the operator lookup by name that
+// torch::stable::empty (torch_call_dispatcher) makes each time.
 Tensor empty(std::initializer_list<int64_t> sizes, ScalarType dtype, const Device& device) {
-  const std::vector<int64_t> v(sizes);
-  return torch::stable::empty(v, dtype, std::nullopt, device);
+  std::array<int64_t, 4> size{}, stride{};
+  const int64_t ndim = static_cast<int64_t>(sizes.size());
+  std::copy(sizes.begin(), sizes.end(), size.begin());
+  for (int64_t d = ndim - 1, running = 1; d >= 0; --d) {
+    stride[d] = running;
+    running *= std::max<int64_t>(size[d], 1);
+  }
+  const int32_t type = torch::stable::detail::to<int32_t>(torch::stable::detail::from(dtype));
+  const int32_t device_type =
+      device.is_cuda() ? aoti_torch_device_type_cuda() : aoti_torch_device_type_cpu();
+  AtenTensorHandle handle = nullptr;
+  STABLE_TORCH_ERROR_CODE_CHECK(aoti_torch_empty_strided(ndim, size.data(), stride.data(), type,
+                                                         device_type, device.index(), &handle));
+  return Tensor(handle);
 }
 
 Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : torch::stable::contiguous(t); }
@@ -127,7 +142,7 @@ Tensor scaled(const Tensor& t, double s) {
   const Tensor factor = torch::stable::full({}, s, ScalarType::Float, std::nullopt, t.device());
   std::array<StableIValue, 2> stack{torch::stable::detail::from(t),
                                     torch::stable::detail::from(factor)};
-  TORCH_ERROR_CODE_CHECK(
+  STABLE_TORCH_ERROR_CODE_CHECK(
       torch_call_dispatcher("aten::mul", "Tensor", stack.data(), TORCH_ABI_VERSION));
   return torch::stable::detail::to<Tensor>(stack[0]);
 }
@@ -175,7 +190,7 @@ sigreg::Stream stream_for(const Device& device) {
 #ifdef SIGREG_TORCH_CUDA
   if (device.is_cuda()) {
     void* stream = nullptr;
-    TORCH_ERROR_CODE_CHECK(aoti_torch_get_current_cuda_stream(device.index(), &stream));
+    STABLE_TORCH_ERROR_CODE_CHECK(aoti_torch_get_current_cuda_stream(device.index(), &stream));
     return reinterpret_cast<sigreg::Stream>(stream);
   }
 #endif
