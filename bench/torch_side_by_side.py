@@ -56,7 +56,7 @@ AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 T_MAX = 3.0
 SEED, STEP = 7, 3
 
-# ---- Directions: docs/design.md §2 (kernels/math.cuh), in numpy -----------------------------------
+# ---- Directions: docs/design.md §2 (core/math.hpp), in numpy -----------------------------------
 
 _M0, _M1, _W0, _W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 _MASK = np.uint64(0xFFFFFFFF)

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "probes.hpp"
-#include "rng.hpp"
+#include "sigreg/sigreg.hpp"
 #include "svg_plot.hpp"
 
 namespace sigreg::toy {
@@ -39,41 +39,77 @@ Panel cloud_panel(const std::string& title, const std::vector<float>& xy,
   return p;
 }
 
-// Unit direction i of a fixed family (for shadows and ECF curves).
-std::vector<double> direction(int64_t d, uint64_t i) {
-  Rng rng(sub_seed(0xD1CEull, i));
-  std::vector<double> a(static_cast<size_t>(d));
-  double norm = 0;
-  for (auto& v : a) {
-    v = rng.normal();
-    norm += v * v;
-  }
-  for (auto& v : a) v /= std::sqrt(norm);
-  return a;
-}
-
-std::vector<double> project(const std::vector<float>& Z, int64_t d, const std::vector<double>& a,
-                            double scale) {
+// Projections x_n = Z[n, :] · A[:, k] (Z: n×d, A: d×K row-major, column k a direction).
+std::vector<double> project(const std::vector<float>& Z, int64_t d, const std::vector<float>& A,
+                            int64_t K, int64_t k) {
   std::vector<double> x(Z.size() / static_cast<size_t>(d), 0.0);
   for (size_t n = 0; n < x.size(); ++n)
-    for (int64_t j = 0; j < d; ++j) x[n] += scale * Z[n * static_cast<size_t>(d) + j] * a[j];
+    for (int64_t j = 0; j < d; ++j)
+      x[n] += static_cast<double>(Z[n * static_cast<size_t>(d) + static_cast<size_t>(j)]) *
+              A[static_cast<size_t>(j * K + k)];
   return x;
 }
 
-// Mean over `count` directions of |(1/N) Σ_n exp(i·t·x_n)| on the grid ts.
-std::vector<double> mean_abs_ecf(const std::vector<float>& Z, int64_t d, double scale,
-                                 const std::vector<double>& ts, int count) {
-  std::vector<double> out(ts.size(), 0.0);
-  for (int k = 0; k < count; ++k) {
-    const std::vector<double> x = project(Z, d, direction(d, static_cast<uint64_t>(k)), scale);
-    for (size_t j = 0; j < ts.size(); ++j) {
-      double c = 0, s = 0;
-      for (double v : x) c += std::cos(ts[j] * v), s += std::sin(ts[j] * v);
-      out[j] += std::hypot(c, s) / static_cast<double>(x.size()) / count;
-    }
+// The figures' directions and ECF curves, from the library's public API on its reference backend
+// (float64 inside): the same figures whichever backend trained the model. Directions come from
+// make_directions keyed by (kSeed, family, k); ECF values from ecf_sums, C + iS = (Σ cos, Σ sin)/N.
+class FigureMath {
+ public:
+  static constexpr uint64_t kSeed = 0xD1CE;
+  static constexpr uint64_t kEcfFamily = 0, kShadowFamily = 1;  // the step argument
+
+  Status init() {
+    HandleOptions options;
+    options.num_threads = 1;
+    return Handle::create(Backend::kReference, &handle_, options);
   }
-  return out;
-}
+
+  // A (d×count, column k a unit direction) of direction family `family`.
+  Status directions(int64_t d, int64_t count, uint64_t family, std::vector<float>* A) const {
+    A->assign(static_cast<size_t>(d * count), 0.0f);
+    return make_directions(handle_, config(count, 2, 1.0), d, family, A->data());
+  }
+
+  // Mean over `count` directions a of |φ_N(t)| = |(1/N) Σ_n exp(i·t·scale·a·z_n)| (Z: N×d) at the
+  // knots t_j = j·t_max/(knots − 1): the sums of Z itself at the knots j·scale·t_max/(knots − 1),
+  // since φ of scale·x at t is φ of x at scale·t.
+  Status mean_ecf_modulus(const std::vector<float>& Z, int64_t d, double scale, int64_t count,
+                          int knots, double t_max, std::vector<double>* out) const {
+    const Config c = config(count, knots, scale * t_max);
+    Problem problem;
+    problem.samples = static_cast<int64_t>(Z.size()) / d;
+    problem.features = d;
+    std::vector<float> A;
+    size_t bytes = 0;
+    if (Status s = directions(d, count, kEcfFamily, &A); !s.ok()) return s;
+    if (Status s = workspace_size(handle_, c, problem, &bytes); !s.ok()) return s;
+    std::vector<unsigned char> workspace(bytes);
+    std::vector<double> sums(static_cast<size_t>(count * knots * 2));  // K×M×(Σ cos, Σ sin)
+    if (Status s = ecf_sums(handle_, c, problem, Z.data(), A.data(), sums.data(),
+                            Workspace{workspace.data(), bytes});
+        !s.ok())
+      return s;
+    out->assign(static_cast<size_t>(knots), 0.0);
+    const auto N = static_cast<double>(problem.samples);
+    for (int64_t k = 0; k < count; ++k)
+      for (int j = 0; j < knots; ++j) {
+        const double* cs = &sums[static_cast<size_t>((k * knots + j) * 2)];
+        (*out)[static_cast<size_t>(j)] += std::hypot(cs[0], cs[1]) / N / static_cast<double>(count);
+      }
+    return {};
+  }
+
+ private:
+  static Config config(int64_t slices, int knots, double t_max) {
+    Config c;
+    c.num_slices = slices;
+    c.num_knots = knots;
+    c.t_max = t_max;
+    c.seed = kSeed;
+    return c;
+  }
+  Handle handle_;
+};
 
 // Mean line and min–max bars over seeds of get(trajectory point) against step.
 void add_band(Panel& p, const std::vector<const RunResult*>& runs, double (*get)(const Evaluation&),
@@ -182,9 +218,8 @@ Panel::Line normal_density() {
   return density;
 }
 
-// Shadow k (0-based): the embedding Z (n×W) projected on a random direction, against N(0, 1).
-Panel shadow_panel(const std::vector<float>& Z, int64_t W, uint64_t k) {
-  const std::vector<double> x = project(Z, W, direction(W, 100 + k), 1.0);
+// Shadow k (0-based): x, an embedding projected on a random direction, against N(0, 1).
+Panel shadow_panel(const std::vector<double>& x, uint64_t k) {
   Panel p;
   char title[160];
   std::snprintf(title, sizeof title, "random direction %llu",
@@ -198,12 +233,26 @@ Panel shadow_panel(const std::vector<float>& Z, int64_t W, uint64_t k) {
   return p;
 }
 
-// ECF fingerprints: mean |ECF| of the collapsed, healthy and over-spread clouds vs exp(−t²/2).
-Panel ecf_panel(const SeedResult& r) {
-  const int64_t W = r.sigreg.options.shape.width;
+// Shadows: the SIGReg embedding of the first seed on three random directions, against N(0, 1).
+Status shadows_figure(const FigureMath& math, const SeedResult& r, std::vector<Panel>* panels) {
+  const int64_t W = r.sigreg.options.shape.width, count = 3;
+  std::vector<float> A;
+  if (Status s = math.directions(W, count, FigureMath::kShadowFamily, &A); !s.ok()) return s;
+  for (int64_t k = 0; k < count; ++k)
+    panels->push_back(
+        shadow_panel(project(r.sigreg.embedding, W, A, count, k), static_cast<uint64_t>(k)));
+  return {};
+}
+
+// ECF fingerprints: mean |ECF| of the collapsed, healthy and over-spread clouds vs exp(−t²/2),
+// on 101 knots over [0, 5].
+Status ecf_panel(const FigureMath& math, const SeedResult& r, Panel* panel) {
+  const int64_t W = r.sigreg.options.shape.width, directions = 32;
+  const int knots = 101;
+  const double t_max = 5.0;
   std::vector<double> ts;
-  for (int i = 0; i <= 100; ++i) ts.push_back(5.0 * i / 100.0);
-  Panel p;
+  for (int i = 0; i < knots; ++i) ts.push_back(t_max * i / (knots - 1));
+  Panel& p = *panel;
   p.title = "mean |ECF| over 32 random directions";
   p.xlabel = "t";
   p.ylabel = "|φ_N(t)|";
@@ -211,14 +260,14 @@ Panel ecf_panel(const SeedResult& r) {
   auto add = [&](const std::vector<float>& Z, double scale, const std::string& label, size_t c) {
     Panel::Line l;
     l.x = ts;
-    l.y = mean_abs_ecf(Z, W, scale, ts, 32);
     l.colour = palette(c);
     l.label = label;
     p.lines.push_back(l);
+    return math.mean_ecf_modulus(Z, W, scale, directions, knots, t_max, &p.lines.back().y);
   };
-  add(r.collapse.embedding, 1.0, "collapsed (λ = 0)", 1);
-  add(r.sigreg.embedding, 1.0, "healthy (SIGReg)", 0);
-  add(r.sigreg.embedding, 3.0, "over-spread (SIGReg × 3)", 3);
+  if (Status s = add(r.collapse.embedding, 1.0, "collapsed (λ = 0)", 1); !s.ok()) return s;
+  if (Status s = add(r.sigreg.embedding, 1.0, "healthy (SIGReg)", 0); !s.ok()) return s;
+  if (Status s = add(r.sigreg.embedding, 3.0, "over-spread (SIGReg × 3)", 3); !s.ok()) return s;
   Panel::Line target;
   target.x = ts;
   for (double t : ts) target.y.push_back(std::exp(-0.5 * t * t));
@@ -226,7 +275,7 @@ Panel ecf_panel(const SeedResult& r) {
   target.dashed = true;
   target.label = "exp(−t²/2)";
   p.lines.push_back(target);
-  return p;
+  return {};
 }
 
 // The first seed's per-step losses of both runs, 25-step means.
@@ -265,30 +314,16 @@ Panel probes_panel(const Runs& sig, const Runs& col) {
   return r2;
 }
 
-Panel roundness_panel(const Runs& sig, const Runs& col) {
-  Panel round;
-  round.title = "roundness: held-out SIGReg stat / null";
-  round.xlabel = "step";
-  round.ylabel = "log10 (stat / null expectation)";
-  add_band(
-      round, sig, [](const Evaluation& e) { return std::log10(e.roundness_ratio); }, palette(0),
-      "SIGReg");
-  add_band(
-      round, col, [](const Evaluation& e) { return std::log10(e.roundness_ratio); }, palette(1),
-      "λ = 0");
-  return round;
-}
-
-Panel spread_panel(const Runs& sig, const Runs& col) {
-  Panel spread;
-  spread.title = "spread (mean per-dimension std)";
-  spread.xlabel = "step";
-  spread.ylabel = "log10 spread";
-  add_band(
-      spread, sig, [](const Evaluation& e) { return std::log10(e.spread); }, palette(0), "SIGReg");
-  add_band(
-      spread, col, [](const Evaluation& e) { return std::log10(e.spread); }, palette(1), "λ = 0");
-  return spread;
+// get(evaluation) over training, SIGReg runs `sig` against λ = 0 runs `col`.
+Panel runs_panel(const std::string& title, const std::string& ylabel,
+                 double (*get)(const Evaluation&), const Runs& sig, const Runs& col) {
+  Panel p;
+  p.title = title;
+  p.xlabel = "step";
+  p.ylabel = ylabel;
+  add_band(p, sig, get, palette(0), "SIGReg");
+  add_band(p, col, get, palette(1), "λ = 0");
+  return p;
 }
 
 // Training curves: the first seed's losses, then probes, roundness and spread over all seeds.
@@ -296,8 +331,13 @@ void write_training_figure(FigureSet& figures, const std::vector<SeedResult>& re
   Runs sig, col;
   for (const auto& s : results) sig.push_back(&s.sigreg), col.push_back(&s.collapse);
   figures.write("training.svg",
-                {losses_panel(results.front()), probes_panel(sig, col), roundness_panel(sig, col),
-                 spread_panel(sig, col)},
+                {losses_panel(results.front()), probes_panel(sig, col),
+                 runs_panel(
+                     "roundness: held-out SIGReg stat / null", "log10 (stat / null expectation)",
+                     [](const Evaluation& e) { return std::log10(e.roundness_ratio); }, sig, col),
+                 runs_panel(
+                     "spread (mean per-dimension std)", "log10 spread",
+                     [](const Evaluation& e) { return std::log10(e.spread); }, sig, col)},
                 2, "training trajectories", 520, 380);
 }
 
@@ -354,14 +394,22 @@ std::vector<std::string> write_main_figures(const std::string& dir,
                                             const std::vector<SeedResult>& results) {
   FigureSet figures{dir, {}};
   const SeedResult& r = results.front();
-  const int64_t W = r.sigreg.options.shape.width;
   write_cloud_figures(figures, r);
-  // Shadows: three random 1-D projections against the N(0,1) density.
+  // Shadows and ECF curves: directions and sums from the library (a failed call, never expected
+  // with these fixed configurations, leaves its figure out and says why on stderr).
+  FigureMath math;
   std::vector<Panel> shadows;
-  for (uint64_t k = 0; k < 3; ++k) shadows.push_back(shadow_panel(r.sigreg.embedding, W, k));
-  figures.write("shadows.svg", shadows, 3, "1-D shadows of the SIGReg embedding (all points)", 380,
-                320);
-  figures.write("ecf.svg", {ecf_panel(r)}, 1, "", 520, 380);
+  Panel ecf;
+  const Status ready = math.init();
+  if (Status t = ready.ok() ? shadows_figure(math, r, &shadows) : ready; t.ok())
+    figures.write("shadows.svg", shadows, 3, "1-D shadows of the SIGReg embedding (all points)",
+                  380, 320);
+  else
+    std::fprintf(stderr, "shadows.svg: %s\n", t.to_string().c_str());
+  if (Status t = ready.ok() ? ecf_panel(math, r, &ecf) : ready; t.ok())
+    figures.write("ecf.svg", {ecf}, 1, "", 520, 380);
+  else
+    std::fprintf(stderr, "ecf.svg: %s\n", t.to_string().c_str());
   write_training_figure(figures, results);
   return figures.written;
 }

@@ -44,10 +44,16 @@ class DeviceBuffer {
   size_t count_ = 0;
 };
 
+// Launch shape of every elementwise kernel below: kThreads threads a block, blocks_for(n) blocks.
+// The kernels stride over the grid (e += gridDim.x · blockDim.x), so any grid covers all n
+// elements; the cap keeps the grid small at the largest sizes (about 1 M threads, enough to
+// fill a GPU) and the floor of one block keeps n = 0 a valid launch. The driver's one grid-size
+// helper.
 constexpr int kThreads = 256;
+constexpr int64_t kMaxBlocks = 4096;
 
 int blocks_for(int64_t n) {
-  return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 4096));
+  return static_cast<int>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, kMaxBlocks));
 }
 
 // ---- Kernels ------------------------------------------------------------------------------
@@ -79,14 +85,15 @@ __global__ void activation_backward(const float* __restrict__ H, int64_t n, floa
     D[e] = static_cast<float>(D[e] * (use_gelu ? gelu(H[e]).slope : relu(H[e]).slope));
 }
 
-// db[j] = Σ_r D[r, j], rows in order (as the CPU path sums them).
+// db[j] = Σ_r D[r, j], rows in order (as the CPU path sums them), one thread a column.
 __global__ void column_sums(const float* __restrict__ D, int64_t rows, int64_t cols,
                             float* __restrict__ db) {
-  const int64_t j = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
-  if (j >= cols) return;
-  float sum = 0.0f;
-  for (int64_t r = 0; r < rows; ++r) sum += D[r * cols + j];
-  db[j] = sum;
+  for (int64_t j = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; j < cols;
+       j += int64_t{gridDim.x} * blockDim.x) {
+    float sum = 0.0f;
+    for (int64_t r = 0; r < rows; ++r) sum += D[r * cols + j];
+    db[j] = sum;
+  }
 }
 
 // The prediction loss of train.cpp: row i of Y (2B × W) predicts row (i + B) mod 2B of Z.

@@ -13,11 +13,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/dtype.cuh"
+#include "core/dtype.hpp"
 #include "kernels/ecf_kernels.cuh"
 #include "kernels/launch.cuh"
-#include "kernels/math.cuh"
-#include "kernels/phasor.cuh"
+#include "core/math.hpp"
+#include "core/phasor.hpp"
 
 namespace sigreg::kernels {
 namespace {

@@ -4,7 +4,7 @@
 // Math: docs/design.md §1 (ECF sums, stats, dP), §2 (directions), §5 (rotation recurrence).
 // Shapes (row-major, 0-based): P V×N×K float (the projections Z·A, computed by cuBLAS),
 // sums V×K×M×2 double, partials RB×… double (see ecf_partials_count), coefficients
-// V×M×2×K float ([v][j][a, b][k], kernels/math.cuh's backward_coefficient).
+// V×M×2×K float ([v][j][a, b][k], core/math.hpp's backward_coefficient).
 //
 // Every launcher enqueues on `stream` and returns cudaGetLastError() of its launch; none
 // allocates or synchronises. Sizes are int64; grids are 1-D and grid-stride over tiles, so no
@@ -15,8 +15,8 @@
 
 #include <cstdint>
 
-#include "kernels/math.cuh"
-#include "sigreg/knots.hpp"
+#include "core/math.hpp"
+#include "core/knots.hpp"
 
 namespace sigreg::kernels {
 

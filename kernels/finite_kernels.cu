@@ -6,7 +6,7 @@
 // minimum does not depend on the order of the atomics, so the answer is deterministic. Threads
 // grid-stride in increasing index order, so each thread's first hit is its smallest and it stops
 // there; a thread also stops once the slot already holds a smaller index.
-#include "kernels/finite.cuh"
+#include "core/finite.hpp"
 #include "kernels/finite_kernels.cuh"
 #include "kernels/launch.cuh"
 

@@ -8,7 +8,7 @@
 namespace sigreg::kernels {
 
 // *first_index (device) ← the smallest i < count with x[i] NaN or ±Inf, or −1, for elements of
-// `element_bytes` (4 or 2) bytes whose exponent bits are `exponent_mask` (kernels/finite.cuh).
+// `element_bytes` (4 or 2) bytes whose exponent bits are `exponent_mask` (core/finite.hpp).
 // Two launches on `stream` (set −1, then scan); returns cudaGetLastError() of the second.
 // Deterministic: the only atomic is an integer minimum.
 cudaError_t launch_find_nonfinite(const void* x, int64_t count, int element_bytes,

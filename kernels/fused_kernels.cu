@@ -13,7 +13,7 @@
 // Whatever the GEMM, the tile lands in shared memory as float, and the epilogues below are shared.
 // Epilogue: the tile goes through shared memory (aliasing the GEMM buffers) so that thread
 // (slice s = tid % 64, lane = tid / 64) walks samples lane, lane + 4, … of one slice: one sincosf
-// of Δ·p per sample, the M knots by the rotation of kernels/phasor.cuh (anchored at j = 0 only:
+// of Δ·p per sample, the M knots by the rotation of core/phasor.hpp (anchored at j = 0 only:
 // M ≤ 32, the same anchors as the simple kernels), centred float sums cos − φ_j and sin per knot.
 // Forward reduction: the 4 lanes' float runs are summed in double in a fixed order, per row
 // block, into the partials; launch_ecf_finish then sums the row blocks in order. No
@@ -26,9 +26,9 @@
 #ifndef SIGREG_HAVE_CUTE
 #define SIGREG_HAVE_CUTE 0  // the build defines it to 1 where it found CuTe (CMakeLists.txt)
 #endif
+#include "core/math.hpp"
+#include "core/phasor.hpp"
 #include "kernels/launch.cuh"
-#include "kernels/math.cuh"
-#include "kernels/phasor.cuh"
 #include "kernels/projection.cuh"
 #if SIGREG_HAVE_CUTE
 #include "kernels/mma_projection.cuh"
@@ -125,7 +125,7 @@ struct FfmaProjection {
 
 // One block per tile (v, row block, 64 slices), grid-stride. kChunk ≥ M knot accumulators per
 // thread (the unrolled knot loop stops at M); see the file comment for the reduction.
-template <class Projection, int kChunk, int kRowTiles>
+template <class Projection, int kChunk>
 __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
     fused_ecf_partials_kernel(const typename Projection::Input* __restrict__ Z,
                               const float* __restrict__ A, int64_t V, int64_t N, int64_t D,
@@ -152,28 +152,25 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
 #pragma unroll
     for (int jj = 0; jj < kChunk; ++jj) acc_c[jj] = acc_s[jj] = 0.0f;
 
-    for (int t = 0; t < kRowTiles; ++t) {
-      const int64_t row0 = (rb * kRowTiles + t) * kFusedRows;
-      if (row0 >= N) break;  // uniform across the block
-      Projection::tile(Zv, A, N, D, K, row0, k0, sm.gemm, sm.p);
-      if (k < K) {
-        for (int r = 0; r < kEpilogueRuns; ++r) {
-          const int row = lane + kEpilogueLanes * r;
-          if (row0 + row >= N) break;
-          const float p = sm.p[row][slice];
-          const Phasor step = phasor_of(knots.delta * p);
-          Phasor x{1.0f + 0.0f * p, 0.0f * p};  // knot 0: (1, 0), or NaN for a non-finite p
+    const int64_t row0 = rb * kFusedRows;
+    Projection::tile(Zv, A, N, D, K, row0, k0, sm.gemm, sm.p);
+    if (k < K) {
+      for (int r = 0; r < kEpilogueRuns; ++r) {
+        const int row = lane + kEpilogueLanes * r;
+        if (row0 + row >= N) break;
+        const float p = sm.p[row][slice];
+        const Phasor step = phasor_of(knots.delta * p);
+        Phasor x{1.0f + 0.0f * p, 0.0f * p};  // knot 0: (1, 0), or NaN for a non-finite p
 #pragma unroll
-          for (int jj = 0; jj < kChunk; ++jj) {
-            if (jj == M) break;
-            acc_c[jj] += x.c - knots.phi[jj];
-            acc_s[jj] += x.s;
-            math::rotate(x, step);
-          }
+        for (int jj = 0; jj < kChunk; ++jj) {
+          if (jj == M) break;
+          acc_c[jj] += x.c - knots.phi[jj];
+          acc_s[jj] += x.s;
+          math::rotate(x, step);
         }
       }
-      __syncthreads();  // smem.p is read before the next tile's GEMM (or the reduction) reuses it
     }
+    __syncthreads();  // smem.p is read before the reduction reuses the shared memory
 
     // The 4 lanes' runs, summed in double in lane order, 4 knots at a time (one knot a lane).
 #pragma unroll
@@ -263,7 +260,7 @@ cudaError_t launch_partials(const void* Z, const float* A, int64_t V, int64_t N,
                             cudaStream_t stream) {
   const int64_t row_blocks = fused_row_blocks(N);
   const int64_t tiles = V * row_blocks * ((K + kFusedSlices - 1) / kFusedSlices);
-  auto* const kernel = fused_ecf_partials_kernel<Projection, kChunk, kFusedRowTilesPerBlock>;
+  auto* const kernel = fused_ecf_partials_kernel<Projection, kChunk>;
   kernel<<<blocks_for(tiles), kFusedThreads, 0, stream>>>(
       static_cast<const typename Projection::Input*>(Z), A, V, N, D, K, knots, row_blocks,
       partials);

@@ -26,9 +26,8 @@ constexpr int kFusedSlices = 64;
 constexpr int kFusedDepth = 16;
 constexpr int kFusedThreads = 256;
 constexpr int kFusedMaxKnots = 32;
-// Forward: row tiles one block reduces into one row block of partials. Each thread accumulates
-// kFusedRows / 4 samples per tile in float, so a run is 32 · kFusedRowTilesPerBlock samples.
-constexpr int kFusedRowTilesPerBlock = 1;
+// Forward: one tile's kFusedRows samples make one row block of partials; each thread accumulates
+// kFusedRows / 4 of them in float before the block sums its lanes in double.
 
 inline bool fused_supports(int M) { return M >= 2 && M <= kFusedMaxKnots; }
 
@@ -43,10 +42,7 @@ enum class FusedGemm {
 // (SIGREG_HAVE_CUTE; kernels/mma_projection.cuh) and an sm_80+ GPU at run time.
 bool fused_gemm_available(FusedGemm gemm);
 
-inline int64_t fused_row_blocks(int64_t N) {
-  const int64_t rows = int64_t{kFusedRows} * kFusedRowTilesPerBlock;
-  return (N + rows - 1) / rows;
-}
+inline int64_t fused_row_blocks(int64_t N) { return (N + kFusedRows - 1) / kFusedRows; }
 // Doubles in the fused forward's partials buffer: V·RB·M·2·K.
 inline int64_t fused_partials_count(int64_t V, int64_t N, int64_t K, int M) {
   return V * fused_row_blocks(N) * M * 2 * K;

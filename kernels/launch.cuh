@@ -1,11 +1,11 @@
 // What every kernel file shares: the grid cap of the grid-stride loops and the one sincos that
-// starts the rotation recurrence (kernels/phasor.cuh).
+// starts the rotation recurrence (core/phasor.hpp).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/phasor.cuh"
+#include "core/phasor.hpp"
 
 // The kernel emulation (tests/kernel_emulation) builds with a cap of 3 blocks, so that every
 // grid-stride loop runs several tiles per block and results must not depend on the grid size.

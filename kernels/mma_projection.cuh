@@ -4,7 +4,7 @@
 //
 // Operands are rounded once, as they are stored to shared memory: float32 Z and A to TF32 (to
 // nearest, CUTLASS's tfloat32_t), and A to Z's 16-bit type for bf16 / fp16 Z (to nearest even,
-// kernels/dtype.cuh — the values the "simple" version's cuBLAS call multiplies). The 256 threads
+// core/dtype.hpp — the values the "simple" version's cuBLAS call multiplies). The 256 threads
 // are 8 warps laid out 4 (samples) × 2 (slices) over the tile; both operands sit K-major in shared
 // memory with rows padded by 16 bytes, which spreads a warp's fragment reads over all 32 banks.
 // The accumulators are written to the float tile `p` the epilogues read.
@@ -15,7 +15,7 @@
 #include <cute/atom/mma_traits_sm80.hpp>
 #include <cute/tensor.hpp>
 
-#include "kernels/dtype.cuh"
+#include "core/dtype.hpp"
 #include "kernels/projection.cuh"
 
 // The kernel emulation (tests/kernel_emulation) runs these tiles on host threads with atoms that

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/knots.hpp"
 #include "sigreg/reference.hpp"
 #include "sigreg/sigreg.hpp"
 

@@ -4,7 +4,7 @@
 #   MODE=subdirectory  add_subdirectory(SIGREG_SOURCE_DIR) (CPU-only, to keep the test short)
 # Inputs: MODE, SIGREG_SOURCE_DIR, SIGREG_BUILD_DIR, WORK_DIR, GENERATOR, CONSUMER_CXX_FLAGS (the
 # build's CMAKE_CXX_FLAGS: a consumer of a sanitizer-instrumented libsigreg links with the same).
-cmake_minimum_required(VERSION 3.24)
+cmake_minimum_required(VERSION 3.25)
 
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)

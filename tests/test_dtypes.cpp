@@ -1,5 +1,5 @@
 // bf16 and fp16 Z / dZ (DType::kBFloat16, kFloat16) on every backend.
-//  - The conversions (kernels/dtype.cuh) against independent ones: every 16-bit pattern widens
+//  - The conversions (core/dtype.hpp) against independent ones: every 16-bit pattern widens
 //    and rounds back to itself; float → fp16 equals the compiler's own _Float16 conversion on
 //    every float32 class (normal, subnormal, overflow, ties); float → bf16 is the nearer of the
 //    two neighbouring bf16 values, ties to even.
@@ -12,7 +12,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/dtype.cuh"
+#include "core/dtype.hpp"
 #include "tests/runner.hpp"
 
 namespace sigreg::test {

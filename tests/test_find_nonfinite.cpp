@@ -1,4 +1,4 @@
-// sigreg::find_nonfinite and the non-finite policy it accompanies (docs/reliability.md), on the
+// sigreg::find_nonfinite and the non-finite policy it accompanies (docs/guarantees.md), on the
 // host backends (kReference, kCpu) and, on a GPU, kCuda.
 //
 // Policy (include/sigreg/sigreg.hpp, find_nonfinite): NaN / ±Inf in Z or A propagate and never

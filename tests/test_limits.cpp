@@ -1,4 +1,4 @@
-// The limits of the float32 fast path on the host (docs/reliability.md): exploded clouds (|t·p|
+// The limits of the float32 fast path on the host (docs/guarantees.md): exploded clouds (|t·p|
 // far beyond 2π, past the fast sincos range) against float64 math with derived error bounds,
 // BLAS dimensions past int32 refused with a message, and sizes past 2^31 elements.
 //
@@ -26,7 +26,7 @@ std::vector<float> directions(const Handle& h, const Config& c, int64_t D) {
 // ---- Exploded clouds ---------------------------------------------------------------------
 
 // Rotations since the last fresh sincos when the path reaches knot j: knot 1 is a sincos of Δ·p,
-// knots 32, 64, … are sincos anchors of t_j·p (kernels/phasor.cuh), every other knot one more
+// knots 32, 64, … are sincos anchors of t_j·p (core/phasor.hpp), every other knot one more
 // rotation. The drift is bounded by 31 rotations whatever M is.
 int rotations_since_anchor(int j) { return j < 32 ? std::max(j - 1, 0) : j % 32; }
 

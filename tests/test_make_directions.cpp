@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/math.cuh"
+#include "core/math.hpp"
 #include "tests/backend_cases.hpp"
 
 namespace sigreg::test {

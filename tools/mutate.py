@@ -25,7 +25,7 @@ the equivalent ones, and every survivor with its diff). It is not part of CI: ~1
   tools/mutate.py --scope cuda                # host/cuda + kernels/ (needs a GPU to mean anything)
   tools/mutate.py --only host/cpu/simd.hpp --count 20
 
-Scope `host` (default): host/reference, host/cpu, host/api, host/common and kernels/math.cuh
+Scope `host` (default): host/reference, host/cpu, host/api, host/common and core/math.hpp
 (Philox, Box–Muller, the count and backward coefficients: compiled into the host library too).
 Scope `cuda`: the CUDA host code and kernels; build with CUDA on and run on a GPU machine.
 """
@@ -52,7 +52,7 @@ SCOPES = {
         "host/api/*.cpp",
         "host/common/*.cpp",
         "host/common/*.hpp",
-        "kernels/math.cuh",
+        "core/math.hpp",
     ],
     "cuda": ["host/cuda/*.cu", "host/cuda/*.hpp", "kernels/*.cu", "kernels/*.cuh"],
 }

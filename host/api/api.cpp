@@ -4,16 +4,17 @@
 #include <cmath>
 #include <limits>
 
+#include "core/knots.hpp"
 #include "host/api/validate.hpp"
 #include "host/common/backend.hpp"
 #include "host/common/try.hpp"
-#include "sigreg/knots.hpp"
 #include "sigreg/sigreg.hpp"
 
 namespace sigreg {
 
 using detail::check_call;
 using detail::check_pointer;
+using detail::HandleAccess;
 using detail::invalid;
 
 bool cuda_available() { return detail::cuda_backend_available(); }
@@ -68,17 +69,17 @@ Status workspace_size(const Handle& handle, const Config& config, const Problem&
                       size_t* bytes) {
   SIGREG_TRY(check_call(handle, config, problem));
   SIGREG_TRY(check_pointer(bytes, "bytes"));
-  *bytes = handle.impl()->workspace_size(config, problem);
+  *bytes = HandleAccess::impl(handle)->workspace_size(config, problem);
   return {};
 }
 
 Status make_directions(const Handle& handle, const Config& config, int64_t features, StepIndex step,
                        float* A, Stream stream) {
   SIGREG_TRY(detail::check_handle(handle));
-  SIGREG_TRY(detail::check_config(config));
+  SIGREG_TRY(check_config(config));
   SIGREG_TRY(detail::check_features(features, config));
   SIGREG_TRY(check_pointer(A, "A"));
-  return handle.impl()->directions(config, features, step, A, stream);
+  return HandleAccess::impl(handle)->directions(config, features, step, A, stream);
 }
 
 Status ecf_sums(const Handle& handle, const Config& config, const Problem& problem, const void* Z,
@@ -89,7 +90,8 @@ Status ecf_sums(const Handle& handle, const Config& config, const Problem& probl
   SIGREG_TRY(check_pointer(sums, "sums"));
   SIGREG_TRY(detail::check_workspace(handle, config, problem, workspace));
   const KnotTable knots = knot_table(config);
-  return handle.impl()->ecf_sums({config, knots, problem, Z, A, sums, workspace, stream});
+  return HandleAccess::impl(handle)->ecf_sums(
+      {config, knots, problem, Z, A, sums, workspace, stream});
 }
 
 namespace {
@@ -102,7 +104,7 @@ Status check_finalize(const Handle& handle, const Config& config, int64_t groups
                       const SampleCount& global_samples, const double* sums, const float* stats,
                       const float* loss) {
   SIGREG_TRY(detail::check_handle(handle));
-  SIGREG_TRY(detail::check_config(config));
+  SIGREG_TRY(check_config(config));
   SIGREG_TRY(detail::check_groups(groups, config, "groups"));
   SIGREG_TRY(detail::check_global_samples(global_samples, 0));
   SIGREG_TRY(check_pointer(sums, "sums"));
@@ -118,7 +120,7 @@ Status finalize(const Handle& handle, const Config& config, int64_t groups,
                 Stream stream) {
   SIGREG_TRY(check_finalize(handle, config, groups, global_samples, sums, stats, loss));
   const KnotTable knots = knot_table(config);
-  return handle.impl()->finalize(
+  return HandleAccess::impl(handle)->finalize(
       {config, knots, groups, count_arg(global_samples, 1), sums, stats, loss, stream});
 }
 
@@ -129,7 +131,7 @@ Status forward(const Handle& handle, const Config& config, const Problem& proble
     return invalid("stats, loss", "at least one output must not be null");
   SIGREG_TRY(ecf_sums(handle, config, problem, Z, A, sums, workspace, stream));
   const KnotTable knots = knot_table(config);
-  return handle.impl()->finalize(
+  return HandleAccess::impl(handle)->finalize(
       {config, knots, problem.groups, count_arg(problem.samples, 1), sums, stats, loss, stream});
 }
 
@@ -144,9 +146,9 @@ Status backward(const Handle& handle, const Config& config, const Problem& probl
   SIGREG_TRY(check_pointer(dZ, "dZ"));
   SIGREG_TRY(detail::check_workspace(handle, config, problem, workspace));
   const KnotTable knots = knot_table(config);
-  return handle.impl()->backward({config, knots, problem,
-                                  count_arg(global_samples, problem.samples), Z, A, sums, grad_loss,
-                                  dZ, workspace, stream});
+  return HandleAccess::impl(handle)->backward({config, knots, problem,
+                                               count_arg(global_samples, problem.samples), Z, A,
+                                               sums, grad_loss, dZ, workspace, stream});
 }
 
 Status find_nonfinite(const Handle& handle, const Problem& problem, const void* Z,
@@ -155,11 +157,11 @@ Status find_nonfinite(const Handle& handle, const Problem& problem, const void* 
   SIGREG_TRY(detail::check_shape(problem));
   SIGREG_TRY(check_pointer(Z, "Z"));
   SIGREG_TRY(check_pointer(first_index, "first_index"));
-  return handle.impl()->find_nonfinite(problem, Z, first_index, stream);
+  return HandleAccess::impl(handle)->find_nonfinite(problem, Z, first_index, stream);
 }
 
 double null_expectation(const Config& config) {
-  if (!detail::check_config(config).ok()) return std::numeric_limits<double>::quiet_NaN();
+  if (!check_config(config).ok()) return std::numeric_limits<double>::quiet_NaN();
   const KnotTable knots = knot_table(config);
   double e = 0.0;
   for (int j = 0; j < knots.count; ++j) e += knots.w[j] * (1.0 - knots.phi[j] * knots.phi[j]);

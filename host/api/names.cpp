@@ -39,4 +39,26 @@ const char* backend_name(Backend backend) {
   return "unknown backend";
 }
 
+const char* quadrature_name(Quadrature rule) {
+  switch (rule) {
+    case Quadrature::kTrapezoid:
+      return "trapezoid";
+    case Quadrature::kSimpson:
+      return "simpson";
+  }
+  return nullptr;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return "float32";
+    case DType::kBFloat16:
+      return "bfloat16";
+    case DType::kFloat16:
+      return "float16";
+  }
+  return nullptr;
+}
+
 }  // namespace sigreg

@@ -5,11 +5,13 @@
 
 #include <cstdio>
 #include <limits>
+#include <string>
 #include <type_traits>
+#include <vector>
 
+#include "core/knots.hpp"
 #include "host/common/backend.hpp"
 #include "host/common/try.hpp"
-#include "sigreg/knots.hpp"
 
 namespace sigreg::detail {
 namespace {
@@ -24,6 +26,18 @@ std::string got(double value) {
 template <typename T, typename = std::enable_if_t<std::is_integral_v<T>>>
 std::string got(T value) {
   return got(static_cast<long long>(value));
+}
+
+// "a, b or c": the names of an enum's values 0, 1, … (its name function says nullptr past them).
+template <typename Enum>
+std::string one_of(const char* (*name)(Enum)) {
+  std::vector<std::string> names;
+  for (int i = 0; name(static_cast<Enum>(i)) != nullptr; ++i)
+    names.emplace_back(name(static_cast<Enum>(i)));
+  std::string text;
+  for (size_t i = 0; i < names.size(); ++i)
+    text += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return text;
 }
 
 // a·b·c fits in int64 and, times `element_bytes`, in size_t.
@@ -43,29 +57,6 @@ Status check_handle(const Handle& handle) {
   return {};
 }
 
-Status check_config(const Config& c) {
-  if (c.num_slices < 1 || c.num_slices > std::numeric_limits<int32_t>::max())
-    return invalid("config.num_slices", "expected 1 ≤ K ≤ 2^31−1" + got(c.num_slices));
-  if (c.num_knots < 2 || c.num_knots > kMaxKnots)
-    return invalid("config.num_knots",
-                   "expected 2 ≤ M ≤ " + std::to_string(kMaxKnots) + got(c.num_knots));
-  // The float backends hold Δ and t_j in float: a t_max past float range would make Δ = ∞ and
-  // every phase 0·∞ = NaN, even for finite Z.
-  if (!(c.t_max > 0.0) || !(c.t_max <= static_cast<double>(std::numeric_limits<float>::max())))
-    return invalid("config.t_max",
-                   "expected a finite value > 0 that float can hold (≤ 3.4e38)" + got(c.t_max));
-  if (c.quadrature != Quadrature::kTrapezoid && c.quadrature != Quadrature::kSimpson)
-    return invalid("config.quadrature",
-                   "expected kTrapezoid or kSimpson" + got(static_cast<int>(c.quadrature)));
-  if (c.quadrature == Quadrature::kSimpson && c.num_knots % 2 == 0)
-    return invalid("config.num_knots",
-                   "Simpson's rule needs an odd number of knots" + got(c.num_knots));
-  if (c.math != MathMode::kFloat32 && c.math != MathMode::kAllowTF32)
-    return invalid("config.math",
-                   "expected kFloat32 or kAllowTF32" + got(static_cast<int>(c.math)));
-  return {};
-}
-
 Status check_groups(int64_t groups, const Config& c, const char* name) {
   if (groups < 1) return invalid(name, "expected V ≥ 1" + got(groups));
   if (!product_fits(groups, c.num_slices, 2 * static_cast<int64_t>(c.num_knots), 8))
@@ -77,9 +68,9 @@ Status check_shape(const Problem& p) {
   if (p.groups < 1) return invalid("problem.groups", "expected V ≥ 1" + got(p.groups));
   if (p.samples < 1) return invalid("problem.samples", "expected N ≥ 1" + got(p.samples));
   if (p.features < 1) return invalid("problem.features", "expected D ≥ 1" + got(p.features));
-  if (p.dtype != DType::kFloat32 && p.dtype != DType::kBFloat16 && p.dtype != DType::kFloat16)
+  if (dtype_name(p.dtype) == nullptr)
     return invalid("problem.dtype",
-                   "expected kFloat32, kBFloat16 or kFloat16" + got(static_cast<int>(p.dtype)));
+                   "expected " + one_of(dtype_name) + got(static_cast<int>(p.dtype)));
   if (!product_fits(p.groups, p.samples, p.features, 4))
     return invalid("problem", "V·N·D elements overflow 64-bit sizes");
   return {};
@@ -98,7 +89,7 @@ Status check_pointer(const void* pointer, const char* name) {
 }
 
 Status check_workspace(const Handle& h, const Config& c, const Problem& p, Workspace ws) {
-  const size_t needed = h.impl()->workspace_size(c, p);
+  const size_t needed = HandleAccess::impl(h)->workspace_size(c, p);
   if (ws.bytes < needed)
     return Status(Code::kWorkspaceTooSmall, "workspace.bytes: expected ≥ " +
                                                 std::to_string(needed) + " (workspace_size())" +
@@ -116,7 +107,7 @@ Status check_call(const Handle& h, const Config& c, const Problem& p) {
   if (!product_fits(p.groups, p.samples, c.num_slices, 8))
     return invalid("problem", "V·N·K projections overflow 64-bit sizes");
   SIGREG_TRY(check_features(p.features, c));
-  return h.impl()->supports(c, p);
+  return HandleAccess::impl(h)->supports(c, p);
 }
 
 Status check_global_samples(const SampleCount& n, int64_t local_samples) {
@@ -131,3 +122,35 @@ Status check_global_samples(const SampleCount& n, int64_t local_samples) {
 }
 
 }  // namespace sigreg::detail
+
+namespace sigreg {
+
+using detail::got;
+using detail::invalid;
+using detail::one_of;
+
+// Public (sigreg.hpp): the config checks every call runs.
+Status check_config(const Config& c) {
+  if (c.num_slices < 1 || c.num_slices > std::numeric_limits<int32_t>::max())
+    return invalid("config.num_slices", "expected 1 ≤ K ≤ 2^31−1" + got(c.num_slices));
+  if (c.num_knots < 2 || c.num_knots > kMaxKnots)
+    return invalid("config.num_knots",
+                   "expected 2 ≤ M ≤ " + std::to_string(kMaxKnots) + got(c.num_knots));
+  // The float backends hold Δ and t_j in float: a t_max past float range would make Δ = ∞ and
+  // every phase 0·∞ = NaN, even for finite Z.
+  if (!(c.t_max > 0.0) || !(c.t_max <= static_cast<double>(std::numeric_limits<float>::max())))
+    return invalid("config.t_max",
+                   "expected a finite value > 0 that float can hold (≤ 3.4e38)" + got(c.t_max));
+  if (quadrature_name(c.quadrature) == nullptr)
+    return invalid("config.quadrature",
+                   "expected " + one_of(quadrature_name) + got(static_cast<int>(c.quadrature)));
+  if (c.quadrature == Quadrature::kSimpson && c.num_knots % 2 == 0)
+    return invalid("config.num_knots",
+                   "Simpson's rule needs an odd number of knots" + got(c.num_knots));
+  if (c.math != MathMode::kFloat32 && c.math != MathMode::kAllowTF32)
+    return invalid("config.math",
+                   "expected kFloat32 or kAllowTF32" + got(static_cast<int>(c.math)));
+  return {};
+}
+
+}  // namespace sigreg

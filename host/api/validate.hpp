@@ -14,7 +14,6 @@ namespace sigreg::detail {
 Status invalid(const std::string& argument, const std::string& expected);
 
 Status check_handle(const Handle& handle);
-Status check_config(const Config& config);
 // `name` is how the caller spelled V: "problem.groups" or finalize's "groups".
 Status check_groups(int64_t groups, const Config& config, const char* name);
 // The shape and dtype of Z alone (find_nonfinite has no Config).

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/math.cuh"
-#include "sigreg/knots.hpp"
+#include "core/math.hpp"
+#include "core/knots.hpp"
 #include "sigreg/sigreg.hpp"
 
 namespace sigreg::detail {
@@ -67,6 +67,12 @@ class BackendImpl {
   // *first_index ← smallest flat index of a non-finite element of Z (V×N×D), or −1.
   virtual Status find_nonfinite(const Problem& problem, const void* Z, int64_t* first_index,
                                 Stream stream) = 0;
+};
+
+// The backend behind a handle (null for an invalid one): Handle keeps it private so that the
+// public header exposes the API, not the implementation.
+struct HandleAccess {
+  static BackendImpl* impl(const Handle& handle) { return handle.impl_.get(); }
 };
 
 // Factories, one per backend (host/reference, host/cpu, host/cuda).

@@ -1,4 +1,4 @@
-// Reading and writing Z / dZ elements of any DType on the host (kernels/dtype.cuh holds the
+// Reading and writing Z / dZ elements of any DType on the host (core/dtype.hpp holds the
 // conversions, shared with the CUDA kernels): float32 is copied, bf16 / fp16 widened exactly, and
 // results rounded to nearest, ties to even.
 #pragma once
@@ -6,12 +6,12 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/dtype.cuh"
+#include "core/dtype.hpp"
 #include "sigreg/sigreg.hpp"
 
 namespace sigreg::detail {
 
-inline size_t element_bytes(DType dtype) { return dtype == DType::kFloat32 ? 4 : 2; }
+using math::element_bytes;
 
 // out[i] = x[first + i] as float, i < count.
 inline void widen(const void* x, DType dtype, int64_t first, int64_t count, float* out) {

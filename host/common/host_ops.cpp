@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/finite.cuh"
+#include "core/finite.hpp"
 #include "sigreg/reference.hpp"
 
 namespace sigreg::detail {
@@ -59,17 +59,9 @@ int64_t first_nonfinite(const void* Z, int64_t count, uint32_t mask) {
 
 void host_find_nonfinite(const Problem& problem, const void* Z, int64_t* first_index) {
   const int64_t count = problem.groups * problem.samples * problem.features;
-  switch (problem.dtype) {
-    case DType::kFloat32:
-      *first_index = first_nonfinite<uint32_t>(Z, count, math::kFloatExponentMask);
-      return;
-    case DType::kBFloat16:
-      *first_index = first_nonfinite<uint16_t>(Z, count, math::kBFloat16ExponentMask);
-      return;
-    case DType::kFloat16:
-      *first_index = first_nonfinite<uint16_t>(Z, count, math::kHalfExponentMask);
-      return;
-  }
+  const uint32_t mask = math::exponent_mask(problem.dtype);
+  *first_index = problem.dtype == DType::kFloat32 ? first_nonfinite<uint32_t>(Z, count, mask)
+                                                  : first_nonfinite<uint16_t>(Z, count, mask);
 }
 
 }  // namespace sigreg::detail

@@ -1,6 +1,6 @@
-// The knot table (include/sigreg/knots.hpp): docs/design.md §1.1 written once. Every backend reads
+// The knot table (core/knots.hpp): docs/design.md §1.1 written once. Every backend reads
 // t_j, φ_j and w_j from here, so a quadrature rule is added in exactly one place.
-#include "sigreg/knots.hpp"
+#include "core/knots.hpp"
 
 #include <cmath>
 

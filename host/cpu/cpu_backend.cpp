@@ -23,12 +23,12 @@
 #include <mutex>
 #include <string>
 
+#include "core/math.hpp"
 #include "host/common/backend.hpp"
 #include "host/common/elements.hpp"
 #include "host/common/host_ops.hpp"
 #include "host/common/try.hpp"
 #include "host/cpu/cpu_kernels.hpp"
-#include "kernels/math.cuh"
 
 // OpenBLAS's thread-count controls, declared weak so that another CBLAS also links (then the
 // pointers are null and the BLAS is assumed to be single-threaded or OpenMP-aware).
@@ -40,9 +40,8 @@ int openblas_get_num_threads(void) __attribute__((weak));
 namespace sigreg::detail {
 namespace {
 
-// Tile sizes, chosen by bench_cpu on a 2-core Zen (AVX2) VM: kFwdSlices 128 beat 64 by 10–20%
-// on every shape (the GEMMs get wider, Z is re-read less); 256 was no better and halves the
-// work items. kBwdRows 128 beat 64 by 2–5%.
+// Tile sizes, chosen with bench_cpu: kFwdSlices 128 beat 64 on every shape (the GEMMs get wider,
+// Z is re-read less) and 256 was no better while halving the work items; kBwdRows 128 beat 64.
 constexpr int64_t kVector = cpu::kVectorSlices;  // slices per vector in the tile kernels
 constexpr int64_t kFwdRows = 256;     // forward: samples per sgemm tile and per float run
 constexpr int64_t kChunkRows = 2048;  // forward: fewest samples per work item …
@@ -152,49 +151,48 @@ char* align_workspace(const Workspace& workspace) {
 }
 
 // OpenBLAS (pthread build) would run every per-tile sgemm that our OpenMP threads issue on its
-// own thread pool too, oversubscribing the cores. So while any kCpu handle exists OpenBLAS is
-// kept at one thread (the first handle saves the caller's setting, the last one restores it).
-// Measured on 2 cores: restoring the count after every call instead took the toy forward with
-// 2 threads from 2.9 ms to 19.6 ms, because raising the count wakes OpenBLAS's pool to spin.
-class BlasThreadsPin {
+// own thread pool too, oversubscribing the cores. So while a call of a kCpu handle with more than
+// one thread runs, OpenBLAS is held at one thread: the first call in flight saves the process's
+// setting and the last one to finish restores it. Creating a handle changes nothing; a
+// single-threaded handle never touches the setting (its one thread may use OpenBLAS's pool).
+class BlasSingleThreaded {
  public:
-  static void acquire() {
-    if (openblas_get_num_threads == nullptr || openblas_set_num_threads == nullptr) return;
+  explicit BlasSingleThreaded(int our_threads) : active_(our_threads > 1 && available()) {
+    if (!active_) return;
     const std::lock_guard<std::mutex> lock(mutex());
-    if (users()++ == 0) saved() = openblas_get_num_threads();
+    if (calls()++ == 0) saved() = openblas_get_num_threads();
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
   }
-  static void release() {
-    if (openblas_get_num_threads == nullptr || openblas_set_num_threads == nullptr) return;
+  ~BlasSingleThreaded() {
+    if (!active_) return;
     const std::lock_guard<std::mutex> lock(mutex());
-    if (--users() == 0 && saved() > 1) openblas_set_num_threads(saved());
+    if (--calls() == 0 && saved() != 1) openblas_set_num_threads(saved());
   }
-  // Re-pins if the caller raised the count since the handle was created (cheap check).
-  static void ensure_single() {
-    if (openblas_get_num_threads != nullptr && openblas_set_num_threads != nullptr &&
-        openblas_get_num_threads() != 1)
-      openblas_set_num_threads(1);
-  }
+  BlasSingleThreaded(const BlasSingleThreaded&) = delete;
+  BlasSingleThreaded& operator=(const BlasSingleThreaded&) = delete;
 
  private:
+  static bool available() {
+    return openblas_get_num_threads != nullptr && openblas_set_num_threads != nullptr;
+  }
   static std::mutex& mutex() {
     static std::mutex m;
     return m;
   }
-  static int& users() {
+  static int& calls() {
     static int count = 0;
     return count;
   }
   static int& saved() {
-    static int threads = 0;
+    static int threads = 1;
     return threads;
   }
+  bool active_;
 };
 
 class CpuBackend final : public BackendImpl {
  public:
-  explicit CpuBackend(int threads) : threads_(threads) { BlasThreadsPin::acquire(); }
-  ~CpuBackend() override { BlasThreadsPin::release(); }
+  explicit CpuBackend(int threads) : threads_(threads) {}
   CpuBackend(const CpuBackend&) = delete;
   CpuBackend& operator=(const CpuBackend&) = delete;
 
@@ -242,7 +240,7 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
   auto* partial = reinterpret_cast<double*>(base);
   char* thread_base = base + plan.partial_bytes;
   const int64_t items = V * plan.chunks * plan.k_blocks;
-  BlasThreadsPin::ensure_single();
+  const BlasSingleThreaded blas_pin(threads_);
 
 #pragma omp parallel num_threads(threads_)
   {
@@ -319,7 +317,7 @@ Status CpuBackend::backward(const BackwardArgs& args) {
   const double n_global = math::resolve_count(args.count);
   const int64_t tiles = ceil_div(N, kBwdRows);
   const int64_t items = V * tiles;
-  BlasThreadsPin::ensure_single();
+  const BlasSingleThreaded blas_pin(threads_);
 
 #pragma omp parallel num_threads(threads_)
   {

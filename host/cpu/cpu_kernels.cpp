@@ -14,7 +14,7 @@
 // bits (FMA contraction), as expected across CPUs.
 #include "host/cpu/cpu_kernels.hpp"
 
-#include "kernels/phasor.cuh"
+#include "core/phasor.hpp"
 
 // Vectors pass by value only between always-inline helpers, never across a call boundary, so
 // the AVX-versus-SSE calling convention GCC warns about (-Wpsabi) never applies.
@@ -37,9 +37,9 @@ using simd::i8;
 using simd::kLanes;
 
 // Samples per rotation group: kRows independent rotation chains per lane vector. A power of two,
-// so that kRows·φ_j is exact in float and the caller can add back exactly rows·φ_j. Measured
-// (toy shape, 1 thread, Zen AVX2): 4 rows 4.2 ms, 2 rows 5.8 ms, 1 row 7.0 ms per forward; the
-// few spills at 4 cost less than the multiply-add latency they hide.
+// so that kRows·φ_j is exact in float and the caller can add back exactly rows·φ_j. 4 was the
+// fastest of 1, 2 and 4 in bench_cpu (docs/performance.md): the few spills at 4 cost less than
+// the multiply-add latency they hide.
 constexpr int kRows = 4;
 
 SIGREG_ALWAYS_INLINE void rotate(f8* c, f8* s, const f8& c1, const f8& s1) {
@@ -71,8 +71,8 @@ SIGREG_ALWAYS_INLINE bool tile_in_fast_range(const float* P, int64_t rows, int64
 // Samples per centring step of the forward sums: kCentreRows/kRows row groups add their raw
 // cos / sin, then kCentreRows·φ_j is subtracted once (a power of two, so exact in float). The
 // float sums drift at most kCentreRows from centred, no more than the centred sum of a tile
-// itself, so accuracy is that of centring every group. Measured (toy, 1 thread, Zen 3): the
-// forward tile kernel 7.4 → 6.4 cycles per (n, k) against subtracting kRows·φ_j every group.
+// itself, so accuracy is that of centring every group; it is faster in bench_cpu than
+// subtracting kRows·φ_j every group.
 constexpr int kCentreRows = 4 * kRows;
 static_assert((kCentreRows & (kCentreRows - 1)) == 0, "kCentreRows·φ_j must be exact in float");
 

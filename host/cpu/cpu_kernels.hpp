@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "sigreg/knots.hpp"
+#include "core/knots.hpp"
 
 namespace sigreg::detail::cpu {
 

@@ -24,7 +24,8 @@
 #include "host/cuda/cuda_check.hpp"
 #include "host/cuda/kernel_versions.hpp"
 #include "kernels/ecf_kernels.cuh"
-#include "kernels/finite.cuh"
+#include "core/dtype.hpp"
+#include "core/finite.hpp"
 #include "kernels/finite_kernels.cuh"
 
 namespace sigreg::detail {
@@ -90,12 +91,10 @@ class CudaBackend final : public BackendImpl {
                         Stream stream) override {
     DeviceGuard guard;
     SIGREG_TRY(guard.enter(device_));
-    const uint32_t mask = p.dtype == DType::kFloat32    ? math::kFloatExponentMask
-                          : p.dtype == DType::kBFloat16 ? math::kBFloat16ExponentMask
-                                                        : math::kHalfExponentMask;
-    return cuda_status(kernels::launch_find_nonfinite(Z, p.groups * p.samples * p.features,
-                                                      p.dtype == DType::kFloat32 ? 4 : 2, mask,
-                                                      first_index, stream),
+    return cuda_status(kernels::launch_find_nonfinite(
+                           Z, p.groups * p.samples * p.features,
+                           static_cast<int>(math::element_bytes(p.dtype)),
+                           math::exponent_mask(p.dtype), first_index, stream),
                        "find_nonfinite_kernel launch");
   }
 

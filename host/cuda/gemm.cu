@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "core/dtype.hpp"
 #include "host/common/try.hpp"
 #include "host/cuda/cuda_check.hpp"
 #include "host/cuda/gemm.hpp"
@@ -23,10 +24,8 @@ cudaDataType_t cuda_type(DType dtype) {
                                     : CUDA_R_32F;
 }
 
-size_t element_bytes(DType dtype) { return dtype == DType::kFloat32 ? 4 : 2; }
-
 const char* offset(const void* p, int64_t elements, DType dtype) {
-  return static_cast<const char*>(p) + elements * static_cast<int64_t>(element_bytes(dtype));
+  return static_cast<const char*>(p) + elements * static_cast<int64_t>(math::element_bytes(dtype));
 }
 
 }  // namespace

@@ -1,17 +1,22 @@
 // The registry of CUDA kernel versions (kernel_versions.hpp) and the "auto" rule.
 //
-// "auto" is the measured winner per shape class (H200, fwd+bwd, bench/results/2026-11-26-H200):
-// "fused" wins where launches dominate — toy (V,N,D,K) = (1,4096,32,256): 0.068 ms against
-// simple's 0.082; lejepa (8,256,128,1024): 0.225 against 0.238 — and "simple" wins once the
-// GEMM dominates, where cuBLAS's main loop beats the fused FFMA tile: large (1,16384,1024,1024):
-// 2.52 against 3.39 ms; huge: 71.7 against 100 ms. The boundary sits between those classes, at
-// 4·10⁹ GEMM flops (lejepa: 0.54·10⁹, large: 34·10⁹). A version that lost at every shape (fused
-// forward with the simple backward) was deleted. "fused_tc" (the fused kernels on tensor cores,
-// for bf16 / fp16 Z and TF32) is not yet measured on a GPU: "auto" does not pick it, a caller may
-// name it.
+// "auto" is the measured winner per shape class (fwd+bwd on an H200; the table and its record:
+// docs/performance.md): "fused" wins where launches dominate (toy, lejepa) and "simple" once the
+// GEMM dominates (large, huge), where cuBLAS's main loop beats the fused FFMA tile. The boundary
+// sits between those classes, at kLaunchBoundFlops GEMM flops. A version that lost at every shape
+// (fused forward with the simple backward) was deleted. "fused_tc" (the fused kernels on tensor
+// cores, for bf16 / fp16 Z and TF32) is not yet measured on a GPU: "auto" does not pick it, a
+// caller may name it.
 #include "host/cuda/kernel_versions.hpp"
 
 namespace sigreg::detail {
+
+// Each version is defined in its own file, host/cuda/version_<name>.cu (version_fused.cu holds
+// "fused" and "fused_tc"), and listed here once; CMake builds every version_*.cu.
+extern const KernelVersion kSimpleVersion;
+extern const KernelVersion kFusedVersion;
+extern const KernelVersion kFusedTcVersion;
+
 namespace {
 
 const KernelVersion* const kRegistry[] = {&kSimpleVersion, &kFusedVersion, &kFusedTcVersion};

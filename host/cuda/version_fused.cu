@@ -19,6 +19,7 @@
 // forward's partials sit where the backward's dP will.
 #include <algorithm>
 
+#include "core/dtype.hpp"
 #include "host/common/try.hpp"
 #include "host/cuda/cuda_check.hpp"
 #include "host/cuda/gemm.hpp"
@@ -60,12 +61,12 @@ bool supports(const Config& c, const Problem& p) {
 Regions workspace(const Config& c, const Problem& p) {
   const int64_t V = p.groups, N = p.samples, K = c.num_slices;
   const int M = c.num_knots;
-  const size_t element = p.dtype == DType::kFloat32 ? sizeof(float) : 2;
+  const size_t element = math::element_bytes(p.dtype);
   Regions r;
-  r.first = std::max(bytes_of(V * N * K, element),
-                     bytes_of(kernels::fused_partials_count(V, N, K, M), sizeof(double)));
-  r.second = bytes_of(kernels::coefficients_count(V, K, M), sizeof(float));
-  if (p.dtype != DType::kFloat32) r.third = bytes_of(p.features * K, 2);
+  r.projections = std::max(bytes_of(V * N * K, element),
+                           bytes_of(kernels::fused_partials_count(V, N, K, M), sizeof(double)));
+  r.coefficients = bytes_of(kernels::coefficients_count(V, K, M), sizeof(float));
+  if (p.dtype != DType::kFloat32) r.staging = bytes_of(p.features * K, 2);
   return r;
 }
 
@@ -73,7 +74,7 @@ template <bool kTensorCores>
 Status ecf_sums(cublasHandle_t, const SumsArgs& a) {
   const Problem& p = a.problem;
   const int64_t V = p.groups, N = p.samples, K = a.config.num_slices;
-  auto* partials = static_cast<double*>(carve(a.workspace, workspace(a.config, p)).first);
+  auto* partials = static_cast<double*>(carve(a.workspace, workspace(a.config, p)).projections);
   SIGREG_TRY(cuda_status(
       kernels::launch_fused_ecf_partials(gemm_of<kTensorCores>(a.config, p), a.Z, a.A, V, N,
                                          p.features, K, a.knots.floats, partials, a.stream),
@@ -88,28 +89,28 @@ Status backward(cublasHandle_t cublas, const BackwardArgs& a) {
   const Problem& p = a.problem;
   const int64_t V = p.groups, N = p.samples, D = p.features, K = a.config.num_slices;
   const Carved w = carve(a.workspace, workspace(a.config, p));
-  auto* coefficients = static_cast<float*>(w.second);
-  auto* A16 = static_cast<uint16_t*>(w.third);
+  auto* coefficients = static_cast<float*>(w.coefficients);
+  auto* A16 = static_cast<uint16_t*>(w.staging);
   SIGREG_TRY(cuda_status(kernels::launch_backward_coefficients(a.sums, V, K, a.knots, a.count,
                                                                a.grad_loss, coefficients, a.stream),
                          "backward_coefficients_kernel launch"));
   SIGREG_TRY(cuda_status(
       kernels::launch_fused_dp(gemm_of<kTensorCores>(a.config, p), a.Z, a.A, coefficients, V, N, D,
-                               K, a.knots.floats, w.first, a.stream),
+                               K, a.knots.floats, w.projections, a.stream),
       "fused_dp_kernel launch"));
   if (p.dtype != DType::kFloat32)
     SIGREG_TRY(cuda_status(kernels::launch_round(a.A, D * K, p.dtype, A16, a.stream),
                            "round_kernel launch (A to 16 bits)"));
-  return project_back(cublas, w.first, p.dtype, a.A, A16, V * N, D, K, a.dZ);
+  return project_back(cublas, w.projections, p.dtype, a.A, A16, V * N, D, K, a.dZ);
 }
 
 }  // namespace
 
-const KernelVersion kFusedVersion = {
+extern const KernelVersion kFusedVersion = {
     "fused",   supports<false>, "float32 Z, float32 math (MathMode::kFloat32) and M ≤ 32 knots",
     workspace, ecf_sums<false>, backward<false>};
 
-const KernelVersion kFusedTcVersion = {
+extern const KernelVersion kFusedTcVersion = {
     "fused_tc",
     supports<true>,
     "bf16 or fp16 Z, or float32 Z with MathMode::kAllowTF32; M ≤ 32 knots; a build with CuTe",

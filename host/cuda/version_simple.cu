@@ -27,23 +27,23 @@ Regions workspace(const Config& c, const Problem& p) {
   const int64_t V = p.groups, N = p.samples, D = p.features, K = c.num_slices;
   const int M = c.num_knots;
   Regions r;
-  r.first = bytes_of(V * N * K, sizeof(float));
-  r.second = std::max(bytes_of(kernels::ecf_partials_count(V, N, K, M), sizeof(double)),
-                      bytes_of(kernels::coefficients_count(V, K, M), sizeof(float)));
+  r.projections = bytes_of(V * N * K, sizeof(float));
+  r.coefficients = std::max(bytes_of(kernels::ecf_partials_count(V, N, K, M), sizeof(double)),
+                            bytes_of(kernels::coefficients_count(V, K, M), sizeof(float)));
   if (p.dtype != DType::kFloat32)
-    r.third = add_sat(align_up(bytes_of(D * K, 2)), bytes_of(V * N * K, 2));
+    r.staging = add_sat(align_up(bytes_of(D * K, 2)), bytes_of(V * N * K, 2));
   return r;
 }
 
-// The 16-bit staging of the third region: A16 (D×K), then dP16 (V×N×K).
+// The staging region of a 16-bit input: A16 (D×K), then dP16 (V×N×K).
 struct Staging {
   uint16_t* A16;
   uint16_t* dP16;
 };
 
-Staging staging(void* third, const Problem& p, int64_t K) {
-  auto* A16 = static_cast<uint16_t*>(third);
-  return {A16, reinterpret_cast<uint16_t*>(static_cast<char*>(third) +
+Staging staging(void* region, const Problem& p, int64_t K) {
+  auto* A16 = static_cast<uint16_t*>(region);
+  return {A16, reinterpret_cast<uint16_t*>(static_cast<char*>(region) +
                                            align_up(bytes_of(p.features * K, 2)))};
 }
 
@@ -58,9 +58,9 @@ Status ecf_sums(cublasHandle_t cublas, const SumsArgs& a) {
   const Problem& p = a.problem;
   const int64_t V = p.groups, N = p.samples, K = a.config.num_slices;
   const Carved w = carve(a.workspace, workspace(a.config, p));
-  auto* P = static_cast<float*>(w.first);
-  auto* partials = static_cast<double*>(w.second);
-  const Staging s = staging(w.third, p, K);
+  auto* P = static_cast<float*>(w.projections);
+  auto* partials = static_cast<double*>(w.coefficients);
+  const Staging s = staging(w.staging, p, K);
   SIGREG_TRY(round_directions(a.A, p, K, s.A16, a.stream));
   SIGREG_TRY(project(cublas, a.Z, p.dtype, a.A, s.A16, V * N, p.features, K, P));
   SIGREG_TRY(
@@ -76,9 +76,9 @@ Status backward(cublasHandle_t cublas, const BackwardArgs& a) {
   const Problem& p = a.problem;
   const int64_t V = p.groups, N = p.samples, K = a.config.num_slices;
   const Carved w = carve(a.workspace, workspace(a.config, p));
-  auto* P = static_cast<float*>(w.first);
-  auto* coefficients = static_cast<float*>(w.second);
-  const Staging s = staging(w.third, p, K);
+  auto* P = static_cast<float*>(w.projections);
+  auto* coefficients = static_cast<float*>(w.coefficients);
+  const Staging s = staging(w.staging, p, K);
   SIGREG_TRY(cuda_status(kernels::launch_backward_coefficients(a.sums, V, K, a.knots, a.count,
                                                                a.grad_loss, coefficients, a.stream),
                          "backward_coefficients_kernel launch"));
@@ -95,6 +95,6 @@ Status backward(cublasHandle_t cublas, const BackwardArgs& a) {
 
 }  // namespace
 
-const KernelVersion kSimpleVersion = {"simple", supports, "", workspace, ecf_sums, backward};
+extern const KernelVersion kSimpleVersion = {"simple", supports, "", workspace, ecf_sums, backward};
 
 }  // namespace sigreg::detail

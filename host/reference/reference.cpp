@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/math.cuh"
+#include "core/math.hpp"
 
 namespace sigreg::reference {
 namespace {

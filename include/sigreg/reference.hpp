@@ -1,14 +1,13 @@
 // The float64 reference: docs/design.md §1 written as plain loops over doubles, the statement of
 // the math every fast path is tested against. Readable, not fast: O(V·N·K·(D + M)).
 // Shapes use the design document's letters; all arrays row-major and contiguous. The knots,
-// window and weights come from the one knot table (sigreg/knots.hpp). Every function expects a
+// window and weights come from the one knot table (host/common/knots.cpp). Every function expects a
 // valid config (can_implement() checks it); one with M outside [2, kMaxKnots] gets NaN outputs.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "sigreg/knots.hpp"
 #include "sigreg/sigreg.hpp"
 
 namespace sigreg::reference {

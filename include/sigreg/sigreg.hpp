@@ -57,6 +57,9 @@ enum class MathMode {
   kAllowTF32,  // tensor-core TF32 projections where available (CUDA)
 };
 
+// Largest number of knots M any backend accepts.
+constexpr int kMaxKnots = 256;
+
 // The regulariser's hyper-parameters. Defaults match LeJEPA's SIGReg (17 knots on [0, 3],
 // trapezoid, 256 slices).
 struct Config {
@@ -131,14 +134,19 @@ enum class Backend {
 };
 
 const char* backend_name(Backend backend);
+// The names of the enums' values, as the Python package spells them ("trapezoid", "simpson";
+// "float32", "bfloat16", "float16"); nullptr for a value outside the enum.
+const char* quadrature_name(Quadrature rule);
+const char* dtype_name(DType dtype);
 
 // Returns whether this build contains the CUDA backend and a usable GPU is present.
 bool cuda_available();
 
 // Note for the CPU backend: it parallelises with OpenMP and calls BLAS from inside its threads,
-// so while any kCpu handle exists OpenBLAS is held at 1 thread (the first handle saves the
-// process's setting, the last one destroyed restores it). On a machine shared with other busy
-// processes, OMP_WAIT_POLICY=passive avoids OpenMP's spin-waiting.
+// so while one of its calls with more than one thread runs, OpenBLAS is held at 1 thread (the
+// process's setting is restored when the last such call returns; creating a handle changes
+// nothing). On a machine shared with other busy processes, OMP_WAIT_POLICY=passive avoids
+// OpenMP's spin-waiting.
 struct HandleOptions {
   int num_threads = 0;  // CPU backend: worker threads; 0 = all hardware threads
   int device = -1;      // CUDA backend: device ordinal; -1 = the current device
@@ -155,7 +163,8 @@ std::vector<std::string> kernel_versions(Backend backend);
 
 namespace detail {
 class BackendImpl;
-}
+struct HandleAccess;  // the library's own way in (host/common/backend.hpp)
+}  // namespace detail
 
 // A backend plus its long-lived resources (the cuBLAS handle, the thread count). Create one per
 // training process; creation may allocate, calls through it do not.
@@ -179,11 +188,15 @@ class Handle {
 
   bool valid() const { return impl_ != nullptr; }
   Backend backend() const;  // kReference for an invalid handle: check valid() first
-  detail::BackendImpl* impl() const { return impl_.get(); }
 
  private:
+  friend struct detail::HandleAccess;
   std::unique_ptr<detail::BackendImpl> impl_;
 };
+
+// Checks `config` alone, without a handle: the same checks of num_slices, num_knots, t_max,
+// quadrature and math mode that every call makes (the message names the field).
+Status check_config(const Config& config);
 
 // Checks `config` and `problem` without touching memory: the same checks every call makes,
 // including the backend's own limits, so a call it accepts never fails with kNotSupported.
@@ -230,9 +243,9 @@ Status backward(const Handle& handle, const Config& config, const Problem& probl
 // Opt-in check for non-finite inputs (NaN, ±Inf). The regulariser itself never checks: a NaN or
 // ±Inf in Z propagates, so every slice whose projection involves it (in practice all slices of
 // that group, since directions are dense) gets NaN sums and stats, the loss is NaN and so is the
-// gradient — nothing crashes, hangs or indexes out of range (docs/reliability.md).
-// This call writes to *first_index (one int64 in the backend's memory) the smallest flat index
-// v·N·D + n·D + d of a non-finite element of Z (V×N×D), or −1 when every element is finite.
+// gradient — nothing crashes, hangs or indexes out of range (docs/guarantees.md, "Non-finite
+// inputs"). This call writes to *first_index (one int64 in the backend's memory) the smallest flat
+// index v·N·D + n·D + d of a non-finite element of Z (V×N×D), or −1 when every element is finite.
 // Deterministic on every backend; on CUDA asynchronous like every other call (it reads Z once).
 Status find_nonfinite(const Handle& handle, const Problem& problem, const void* Z,
                       int64_t* first_index, Stream stream = nullptr);

@@ -47,8 +47,8 @@
 #include <tuple>
 #include <vector>
 
-#include "kernels/math.cuh"  // math::resolve_count_exactly: the count check of the reference path
-#include "sigreg/knots.hpp"
+#include "core/knots.hpp"
+#include "core/math.hpp"  // math::resolve_count_exactly: the count check of the reference path
 #include "sigreg/reference.hpp"
 #include "sigreg/sigreg.hpp"
 
@@ -229,8 +229,15 @@ struct Options {
   std::string kernels = sigreg::HandleOptions{}.kernels;
 };
 
-const char* quadrature_name(sigreg::Quadrature q) {
-  return q == sigreg::Quadrature::kSimpson ? "simpson" : "trapezoid";
+// The quadrature rule named `name` (sigreg::quadrature_name's spelling); raises ValueError.
+sigreg::Quadrature parse_quadrature(const std::string& name) {
+  std::string names;
+  for (int i = 0; sigreg::quadrature_name(static_cast<sigreg::Quadrature>(i)) != nullptr; ++i) {
+    const std::string candidate = sigreg::quadrature_name(static_cast<sigreg::Quadrature>(i));
+    if (candidate == name) return static_cast<sigreg::Quadrature>(i);
+    names += (names.empty() ? "'" : "' or '") + candidate;
+  }
+  raise_value("quadrature: expected " + names + "', got '" + name + "'");
 }
 
 // The configuration string of `o`, every key written (the inverse of parse_options).
@@ -238,7 +245,7 @@ std::string config_string(const Options& o) {
   char t_max[32];
   std::snprintf(t_max, sizeof t_max, "%.17g", o.config.t_max);
   return str("num_slices=", o.config.num_slices, ",knots=", o.config.num_knots, ",t_max=", t_max,
-             ",quadrature=", quadrature_name(o.config.quadrature), ",seed=", o.config.seed,
+             ",quadrature=", sigreg::quadrature_name(o.config.quadrature), ",seed=", o.config.seed,
              ",allow_tf32=", o.config.math == sigreg::MathMode::kAllowTF32 ? 1 : 0,
              ",kernels=", o.kernels);
 }
@@ -280,12 +287,7 @@ Options parse_options(const std::string& text) {
       options.config.t_max = std::strtod(value.c_str(), &rest);
       if (value.empty() || *rest != '\0') bad_config(text, "bad t_max");
     } else if (key == "quadrature") {
-      if (value == "trapezoid")
-        options.config.quadrature = sigreg::Quadrature::kTrapezoid;
-      else if (value == "simpson")
-        options.config.quadrature = sigreg::Quadrature::kSimpson;
-      else
-        raise_value("quadrature: expected 'trapezoid' or 'simpson', got '" + value + "'");
+      options.config.quadrature = parse_quadrature(value);
     } else if (key == "seed") {
       errno = 0;
       options.config.seed = std::strtoull(value.c_str(), &rest, 10);
@@ -625,9 +627,7 @@ std::string defaults() { return config_string(Options{}); }
 // Raises ValueError with the library's message when it would reject `config`.
 bool check_config(std::string config) {
   const Options o = parse_options(config);
-  run(kCpuDevice, "auto", [&](const sigreg::Handle& h, sigreg::Stream) {
-    return sigreg::can_implement(h, o.config, sigreg::Problem{1, 1, 1, sigreg::DType::kFloat32});
-  });
+  check(sigreg::check_config(o.config));
   if (o.kernels != "auto") {
     const auto names = sigreg::kernel_versions(sigreg::Backend::kCuda);
     if (std::find(names.begin(), names.end(), o.kernels) == names.end()) {

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/dtype.cuh"
+#include "core/dtype.hpp"
 #include "sigreg/sigreg.hpp"
 
 namespace {

@@ -15,9 +15,9 @@
 #include <random>
 #include <vector>
 
-#include "kernels/dtype.cuh"
+#include "core/dtype.hpp"
 #include "kernels/ecf_kernels.cuh"
-#include "kernels/finite.cuh"
+#include "core/finite.hpp"
 #include "kernels/finite_kernels.cuh"
 
 namespace {

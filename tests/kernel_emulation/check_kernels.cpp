@@ -16,7 +16,7 @@
 #include <random>
 #include <vector>
 
-#include "kernels/dtype.cuh"
+#include "core/dtype.hpp"
 #include "kernels/ecf_kernels.cuh"
 #include "kernels/fused_kernels.cuh"
 #include "sigreg/reference.hpp"

@@ -19,7 +19,7 @@
 #include <cute/atom/mma_atom.hpp>
 #include <cute/atom/mma_traits_sm80.hpp>
 
-#include "kernels/dtype.cuh"
+#include "core/dtype.hpp"
 
 namespace sigreg::emulated {
 

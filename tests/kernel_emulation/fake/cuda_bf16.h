@@ -1,7 +1,7 @@
 // The emulation's stand-in for cuda_bf16.h: the raw bfloat16 type CUTLASS's bfloat16_t converts
-// from and to, with the project's own conversions (kernels/dtype.cuh).
+// from and to, with the project's own conversions (core/dtype.hpp).
 #pragma once
-#include "kernels/dtype.cuh"
+#include "core/dtype.hpp"
 
 struct __nv_bfloat16_raw {
   unsigned short x;

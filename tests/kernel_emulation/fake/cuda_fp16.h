@@ -1,7 +1,7 @@
 // The emulation's stand-in for cuda_fp16.h: the raw binary16 type CUTLASS's half_t converts from
-// and to, with the project's own conversions (kernels/dtype.cuh).
+// and to, with the project's own conversions (core/dtype.hpp).
 #pragma once
-#include "kernels/dtype.cuh"
+#include "core/dtype.hpp"
 
 struct __half_raw {
   unsigned short x;

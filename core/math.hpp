@@ -1,15 +1,16 @@
-// Device-side math shared with the host: compiled by nvcc for the kernels and by the host
-// compiler for the CPU paths, so both backends run the same formulas.
+// core/: the math every backend includes — compiled by nvcc for the CUDA kernels and by the host
+// compiler for the reference and CPU paths, so all backends run the same formulas. Header-only,
+// no CUDA runtime dependency.
 //  - Philox4x32-10 (Salmon et al., SC'11), the counter-based generator of docs/design.md §2;
 //  - the Box–Muller normal transform in float64 (so CPU and GPU agree to float rounding);
 //  - the backward coefficients of docs/design.md §1.3 (the knot table itself:
-//    include/sigreg/knots.hpp).
+//    core/knots.hpp).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 
-#include "sigreg/knots.hpp"
+#include "core/knots.hpp"
 
 #if defined(__CUDACC__)
 #define SIGREG_HD __host__ __device__ __forceinline__

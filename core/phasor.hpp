@@ -7,7 +7,7 @@
 // t_j·p; forward and backward anchor at the same knots so they see the same cosines.
 #pragma once
 
-#include "kernels/math.cuh"
+#include "core/math.hpp"
 
 namespace sigreg::math {
 

@@ -1,16 +1,32 @@
-// The 16-bit element types of Z and dZ (DType::kBFloat16, DType::kFloat16) as raw bits, with the
-// one set of conversions both backends use: exact widening to float, and rounding a float to the
-// nearest 16-bit value (ties to even, overflow to ±Inf, NaN kept NaN) — the IEEE-754 rules every
-// GPU and PyTorch apply, written on the bits so that the host path, the CUDA kernels and the
-// kernel emulation compute the same values without cuda_bf16.h / cuda_fp16.h.
+// What every backend knows of an element type of Z and dZ (sigreg::DType): its size, its
+// exponent bits (the non-finite test, core/finite.hpp), and for the 16-bit types (bf16, fp16, held
+// as raw bits) the one set of conversions all backends use: exact widening to float, and rounding a
+// float to the nearest 16-bit value (ties to even, overflow to ±Inf, NaN kept NaN) — the IEEE-754
+// rules every GPU and PyTorch apply, written on the bits so that the host path, the CUDA kernels
+// and the kernel emulation compute the same values without cuda_bf16.h / cuda_fp16.h.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/math.cuh"
+#include "core/math.hpp"
 
 namespace sigreg::math {
+
+// Bytes of one element.
+SIGREG_HD size_t element_bytes(DType dtype) { return dtype == DType::kFloat32 ? 4 : 2; }
+
+constexpr uint32_t kFloatExponentMask = 0x7f800000u;
+constexpr uint32_t kBFloat16ExponentMask = 0x7f80u;
+constexpr uint32_t kHalfExponentMask = 0x7c00u;
+
+// The exponent mask of `dtype`'s elements.
+SIGREG_HD uint32_t exponent_mask(DType dtype) {
+  return dtype == DType::kFloat32    ? kFloatExponentMask
+         : dtype == DType::kBFloat16 ? kBFloat16ExponentMask
+                                     : kHalfExponentMask;
+}
 
 SIGREG_HD uint32_t float_bits(float x) {
   uint32_t b;

@@ -6,15 +6,11 @@
 
 #include <cstdint>
 
-#include "kernels/math.cuh"
+#include "core/dtype.hpp"  // the exponent masks
 
 namespace sigreg::math {
 
-constexpr uint32_t kFloatExponentMask = 0x7f800000u;
-constexpr uint32_t kBFloat16ExponentMask = 0x7f80u;
-constexpr uint32_t kHalfExponentMask = 0x7c00u;
-
-// `bits`: one element's bits; `mask`: its type's exponent mask (the three above).
+// `bits`: one element's bits; `mask`: its type's exponent mask (exponent_mask, core/dtype.hpp).
 SIGREG_HD bool is_nonfinite_bits(uint32_t bits, uint32_t mask = kFloatExponentMask) {
   return (bits & mask) == mask;
 }

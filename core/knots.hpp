@@ -1,6 +1,7 @@
-// sigreg::KnotTable — the frequency grid of docs/design.md §1.1, built once per Config and read
-// by every backend: the float64 reference, the CPU fast path and the CUDA kernels (which take it,
-// or its float view, by value as a kernel argument). One definition of t_j, φ_j and w_j.
+// sigreg::KnotTable — the frequency grid of docs/design.md §1.1, built once per Config (by
+// host/common/knots.cpp, the one place a quadrature rule is written) and read by every backend:
+// the float64 reference, the CPU fast path and the CUDA kernels (which take it, or its float
+// view, by value as a kernel argument — 8 KiB, hence CUDA ≥ 12.1). Internal: not installed.
 #pragma once
 
 #include <cstdint>
@@ -9,10 +10,8 @@
 
 namespace sigreg {
 
-// Largest M any backend accepts: the table is a fixed-size value so that kernels can take it as
-// an argument, and the hot paths never allocate.
-constexpr int kMaxKnots = 256;
-
+// A fixed-size value (M ≤ kMaxKnots) so that kernels can take it as an argument and the hot
+// paths never allocate.
 struct KnotTable {
   int count = 0;          // M
   double delta = 0.0;     // Δ = t_max / (M − 1)
