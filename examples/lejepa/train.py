@@ -1,6 +1,6 @@
 """A LeJEPA-style self-supervised training script with sigreg.SIGReg — the pattern to copy.
 
-    python examples/lejepa/train.py                               # CPU, one process, ≈ 1 minute
+    python examples/lejepa/train.py                               # CPU, one process, < 1 minute
     torchrun --nproc_per_node 2 examples/lejepa/train.py          # DDP: gloo on CPU, NCCL on GPUs
     python examples/lejepa/train.py --lam 0                       # no SIGReg: the embedding collapses
     python examples/lejepa/train.py --device cuda --compile --bf16
@@ -141,6 +141,8 @@ def main():
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast for the model")
     p.add_argument("--compile", action="store_true", help="torch.compile the model and loss")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads per rank (this model is small: more threads mostly wait)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--min-accuracy", type=float, default=None,
@@ -157,8 +159,8 @@ def main():
     else:
         rank, world, local = 0, 1, 0
     device = torch.device(args.device, local) if args.device == "cuda" else torch.device("cpu")
-    if device.type == "cpu":  # share the cores between the ranks
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
     if args.batch % world:
         raise SystemExit(f"--batch {args.batch} must divide by the world size {world}")
 
