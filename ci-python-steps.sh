@@ -7,7 +7,7 @@
 # (the newest) and the oldest supported, 2.10, in a venv of its own. PyPI's only Linux torch
 # wheel is the CUDA build (torch + nvidia-* wheels; measured on the 2-core host: 11 min 23 s to
 # download and install torch 2.10.0 + numpy + pytest into a fresh venv, 7.0 GB installed), so the
-# second venv is kept under build-py/ and reused when it already has torch 2.10.
+# second venv lives outside the clone, in the user's cache, and is reused when it has torch 2.10.
 if ! python3 -c "import torch" >/dev/null 2>&1; then
   python3 -m pip install --quiet torch
 fi
@@ -34,7 +34,7 @@ python3 -c "import sys; a, b = map(float, sys.argv[1:]); print(f'ci: probe accur
 
 # The same wheel under the oldest supported torch.
 SECONDS=0
-venv=build-py/venv-torch2.10
+venv="${XDG_CACHE_HOME:-${HOME}/.cache}/sigreg-ci/venv-torch2.10"
 if ! "${venv}/bin/python" -c "import torch, sys; sys.exit(not torch.__version__.startswith('2.10.'))" 2>/dev/null; then
   rm -rf "${venv}"
   python3 -m venv "${venv}"
