@@ -34,7 +34,9 @@ def kernel_versions() -> list:
 def null_expectation(knots: int = _C.DEFAULTS["knots"], t_max: float = _C.DEFAULTS["t_max"],
                      quadrature: str = _C.DEFAULTS["quadrature"]) -> float:
     """E[stat] for i.i.d. N(0,1) projections (any N): Σ_j w_j (1 − φ_j²)."""
-    return _C.null_expectation(_config(1, knots, t_max, quadrature, 0, False, "auto"))
+    d = _C.DEFAULTS
+    return _C.null_expectation(
+        _config(1, knots, t_max, quadrature, d["seed"], d["allow_tf32"], d["kernels"]))
 
 
 __all__ = ["SIGReg", "SIGRegStats", "sigreg_loss", "cuda_available", "kernel_versions",

@@ -211,7 +211,8 @@ def sigreg_loss(z, A, *, knots=_D["knots"], t_max=_D["t_max"], quadrature=_D["qu
     if A.device != zg.device:
         A = A.to(zg.device)
     world = _world(distributed, process_group)
-    config = _ops.config_string(A.shape[1], knots, t_max, quadrature, 0, allow_tf32, kernels)
+    config = _ops.config_string(A.shape[1], knots, t_max, quadrature, _D["seed"], allow_tf32,
+                                kernels)
     loss, stats, samples = _sigreg(zg, A, config, world, process_group, ddp_grad_scale)
     if return_stats:
         return loss, SIGRegStats(loss, stats, max(world, 1), samples, None)
