@@ -10,10 +10,15 @@ docs/design.md §1; the directions §2; the distributed split §3.
 """
 import torch  # noqa: F401  (loads libtorch before the extension)
 
+from importlib.metadata import PackageNotFoundError, version
+
 from . import _C, _ops  # noqa: F401  (_ops registers the fake kernels and autograd formulas)
 from ._module import SIGReg, SIGRegStats, _config, sigreg_loss
 
-__version__ = "0.2.0"
+try:
+    __version__ = version("sigreg")  # CMakeLists.txt's project(sigreg VERSION …), via pyproject
+except PackageNotFoundError:  # pragma: no cover - imported from a source tree, not installed
+    __version__ = "unknown"
 
 
 def cuda_available() -> bool:
@@ -26,9 +31,12 @@ def kernel_versions() -> list:
     return list(_C.kernel_versions())
 
 
-def null_expectation(knots: int = 17, t_max: float = 3.0, quadrature: str = "trapezoid") -> float:
+def null_expectation(knots: int = _C.DEFAULTS["knots"], t_max: float = _C.DEFAULTS["t_max"],
+                     quadrature: str = _C.DEFAULTS["quadrature"]) -> float:
     """E[stat] for i.i.d. N(0,1) projections (any N): Σ_j w_j (1 − φ_j²)."""
-    return float(_C.null_expectation(_config(1, knots, t_max, quadrature, 0, False, "auto")))
+    d = _C.DEFAULTS
+    return _C.null_expectation(
+        _config(1, knots, t_max, quadrature, d["seed"], d["allow_tf32"], d["kernels"]))
 
 
 __all__ = ["SIGReg", "SIGRegStats", "sigreg_loss", "cuda_available", "kernel_versions",

@@ -43,15 +43,16 @@ import torch.distributed as dist
 
 from . import _C, _ops
 
-_QUADRATURES = ("trapezoid", "simpson")
 _U64 = 2**64
+_D = _C.DEFAULTS  # the library's defaults (sigreg::Config): written once, in C++
+_call = _C.call  # an operator call that raises the error type the extension names
 
 
 def _config(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels) -> str:
     """The operators' configuration string, checked: raises ValueError (with the library's
     message) for a configuration it would reject."""
-    if quadrature not in _QUADRATURES:
-        raise ValueError(f"quadrature: expected 'trapezoid' or 'simpson', got {quadrature!r}")
+    if not isinstance(quadrature, str):
+        raise ValueError(f"quadrature: expected a string, got {quadrature!r}")
     if not 0 <= int(seed) < _U64:
         raise ValueError(f"seed: expected 0 ≤ seed < 2^64, got {seed}")
     if not isinstance(kernels, str):
@@ -118,6 +119,7 @@ def _groups_view(z: torch.Tensor) -> torch.Tensor:
     return z.reshape(math.prod(z.shape[:-2]), z.shape[-2], z.shape[-1])
 
 
+@torch.compiler.disable  # reads an index back: a graph break in any case
 def _check_finite(z: torch.Tensor) -> None:
     """Raises ValueError naming the first NaN / ±Inf element (v, n, d) of z (V, N, D).
 
@@ -172,21 +174,21 @@ def _sigreg(z, A, config, world, process_group, ddp_grad_scale):
     """(loss, stats, samples) for the groups z (V, N, D) on A (D, K); samples: N (an int) on one
     process, the reduced sums_and_count (count last) on several."""
     if not world:
-        loss, stats, _ = _ops.forward(z, A, config)
+        loss, stats, _ = _call(_ops.forward, z, A, config)
         return loss, stats, z.shape[1]
     # docs/design.md §3: local sums and count, one all-reduce, finalize and backward with the
     # global count read on the device. z goes to ecf_sums detached: the gradient comes from
     # finalize's autograd formula.
-    sums_and_count = _ops.ecf_sums(z.detach(), A, config)
+    sums_and_count = _call(_ops.ecf_sums, z.detach(), A, config)
     sums_and_count = _all_reduce(sums_and_count, process_group)
     scale = float(world) if ddp_grad_scale else 1.0
-    loss, stats = _ops.finalize(z, A, sums_and_count, config, scale)
+    loss, stats = _call(_ops.finalize, z, A, sums_and_count, config, scale)
     return loss, stats, sums_and_count
 
 
-def sigreg_loss(z, A, *, knots=17, t_max=3.0, quadrature="trapezoid", allow_tf32=False,
-                kernels="auto", distributed="auto", process_group=None, ddp_grad_scale=True,
-                return_stats=False, check_finite=False):
+def sigreg_loss(z, A, *, knots=_D["knots"], t_max=_D["t_max"], quadrature=_D["quadrature"],
+                allow_tf32=_D["allow_tf32"], kernels=_D["kernels"], distributed="auto",
+                process_group=None, ddp_grad_scale=True, return_stats=False, check_finite=False):
     """SIGReg of z (..., N, D) on caller-given directions A (D, K), differentiable in z.
 
     Returns the loss (a 0-dim tensor; float32, float64 for float64 CPU input), or
@@ -209,25 +211,18 @@ def sigreg_loss(z, A, *, knots=17, t_max=3.0, quadrature="trapezoid", allow_tf32
     if A.device != zg.device:
         A = A.to(zg.device)
     world = _world(distributed, process_group)
-    config = _ops.config_string(A.shape[1], knots, t_max, quadrature, 0, allow_tf32, kernels)
+    config = _ops.config_string(A.shape[1], knots, t_max, quadrature, _D["seed"], allow_tf32,
+                                kernels)
     loss, stats, samples = _sigreg(zg, A, config, world, process_group, ddp_grad_scale)
     if return_stats:
         return loss, SIGRegStats(loss, stats, max(world, 1), samples, None)
     return loss
 
 
-def _knot_buffers(knots, t_max, quadrature):
-    """LeJEPA's buffers t, phi, weights (float32), computed as LeJEPA computes them."""
-    t = torch.linspace(0, t_max, knots, dtype=torch.float32)
-    dt = t_max / (knots - 1)
-    if quadrature == "trapezoid":
-        q = torch.full((knots,), 2 * dt, dtype=torch.float32)
-        q[[0, -1]] = dt
-    else:  # Simpson (docs/design.md §1.1)
-        pattern = [1.0] + [4.0 if j % 2 else 2.0 for j in range(1, knots - 1)] + [1.0]
-        q = 2 * (dt / 3) * torch.tensor(pattern, dtype=torch.float32)
-    phi = torch.exp(-t.square() / 2.0)
-    return t, phi, q * phi
+def _knot_buffers(config):
+    """LeJEPA's buffers t, phi, weights (float32): the library's knot table (sigreg::knot_table,
+    float64) rounded once to float32."""
+    return tuple(x.to(torch.float32) for x in _C.knot_table(config))
 
 
 class SIGReg(torch.nn.Module):
@@ -265,9 +260,10 @@ class SIGReg(torch.nn.Module):
     synchronisation per call, so off by default).
     """
 
-    def __init__(self, knots: int = 17, *, num_slices: int = 256, t_max: float = 3.0,
-                 quadrature: str = "trapezoid", seed: int = 0, allow_tf32: bool = False,
-                 kernels: str = "auto", distributed="auto", process_group=None,
+    def __init__(self, knots: int = _D["knots"], *, num_slices: int = _D["num_slices"],
+                 t_max: float = _D["t_max"], quadrature: str = _D["quadrature"],
+                 seed: int = _D["seed"], allow_tf32: bool = _D["allow_tf32"],
+                 kernels: str = _D["kernels"], distributed="auto", process_group=None,
                  ddp_grad_scale: bool = True, check_finite: bool = False):
         super().__init__()
         self._config = _config(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels)
@@ -278,7 +274,7 @@ class SIGReg(torch.nn.Module):
         self.distributed, self.process_group = distributed, process_group
         self.ddp_grad_scale = bool(ddp_grad_scale)
         self.check_finite = bool(check_finite)
-        t, phi, weights = _knot_buffers(self.knots, self.t_max, quadrature)
+        t, phi, weights = _knot_buffers(self._config)
         self.register_buffer("t", t)
         self.register_buffer("phi", phi)
         self.register_buffer("weights", weights)
@@ -296,7 +292,7 @@ class SIGReg(torch.nn.Module):
             step_t = torch.tensor(_as_int64(step), dtype=torch.int64)
         if device is not None and step_t.device != torch.device(device):
             step_t = step_t.to(device)
-        return _ops.directions(step_t, int(D), self._config)
+        return _call(_ops.directions, step_t, int(D), self._config)
 
     def forward(self, proj: torch.Tensor, step=None, *, return_stats: bool = False):
         z = _groups_view(proj)
@@ -314,11 +310,11 @@ class SIGReg(torch.nn.Module):
             step_t = torch.full((), _as_int64(step), dtype=torch.int64, device=z.device)
         world = _world(self.distributed, self.process_group)
         if world:
-            A = _ops.directions(step_t, z.shape[2], self._config)
+            A = _call(_ops.directions, step_t, z.shape[2], self._config)
             loss, stats, samples = _sigreg(z, A, self._config, world, self.process_group,
                                            self.ddp_grad_scale)
         else:  # directions and forward in one operator call
-            loss, stats, _, _ = _ops.forward_step(z, step_t, self._config)
+            loss, stats, _, _ = _call(_ops.forward_step, z, step_t, self._config)
             samples = z.shape[1]
         # A plain attribute, set past nn.Module.__setattr__'s bookkeeping (~10 µs per call). The
         # loss is kept detached: a compiled step returns it as a side effect, and a tensor whose

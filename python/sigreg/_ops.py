@@ -21,19 +21,24 @@ values flattened plus the sample count, (V·K·M·2 + 1,) float64 (docs/design.m
 int64. loss (0-dim) and stats (V, K) are float32 — float64 when z is a float64 CPU tensor (the
 float64 reference); dz has z's dtype. `config` is one string,
 "num_slices=256,knots=17,t_max=3.0,quadrature=trapezoid,seed=0,allow_tf32=0,kernels=auto"
-(config_string below; keys may be omitted for their defaults).
+(config_string below; keys may be omitted for their defaults, which are the library's: _C.DEFAULTS).
+
+Errors: an operator called directly raises a RuntimeError whose message starts with the error type
+it stands for ("ValueError: config: unknown key …"; the stable ABI carries no exception type); the
+package's functions raise that type (_C.call).
 
 Gradients: forward's, forward_step's and finalize's loss are differentiable in z (their backward is the
 `backward` operator; finalize's scales it by grad_scale); stats and sums are not. A is a constant
 (docs/design.md §1). ecf_sums has no derivative of its own (pass it z detached; the gradient goes
-through finalize), and backward no second derivative: both carry torch's C++ "not implemented"
-autograd kernel (bindings.cpp), which raises if a backward pass reaches them.
+through finalize), and backward no second derivative: both get an autograd formula here that
+raises if a backward pass reaches them (torch's C++ "not implemented" kernel is not in the stable
+ABI, and without a formula torch only warns and passes a wrong gradient on).
 """
 import functools
 
 import torch
 
-from . import _C  # noqa: F401  (loads the extension: the C++ registrations)
+from . import _C  # loads the extension: the C++ registrations
 
 _lib = torch.ops.sigreg
 directions = _lib.directions.default
@@ -44,12 +49,12 @@ finalize = _lib.finalize.default
 backward = _lib.backward.default
 
 
-_DEFAULTS = {"num_slices": "256", "knots": "17", "t_max": "3.0", "quadrature": "trapezoid",
-             "seed": "0", "allow_tf32": "0", "kernels": "auto"}
+_D = _C.DEFAULTS
 
 
-def config_string(num_slices=256, knots=17, t_max=3.0, quadrature="trapezoid", seed=0,
-                  allow_tf32=False, kernels="auto") -> str:
+def config_string(num_slices=_D["num_slices"], knots=_D["knots"], t_max=_D["t_max"],
+                  quadrature=_D["quadrature"], seed=_D["seed"], allow_tf32=_D["allow_tf32"],
+                  kernels=_D["kernels"]) -> str:
     """The operators' configuration string (parsed by bindings.cpp's parse_options)."""
     return (f"num_slices={int(num_slices)},knots={int(knots)},t_max={float(t_max)!r},"
             f"quadrature={quadrature},seed={int(seed)},allow_tf32={int(bool(allow_tf32))},"
@@ -59,11 +64,8 @@ def config_string(num_slices=256, knots=17, t_max=3.0, quadrature="trapezoid", s
 @functools.lru_cache(maxsize=64)
 def _parsed(config: str):
     """(num_slices, knots) of a configuration string, for the fake kernels' shapes."""
-    values = dict(_DEFAULTS)
-    for item in filter(None, config.split(",")):
-        key, _, value = item.partition("=")
-        values[key] = value
-    return int(values["num_slices"]), int(values["knots"])
+    values = _C._parse(config)
+    return int(values.get("num_slices", _D["num_slices"])), int(values.get("knots", _D["knots"]))
 
 
 def _result_dtype(z):
@@ -171,3 +173,17 @@ torch.library.register_autograd("sigreg::forward", _loss_backward, setup_context
 torch.library.register_autograd("sigreg::forward_step", _loss_backward,
                                 setup_context=_forward_step_setup)
 torch.library.register_autograd("sigreg::finalize", _loss_backward, setup_context=_finalize_setup)
+
+
+def _not_differentiable(name, what):
+    def setup(ctx, inputs, output):
+        pass
+
+    def backward(ctx, *grads):
+        raise RuntimeError(f"sigreg::{name}: derivative not implemented ({what})")
+
+    torch.library.register_autograd(f"sigreg::{name}", backward, setup_context=setup)
+
+
+_not_differentiable("ecf_sums", "pass z detached; the gradient of the loss goes through finalize")
+_not_differentiable("backward", "SIGReg has no second derivative here")

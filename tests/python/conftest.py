@@ -65,6 +65,13 @@ def rel_err(actual, expected):
     return ((a - e).abs().max() / e.abs().max().clamp_min(1e-300)).item()
 
 
+# Whether this torch's dynamo can trace loss.backward() inside a compiled function (its config
+# has trace_autograd_ops; torch 2.10 does not): the whole-step tests need it, nothing else does.
+TRACES_BACKWARD = hasattr(torch._dynamo.config, "trace_autograd_ops")
+needs_traced_backward = pytest.mark.skipif(
+    not TRACES_BACKWARD, reason=f"torch {torch.__version__}: dynamo has no trace_autograd_ops")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "cuda: needs a GPU and sigreg's CUDA backend")
 

@@ -15,7 +15,7 @@ import torch
 from torch._dynamo.utils import counters
 
 import sigreg
-from conftest import rel_err
+from conftest import needs_traced_backward, rel_err
 
 B, V, N, D_IN, D = 3, 2, 48, 12, 8
 LAM = 0.5
@@ -97,10 +97,12 @@ def _check_compiled_whole_step(mode, steps):
     assert compiled_model.reg.last_stats.stats.shape == (B * V, 32)
 
 
+@needs_traced_backward
 def test_whole_step_fullgraph_twenty_steps_no_recompile():
     _check_compiled_whole_step(None, STEPS)
 
 
+@needs_traced_backward
 def test_whole_step_max_autotune_no_cudagraphs():
     _check_compiled_whole_step("max-autotune-no-cudagraphs", 3)
 

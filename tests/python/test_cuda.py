@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 
 import sigreg
-from conftest import eager_sigreg, rel_err
+from conftest import eager_sigreg, needs_traced_backward, rel_err
 
 pytestmark = pytest.mark.skipif(
     not (torch.cuda.is_available() and sigreg.cuda_available()),
@@ -175,6 +175,7 @@ def _lejepa_step(model, reg, predictor):
     return step
 
 
+@needs_traced_backward
 def test_compile_reduce_overhead_runs_as_cuda_graph(gaussian):
     from torch._dynamo.utils import counters
 
@@ -230,6 +231,7 @@ def nccl_world_of_one(tmp_path):
         dist.destroy_process_group()
 
 
+@needs_traced_backward
 def test_nccl_distributed_path_world_of_one(gaussian, nccl_world_of_one):
     # distributed=True takes the distributed path (ecf_sums → NCCL all-reduce of sums and
     # count → finalize / backward with the count read on the device) even on one rank.

@@ -17,10 +17,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import sigreg
+from conftest import TRACES_BACKWARD
 
 SHARDS = [37, 50, 13]  # uneven N_r; N = 100
 V, D_IN, D = 2, 6, 5
-CHECKS = ("eager float32", "eager float64", "compiled float32")
+CHECKS = ("eager float32", "eager float64", "compiled float32")  # compiled: needs_traced_backward
 
 
 def _rank_main(rank, world, init_file, reports):
@@ -164,6 +165,8 @@ def gloo_reports():
 
 @pytest.mark.parametrize("check", CHECKS)
 def test_gloo_three_ranks_equal_single_process(gloo_reports, check):
+    if check.startswith("compiled") and not TRACES_BACKWARD:
+        pytest.skip(f"torch {torch.__version__}: dynamo has no trace_autograd_ops")
     crash, lines = gloo_reports
     mine = [line for line in lines if f": {check}: " in line]
     expected = [f"rank {r}: {check}: passed" for r in range(len(SHARDS))]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import sigreg
-from conftest import NULL_EXPECTATION_17_3, LeJEPAStyleSIGReg, eager_sigreg, rel_err
+from conftest import NULL_EXPECTATION_17_3, LeJEPAStyleSIGReg, eager_sigreg, knot_weights, rel_err
 
 # The float32 path's bound against float64 (docs/design.md §4: "far under 1e-4").
 F32_TOL = 2e-5
@@ -275,10 +275,21 @@ def test_same_number_as_lejepa_module(gaussian, knots):
     assert abs(ours(proj, step=5).item() - ref) <= 2e-5 * ref
 
 
+@pytest.mark.parametrize("knots, t_max, quadrature", [(17, 3.0, "trapezoid"), (9, 2.5, "simpson")])
+def test_buffers_are_the_library_knot_table(knots, t_max, quadrature):
+    # The buffers are the library's float64 table (sigreg::knot_table) rounded once to float32;
+    # conftest writes the formulas of docs/design.md §1 independently.
+    reg = sigreg.SIGReg(knots, t_max=t_max, quadrature=quadrature)
+    for buffer, expected in zip((reg.t, reg.phi, reg.weights),
+                                knot_weights(knots, t_max, quadrature)):
+        assert buffer.dtype == torch.float32
+        torch.testing.assert_close(buffer, expected.to(torch.float32), rtol=1.2e-7, atol=0)
+
+
 def test_buffers_and_state_dict_both_ways():
     ours, theirs = sigreg.SIGReg(), LeJEPAStyleSIGReg()
-    for name in ("t", "phi", "weights"):  # the same values, computed the same way
-        assert torch.equal(getattr(ours, name), getattr(theirs, name)), name
+    for name in ("t", "phi", "weights"):  # LeJEPA computes them in float32: a few ulps apart
+        torch.testing.assert_close(getattr(ours, name), getattr(theirs, name), rtol=4e-7, atol=0)
     assert set(ours.state_dict()) == {"t", "phi", "weights", "step"}
     # LeJEPA's state_dict loads into ours (strict): the step it lacks stays as it was.
     ours.step.fill_(7)

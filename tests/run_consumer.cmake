@@ -1,10 +1,10 @@
-# ctest driver (cmake -P): builds and runs tests/package/consumer the way a user would.
+# ctest driver (cmake -P): builds and runs examples/cpp_consumer the way a user would.
 #   MODE=install       cmake --install SIGREG_BUILD_DIR into a scratch prefix, then
 #                      find_package(sigreg) against it
 #   MODE=subdirectory  add_subdirectory(SIGREG_SOURCE_DIR) (CPU-only, to keep the test short)
 # Inputs: MODE, SIGREG_SOURCE_DIR, SIGREG_BUILD_DIR, WORK_DIR, GENERATOR, CONSUMER_CXX_FLAGS (the
 # build's CMAKE_CXX_FLAGS: a consumer of a sanitizer-instrumented libsigreg links with the same).
-cmake_minimum_required(VERSION 3.24)
+cmake_minimum_required(VERSION 3.25)
 
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
@@ -15,7 +15,7 @@ function(run)
   message("${out}")
 endfunction()
 
-set(consumer ${SIGREG_SOURCE_DIR}/tests/package/consumer)
+set(consumer ${SIGREG_SOURCE_DIR}/examples/cpp_consumer)
 file(REMOVE_RECURSE ${WORK_DIR})
 if(MODE STREQUAL "install")
   set(prefix ${WORK_DIR}/prefix)
