@@ -8,13 +8,15 @@
 // 4·10⁹ GEMM flops (lejepa: 0.54·10⁹, large: 34·10⁹). A version that lost at every shape (fused
 // forward with the simple backward) was deleted. "fused_tc" (the fused kernels on tensor cores,
 // for bf16 / fp16 Z and TF32) is not yet measured on a GPU: "auto" does not pick it, a caller may
-// name it.
+// name it. Nor does it pick "lean" (the launch-lean kernels for small shapes, version_lean.cu)
+// before a GPU has measured it.
 #include "host/cuda/kernel_versions.hpp"
 
 namespace sigreg::detail {
 namespace {
 
-const KernelVersion* const kRegistry[] = {&kSimpleVersion, &kFusedVersion, &kFusedTcVersion};
+const KernelVersion* const kRegistry[] = {&kSimpleVersion, &kFusedVersion, &kFusedTcVersion,
+                                          &kLeanVersion};
 constexpr double kLaunchBoundFlops = 4e9;  // 2·V·N·D·K at or below which launches dominate
 
 }  // namespace

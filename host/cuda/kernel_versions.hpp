@@ -33,9 +33,11 @@ const KernelVersion* find_kernel_version(const std::string& name);
 // "auto": the measured winner for this shape and precision (see kernel_versions.cu).
 const KernelVersion& auto_kernel_version(const Config& config, const Problem& problem);
 
-// The versions' entry points (version_simple.cu; version_fused.cu: "fused" and "fused_tc").
+// The versions' entry points (version_simple.cu; version_fused.cu: "fused" and "fused_tc";
+// version_lean.cu: "lean").
 extern const KernelVersion kSimpleVersion;
 extern const KernelVersion kFusedVersion;
 extern const KernelVersion kFusedTcVersion;
+extern const KernelVersion kLeanVersion;
 
 }  // namespace sigreg::detail
