@@ -59,7 +59,7 @@ Status ecf_sums(cublasHandle_t, const SumsArgs& a) {
   f.work = {static_cast<double*>(w.first), static_cast<double*>(w.second),
             static_cast<unsigned*>(w.third)};
   return cuda_status(kernels::launch_lean_forward(f, a.knots, a.stream),
-                     "lean_forward_kernel launch");
+                     "cudaMemsetAsync (lean tickets) / lean_forward_kernel launch");
 }
 
 Status backward(cublasHandle_t, const BackwardArgs& a) {
