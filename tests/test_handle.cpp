@@ -137,12 +137,12 @@ TEST(KernelVersions, UnknownVersionIsRejected) {
   }
 }
 
-// The registry names its versions in order; a CUDA build has "simple", "fused" and "fused_tc"
-// (registered in every CUDA build; without CuTe it supports nothing).
+// The registry names its versions in order; a CUDA build has "simple", "fused", "fused_tc"
+// (registered in every CUDA build; without CuTe it supports nothing) and "lean".
 TEST(KernelVersions, RegistryListsTheCudaVersions) {
   const std::vector<std::string> names = kernel_versions(Backend::kCuda);
   if (!test_built_with_cuda()) GTEST_SKIP() << "test built without the CUDA runtime";
-  EXPECT_EQ(names, (std::vector<std::string>{"simple", "fused", "fused_tc"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"simple", "fused", "fused_tc", "lean"}));
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 // sits between those classes, at kLaunchBoundFlops GEMM flops. A version that lost at every shape
 // (fused forward with the simple backward) was deleted. "fused_tc" (the fused kernels on tensor
 // cores, for bf16 / fp16 Z and TF32) is not yet measured on a GPU: "auto" does not pick it, a
-// caller may name it.
+// caller may name it. Nor does it pick "lean" (the launch-lean kernels for small shapes) before a
+// GPU has measured it.
 #include "host/cuda/kernel_versions.hpp"
 
 namespace sigreg::detail {
@@ -16,10 +17,12 @@ namespace sigreg::detail {
 extern const KernelVersion kSimpleVersion;
 extern const KernelVersion kFusedVersion;
 extern const KernelVersion kFusedTcVersion;
+extern const KernelVersion kLeanVersion;
 
 namespace {
 
-const KernelVersion* const kRegistry[] = {&kSimpleVersion, &kFusedVersion, &kFusedTcVersion};
+const KernelVersion* const kRegistry[] = {&kSimpleVersion, &kFusedVersion, &kFusedTcVersion,
+                                          &kLeanVersion};
 constexpr double kLaunchBoundFlops = 4e9;  // 2·V·N·D·K at or below which launches dominate
 
 }  // namespace

@@ -30,6 +30,9 @@
 namespace sigreg::detail {
 namespace {
 
+// The workspace regions (file comment).
+enum Region { kDpOrPartials, kCoefficients, kA16 };
+
 using kernels::FusedGemm;
 
 // The tensor-core GEMM for this input and math mode; kFfma where neither asks for one.
@@ -63,10 +66,11 @@ Regions workspace(const Config& c, const Problem& p) {
   const int M = c.num_knots;
   const size_t element = math::element_bytes(p.dtype);
   Regions r;
-  r.projections = std::max(bytes_of(V * N * K, element),
-                           bytes_of(kernels::fused_partials_count(V, N, K, M), sizeof(double)));
-  r.coefficients = bytes_of(kernels::coefficients_count(V, K, M), sizeof(float));
-  if (p.dtype != DType::kFloat32) r.staging = bytes_of(p.features * K, 2);
+  r.region[kDpOrPartials] =
+      std::max(bytes_of(V * N * K, element),
+               bytes_of(kernels::fused_partials_count(V, N, K, M), sizeof(double)));
+  r.region[kCoefficients] = bytes_of(kernels::coefficients_count(V, K, M), sizeof(float));
+  if (p.dtype != DType::kFloat32) r.region[kA16] = bytes_of(p.features * K, 2);
   return r;
 }
 
@@ -74,7 +78,8 @@ template <bool kTensorCores>
 Status ecf_sums(cublasHandle_t, const SumsArgs& a) {
   const Problem& p = a.problem;
   const int64_t V = p.groups, N = p.samples, K = a.config.num_slices;
-  auto* partials = static_cast<double*>(carve(a.workspace, workspace(a.config, p)).projections);
+  auto* partials =
+      static_cast<double*>(carve(a.workspace, workspace(a.config, p)).region[kDpOrPartials]);
   SIGREG_TRY(cuda_status(
       kernels::launch_fused_ecf_partials(gemm_of<kTensorCores>(a.config, p), a.Z, a.A, V, N,
                                          p.features, K, a.knots.floats, partials, a.stream),
@@ -89,19 +94,19 @@ Status backward(cublasHandle_t cublas, const BackwardArgs& a) {
   const Problem& p = a.problem;
   const int64_t V = p.groups, N = p.samples, D = p.features, K = a.config.num_slices;
   const Carved w = carve(a.workspace, workspace(a.config, p));
-  auto* coefficients = static_cast<float*>(w.coefficients);
-  auto* A16 = static_cast<uint16_t*>(w.staging);
+  auto* coefficients = static_cast<float*>(w.region[kCoefficients]);
+  auto* A16 = static_cast<uint16_t*>(w.region[kA16]);
   SIGREG_TRY(cuda_status(kernels::launch_backward_coefficients(a.sums, V, K, a.knots, a.count,
                                                                a.grad_loss, coefficients, a.stream),
                          "backward_coefficients_kernel launch"));
   SIGREG_TRY(cuda_status(
       kernels::launch_fused_dp(gemm_of<kTensorCores>(a.config, p), a.Z, a.A, coefficients, V, N, D,
-                               K, a.knots.floats, w.projections, a.stream),
+                               K, a.knots.floats, w.region[kDpOrPartials], a.stream),
       "fused_dp_kernel launch"));
   if (p.dtype != DType::kFloat32)
     SIGREG_TRY(cuda_status(kernels::launch_round(a.A, D * K, p.dtype, A16, a.stream),
                            "round_kernel launch (A to 16 bits)"));
-  return project_back(cublas, w.projections, p.dtype, a.A, A16, V * N, D, K, a.dZ);
+  return project_back(cublas, w.region[kDpOrPartials], p.dtype, a.A, A16, V * N, D, K, a.dZ);
 }
 
 }  // namespace

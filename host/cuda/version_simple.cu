@@ -21,17 +21,21 @@
 namespace sigreg::detail {
 namespace {
 
+// The workspace regions (file comment).
+enum Region { kProjections, kPartialsOrCoefficients, kStaging };
+
 bool supports(const Config&, const Problem&) { return true; }
 
 Regions workspace(const Config& c, const Problem& p) {
   const int64_t V = p.groups, N = p.samples, D = p.features, K = c.num_slices;
   const int M = c.num_knots;
   Regions r;
-  r.projections = bytes_of(V * N * K, sizeof(float));
-  r.coefficients = std::max(bytes_of(kernels::ecf_partials_count(V, N, K, M), sizeof(double)),
-                            bytes_of(kernels::coefficients_count(V, K, M), sizeof(float)));
+  r.region[kProjections] = bytes_of(V * N * K, sizeof(float));
+  r.region[kPartialsOrCoefficients] =
+      std::max(bytes_of(kernels::ecf_partials_count(V, N, K, M), sizeof(double)),
+               bytes_of(kernels::coefficients_count(V, K, M), sizeof(float)));
   if (p.dtype != DType::kFloat32)
-    r.staging = add_sat(align_up(bytes_of(D * K, 2)), bytes_of(V * N * K, 2));
+    r.region[kStaging] = add_sat(align_up(bytes_of(D * K, 2)), bytes_of(V * N * K, 2));
   return r;
 }
 
@@ -58,9 +62,9 @@ Status ecf_sums(cublasHandle_t cublas, const SumsArgs& a) {
   const Problem& p = a.problem;
   const int64_t V = p.groups, N = p.samples, K = a.config.num_slices;
   const Carved w = carve(a.workspace, workspace(a.config, p));
-  auto* P = static_cast<float*>(w.projections);
-  auto* partials = static_cast<double*>(w.coefficients);
-  const Staging s = staging(w.staging, p, K);
+  auto* P = static_cast<float*>(w.region[kProjections]);
+  auto* partials = static_cast<double*>(w.region[kPartialsOrCoefficients]);
+  const Staging s = staging(w.region[kStaging], p, K);
   SIGREG_TRY(round_directions(a.A, p, K, s.A16, a.stream));
   SIGREG_TRY(project(cublas, a.Z, p.dtype, a.A, s.A16, V * N, p.features, K, P));
   SIGREG_TRY(
@@ -76,9 +80,9 @@ Status backward(cublasHandle_t cublas, const BackwardArgs& a) {
   const Problem& p = a.problem;
   const int64_t V = p.groups, N = p.samples, K = a.config.num_slices;
   const Carved w = carve(a.workspace, workspace(a.config, p));
-  auto* P = static_cast<float*>(w.projections);
-  auto* coefficients = static_cast<float*>(w.coefficients);
-  const Staging s = staging(w.staging, p, K);
+  auto* P = static_cast<float*>(w.region[kProjections]);
+  auto* coefficients = static_cast<float*>(w.region[kPartialsOrCoefficients]);
+  const Staging s = staging(w.region[kStaging], p, K);
   SIGREG_TRY(cuda_status(kernels::launch_backward_coefficients(a.sums, V, K, a.knots, a.count,
                                                                a.grad_loss, coefficients, a.stream),
                          "backward_coefficients_kernel launch"));

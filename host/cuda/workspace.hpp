@@ -1,4 +1,4 @@
-// The CUDA backend's workspace: a kernel version's three regions and cuBLAS's own workspace, carved
+// The CUDA backend's workspace: a kernel version's regions and cuBLAS's own workspace, carved
 // from the caller's buffer, each 256-byte aligned, behind up to 256 bytes of slack that align the
 // caller's pointer. cuBLAS gets its workspace from the caller too (cublasSetWorkspace on every
 // call), so calls on different streams never share one: the rule PyTorch follows with a
@@ -29,35 +29,35 @@ inline size_t bytes_of(int64_t count, size_t element) {
 }
 
 // The regions a kernel version carves from the caller's workspace, then cuBLAS's own (sized by the
-// backend). What each version keeps in them is written at the top of its file.
+// backend). Each version names its regions with an enum of its own (the index into `region`) and
+// says at the top of its file what it keeps in them.
+constexpr int kMaxRegions = 3;
+
 struct Regions {
-  size_t projections = 0;   // V·N·K values: P, dP, or (fused) the forward's partial sums
-  size_t coefficients = 0;  // the backward's a, b per (v, j, k), or (simple) the forward's partials
-  size_t staging = 0;       // 16-bit inputs only: A rounded to Z's type (and simple's dP16)
+  size_t region[kMaxRegions] = {};
   size_t cublas = 0;
   size_t total() const {
     size_t bytes = kWorkspaceAlignment;
-    for (const size_t region : {projections, coefficients, staging, cublas})
-      bytes = add_sat(bytes, align_up(region));
-    return bytes;
+    for (const size_t r : region) bytes = add_sat(bytes, align_up(r));
+    return add_sat(bytes, align_up(cublas));
   }
 };
 
 struct Carved {
-  void* projections;
-  void* coefficients;
-  void* staging;
+  void* region[kMaxRegions];
   void* cublas;
 };
 
 inline Carved carve(Workspace workspace, const Regions& regions) {
-  const uintptr_t base = (reinterpret_cast<uintptr_t>(workspace.data) + (kWorkspaceAlignment - 1)) &
-                         ~static_cast<uintptr_t>(kWorkspaceAlignment - 1);
-  const uintptr_t coefficients = base + align_up(regions.projections);
-  const uintptr_t staging = coefficients + align_up(regions.coefficients);
-  const uintptr_t cublas = staging + align_up(regions.staging);
-  return {reinterpret_cast<void*>(base), reinterpret_cast<void*>(coefficients),
-          reinterpret_cast<void*>(staging), reinterpret_cast<void*>(cublas)};
+  uintptr_t at = (reinterpret_cast<uintptr_t>(workspace.data) + (kWorkspaceAlignment - 1)) &
+                 ~static_cast<uintptr_t>(kWorkspaceAlignment - 1);
+  Carved carved{};
+  for (int i = 0; i < kMaxRegions; ++i) {
+    carved.region[i] = reinterpret_cast<void*>(at);
+    at += align_up(regions.region[i]);
+  }
+  carved.cublas = reinterpret_cast<void*>(at);
+  return carved;
 }
 
 }  // namespace sigreg::detail

@@ -137,9 +137,11 @@ def test_step_buffer_on_the_device_and_no_host_sync(gaussian):
     assert torch.equal(cpu_reg(z), reg(z, step=0)) and cpu_reg.step == 1 and not cpu_reg.step.is_cuda
 
 
-def test_cuda_graph_capture_replays_fresh_directions(gaussian):
-    reg = sigreg.SIGReg(num_slices=64, seed=5).cuda()
+@pytest.mark.parametrize("kernels", ["auto", *sigreg.kernel_versions()])
+def test_cuda_graph_capture_replays_fresh_directions(gaussian, kernels):
+    reg = sigreg.SIGReg(num_slices=64, seed=5, kernels=kernels).cuda()
     z = gaussian(2, 400, 32).cuda().requires_grad_()
+    served(kernels, lambda: reg(z, step=0))  # a version that does not serve float32 skips
 
     def step():
         loss = reg(z)

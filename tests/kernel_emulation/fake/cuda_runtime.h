@@ -1,6 +1,8 @@
-// Host emulation of the few CUDA runtime pieces the kernels (ecf_kernels.cu, fused_kernels.cu)
-// use: every CUDA thread of a block is a std::thread, __syncthreads is a std::barrier, blocks run
-// one after another (so a function-static array is the block's shared memory).
+// Host emulation of the few CUDA runtime pieces the kernels (ecf_kernels.cu, fused_kernels.cu,
+// lean_kernels.cu) use: every CUDA thread of a block is a std::thread, __syncthreads is a
+// std::barrier, blocks run one after another (so a function-static array is the block's shared
+// memory) — in index order, or in reverse with -DSIGREG_EMULATE_REVERSED_BLOCKS, so that a
+// last-arrival ticket elects a different block.
 #pragma once
 #include <math.h>
 
@@ -8,6 +10,7 @@
 #include <barrier>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -36,6 +39,16 @@ inline unsigned long long atomicMin(unsigned long long* address, unsigned long l
   return old;
 }
 
+// Integer atomicAdd (kernels/lean_kernels.cu's tickets), returning the old value like CUDA's.
+inline unsigned atomicAdd(unsigned* address, unsigned value) {
+  return std::atomic_ref<unsigned>(*address).fetch_add(value);
+}
+inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+template <class T>
+T __ldcg(const T* address) {
+  return *address;
+}
+
 using cudaError_t = int;
 constexpr cudaError_t cudaSuccess = 0;
 constexpr cudaError_t cudaErrorInvalidValue = 1;
@@ -44,6 +57,10 @@ inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 struct cudaFuncAttributes {};
+inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) {
+  std::memset(p, value, bytes);
+  return cudaSuccess;
+}
 template <class F>
 cudaError_t cudaFuncGetAttributes(cudaFuncAttributes*, F) {
   return cudaSuccess;
@@ -54,7 +71,12 @@ template <class F, class... Args>
 void emulate_launch(F kernel, dim3 grid, dim3 block, size_t, cudaStream_t, Args... args) {
   ++g_launches;
   const unsigned threads = block.x * block.y * block.z;
-  for (unsigned b = 0; b < grid.x; ++b) {
+  for (unsigned i = 0; i < grid.x; ++i) {
+#ifdef SIGREG_EMULATE_REVERSED_BLOCKS
+    const unsigned b = grid.x - 1 - i;
+#else
+    const unsigned b = i;
+#endif
     std::barrier<> bar(threads);
     g_barrier = &bar;
     std::vector<std::thread> pool;
