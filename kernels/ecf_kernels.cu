@@ -14,10 +14,10 @@
 #include <cmath>
 
 #include "core/dtype.hpp"
-#include "kernels/ecf_kernels.cuh"
-#include "kernels/launch.cuh"
 #include "core/math.hpp"
 #include "core/phasor.hpp"
+#include "kernels/ecf_kernels.cuh"
+#include "kernels/launch.cuh"
 
 namespace sigreg::kernels {
 namespace {

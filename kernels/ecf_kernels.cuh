@@ -15,8 +15,8 @@
 
 #include <cstdint>
 
-#include "core/math.hpp"
 #include "core/knots.hpp"
+#include "core/math.hpp"
 
 namespace sigreg::kernels {
 

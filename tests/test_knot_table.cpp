@@ -1,6 +1,6 @@
-// sigreg::knot_table (core/knots.hpp, built by host/common/knots.cpp) and sigreg::null_expectation: the knot grid,
-// the window and both quadrature rules of docs/design.md §1.1, and the null expectation of §1.2
-// pinned to values computed outside the library.
+// sigreg::knot_table (core/knots.hpp, built by host/common/knots.cpp) and sigreg::null_expectation:
+// the knot grid, the window and both quadrature rules of docs/design.md §1.1, and the null
+// expectation of §1.2 pinned to values computed outside the library.
 #include <cmath>
 
 #include "core/knots.hpp"

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "core/math.hpp"
 #include "core/knots.hpp"
+#include "core/math.hpp"
 #include "sigreg/sigreg.hpp"
 
 namespace sigreg::detail {

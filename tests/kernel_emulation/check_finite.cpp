@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "core/dtype.hpp"
-#include "kernels/ecf_kernels.cuh"
 #include "core/finite.hpp"
+#include "kernels/ecf_kernels.cuh"
 #include "kernels/finite_kernels.cuh"
 
 namespace {
