@@ -82,13 +82,23 @@ Status make_directions(const Handle& handle, const Config& config, int64_t featu
   return HandleAccess::impl(handle)->directions(config, features, step, A, stream);
 }
 
-Status ecf_sums(const Handle& handle, const Config& config, const Problem& problem, const void* Z,
-                const float* A, double* sums, Workspace workspace, Stream stream) {
+namespace {
+
+// What ecf_sums and forward check before they touch memory.
+Status check_sums_call(const Handle& handle, const Config& config, const Problem& problem,
+                       const void* Z, const float* A, const double* sums, Workspace workspace) {
   SIGREG_TRY(check_call(handle, config, problem));
   SIGREG_TRY(check_pointer(Z, "Z"));
   SIGREG_TRY(check_pointer(A, "A"));
   SIGREG_TRY(check_pointer(sums, "sums"));
-  SIGREG_TRY(detail::check_workspace(handle, config, problem, workspace));
+  return detail::check_workspace(handle, config, problem, workspace);
+}
+
+}  // namespace
+
+Status ecf_sums(const Handle& handle, const Config& config, const Problem& problem, const void* Z,
+                const float* A, double* sums, Workspace workspace, Stream stream) {
+  SIGREG_TRY(check_sums_call(handle, config, problem, Z, A, sums, workspace));
   const KnotTable knots = knot_table(config);
   return HandleAccess::impl(handle)->ecf_sums(
       {config, knots, problem, Z, A, sums, workspace, stream});
@@ -129,10 +139,10 @@ Status forward(const Handle& handle, const Config& config, const Problem& proble
                Stream stream) {
   if (stats == nullptr && loss == nullptr)
     return invalid("stats, loss", "at least one output must not be null");
-  SIGREG_TRY(ecf_sums(handle, config, problem, Z, A, sums, workspace, stream));
+  SIGREG_TRY(check_sums_call(handle, config, problem, Z, A, sums, workspace));
   const KnotTable knots = knot_table(config);
-  return HandleAccess::impl(handle)->finalize(
-      {config, knots, problem.groups, count_arg(problem.samples, 1), sums, stats, loss, stream});
+  return HandleAccess::impl(handle)->forward(
+      {config, knots, problem, Z, A, sums, stats, loss, workspace, stream});
 }
 
 Status backward(const Handle& handle, const Config& config, const Problem& problem,

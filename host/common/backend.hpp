@@ -11,6 +11,7 @@
 
 #include "core/knots.hpp"
 #include "core/math.hpp"
+#include "host/common/try.hpp"
 #include "sigreg/sigreg.hpp"
 
 namespace sigreg::detail {
@@ -34,6 +35,20 @@ struct FinalizeArgs {
   const double* sums;    // V×K×M×2
   float* stats;          // V×K, may be null
   float* loss;           // scalar, may be null
+  Stream stream;
+};
+
+// forward = ecf_sums + finalize with N = problem.samples, which a backend may fuse.
+struct ForwardArgs {
+  const Config& config;
+  const KnotTable& knots;
+  const Problem& problem;
+  const void* Z;   // V×N×D, problem.dtype
+  const float* A;  // D×K
+  double* sums;    // V×K×M×2
+  float* stats;    // V×K, may be null
+  float* loss;     // scalar, may be null (not both)
+  Workspace workspace;
   Stream stream;
 };
 
@@ -63,6 +78,18 @@ class BackendImpl {
                             Stream stream) = 0;
   virtual Status ecf_sums(const SumsArgs& args) = 0;
   virtual Status finalize(const FinalizeArgs& args) = 0;
+  // ecf_sums then finalize; a backend whose kernels finish the statistic themselves overrides it.
+  virtual Status forward(const ForwardArgs& a) {
+    SIGREG_TRY(ecf_sums({a.config, a.knots, a.problem, a.Z, a.A, a.sums, a.workspace, a.stream}));
+    return finalize({a.config,
+                     a.knots,
+                     a.problem.groups,
+                     {a.problem.samples, nullptr, 1},
+                     a.sums,
+                     a.stats,
+                     a.loss,
+                     a.stream});
+  }
   virtual Status backward(const BackwardArgs& args) = 0;
   // *first_index ← smallest flat index of a non-finite element of Z (V×N×D), or −1.
   virtual Status find_nonfinite(const Problem& problem, const void* Z, int64_t* first_index,

@@ -83,6 +83,11 @@ class CudaBackend final : public BackendImpl {
                        "finalize_kernel launch");
   }
 
+  Status forward(const ForwardArgs& a) override {
+    if (version_for(a.config, a.problem).forward == nullptr) return BackendImpl::forward(a);
+    return run_version(&KernelVersion::forward, a);
+  }
+
   Status backward(const BackwardArgs& a) override {
     return run_version(&KernelVersion::backward, a);
   }
@@ -99,8 +104,8 @@ class CudaBackend final : public BackendImpl {
   }
 
  private:
-  // One of the version's entry points (ecf_sums or backward) on the handle's device, with cuBLAS
-  // bound to this call's stream, workspace and precision for as long as it enqueues.
+  // One of the version's entry points (ecf_sums, forward or backward) on the handle's device, with
+  // cuBLAS bound to this call's stream, workspace and precision for as long as it enqueues.
   template <typename Args>
   Status run_version(Status (*KernelVersion::*entry)(cublasHandle_t, const Args&), const Args& a) {
     DeviceGuard guard;

@@ -24,6 +24,9 @@ struct KernelVersion {
   // Enqueue on args.stream; the cuBLAS handle is already bound to that stream and math mode.
   Status (*ecf_sums)(cublasHandle_t cublas, const SumsArgs& args);
   Status (*backward)(cublasHandle_t cublas, const BackwardArgs& args);
+  // Optional (null: ecf_sums, then the shared finalize kernel): the whole forward, for a version
+  // whose kernels finish the stats and loss themselves.
+  Status (*forward)(cublasHandle_t cublas, const ForwardArgs& args) = nullptr;
 };
 
 size_t kernel_version_count();

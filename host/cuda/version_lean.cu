@@ -4,6 +4,7 @@
 //
 //   ecf_sums  a 4-byte-per-group memset of the tickets, then one kernel: the projection tile on
 //             chip, the ECF partials, and the finish to sums by each group's last tile
+//   forward   the same kernel, whose last tiles also finish the stats and the loss (no finalize)
 //   backward  two kernels: dP (coefficients from the sums in shared memory, P recomputed on chip),
 //             then dZ = dP·Aᵀ (FFMA tiles, no cuBLAS)
 //
@@ -36,7 +37,7 @@ bool supports(const Config& c, const Problem& p) {
   return projections <= static_cast<double>(kLeanMaxProjections);
 }
 
-Regions workspace(const Config& c, const Problem& p) {
+Regions workspace_regions(const Config& c, const Problem& p) {
   const int64_t V = p.groups, N = p.samples, K = c.num_slices;
   Regions r;
   r.region[kPartialsOrDp] =
@@ -47,28 +48,45 @@ Regions workspace(const Config& c, const Problem& p) {
   return r;
 }
 
-Status ecf_sums(cublasHandle_t, const SumsArgs& a) {
-  const Problem& p = a.problem;
-  const Carved w = carve(a.workspace, workspace(a.config, p));
+// The one forward kernel's arguments: sums always, stats and loss where asked (forward).
+kernels::LeanForward forward_args(const Config& c, const Problem& p, const void* Z, const float* A,
+                                  double* sums, float* stats, float* loss, Workspace workspace) {
+  const Carved w = carve(workspace, workspace_regions(c, p));
   kernels::LeanForward f{};
-  f.Z = a.Z;
+  f.Z = Z;
   f.dtype = p.dtype;
   f.V = p.groups;
   f.N = p.samples;
   f.D = p.features;
-  f.K = a.config.num_slices;
-  f.A = a.A;
+  f.K = c.num_slices;
+  f.A = A;
   f.count = {p.samples, nullptr, 1};
-  f.sums = a.sums;
+  f.sums = sums;
+  f.stats = stats;
+  f.loss = loss;
   f.work = {static_cast<double*>(w.region[kPartialsOrDp]), static_cast<double*>(w.region[kStats]),
             static_cast<unsigned*>(w.region[kTickets])};
+  return f;
+}
+
+Status ecf_sums(cublasHandle_t, const SumsArgs& a) {
+  const kernels::LeanForward f =
+      forward_args(a.config, a.problem, a.Z, a.A, a.sums, nullptr, nullptr, a.workspace);
+  return cuda_status(kernels::launch_lean_forward(f, a.knots, a.stream),
+                     "cudaMemsetAsync (lean tickets) / lean_forward_kernel launch");
+}
+
+// The statistic finished by the forward kernel's last tiles: no finalize launch.
+Status forward(cublasHandle_t, const ForwardArgs& a) {
+  const kernels::LeanForward f =
+      forward_args(a.config, a.problem, a.Z, a.A, a.sums, a.stats, a.loss, a.workspace);
   return cuda_status(kernels::launch_lean_forward(f, a.knots, a.stream),
                      "cudaMemsetAsync (lean tickets) / lean_forward_kernel launch");
 }
 
 Status backward(cublasHandle_t, const BackwardArgs& a) {
   const Problem& p = a.problem;
-  const Carved w = carve(a.workspace, workspace(a.config, p));
+  const Carved w = carve(a.workspace, workspace_regions(a.config, p));
   const kernels::LeanBackward b{a.Z,
                                 p.dtype,
                                 p.groups,
@@ -92,8 +110,9 @@ extern const KernelVersion kLeanVersion = {
     supports,
     "D ≤ 128 features, M ≤ 32 knots and V·N·K ≤ 2^22 projections (the small shapes it is built "
     "for)",
-    workspace,
+    workspace_regions,
     ecf_sums,
-    backward};
+    backward,
+    forward};
 
 }  // namespace sigreg::detail
