@@ -43,7 +43,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_side_by_side import T_MAX, import_sigreg, knots, torch_sigreg  # noqa: E402
+from torch_side_by_side import (T_MAX, _status_kib, import_sigreg, knots,  # noqa: E402
+                                torch_sigreg)
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 IMPLS = ("sigreg", "torch_eager", "torch_compile")
@@ -88,14 +89,6 @@ class Step:
 
 
 # ---- One probe --------------------------------------------------------------------------------
-
-
-def _status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
 
 
 def cpu_child(args):

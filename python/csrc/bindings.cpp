@@ -726,7 +726,8 @@ STABLE_TORCH_LIBRARY(sigreg, m) {
 // One implementation per operator serves both devices: it picks the handle (and, on CUDA, the
 // current stream) from the tensors' device. The helpers without tensor arguments have no
 // dispatch key to go by: CompositeExplicitAutograd serves them from any call.
-STABLE_TORCH_LIBRARY_IMPL(sigreg, CPU, m) {
+// One registration for both device keys: each implementation picks the handle by device.
+static void register_device_ops(torch::stable::detail::StableLibrary& m) {
   m.impl("directions", TORCH_BOX(&directions));
   m.impl("forward", TORCH_BOX(&forward));
   m.impl("forward_step", TORCH_BOX(&forward_step));
@@ -736,15 +737,9 @@ STABLE_TORCH_LIBRARY_IMPL(sigreg, CPU, m) {
   m.impl("_first_nonfinite", TORCH_BOX(&first_nonfinite));
 }
 
-STABLE_TORCH_LIBRARY_IMPL(sigreg, CUDA, m) {
-  m.impl("directions", TORCH_BOX(&directions));
-  m.impl("forward", TORCH_BOX(&forward));
-  m.impl("forward_step", TORCH_BOX(&forward_step));
-  m.impl("ecf_sums", TORCH_BOX(&ecf_sums));
-  m.impl("finalize", TORCH_BOX(&finalize));
-  m.impl("backward", TORCH_BOX(&backward));
-  m.impl("_first_nonfinite", TORCH_BOX(&first_nonfinite));
-}
+STABLE_TORCH_LIBRARY_IMPL(sigreg, CPU, m) { register_device_ops(m); }
+
+STABLE_TORCH_LIBRARY_IMPL(sigreg, CUDA, m) { register_device_ops(m); }
 
 STABLE_TORCH_LIBRARY_IMPL(sigreg, CompositeExplicitAutograd, m) {
   m.impl("_defaults", TORCH_BOX(&defaults));

@@ -20,37 +20,14 @@
 #include "kernels/ecf_kernels.cuh"
 #include "kernels/fused_kernels.cuh"
 #include "sigreg/reference.hpp"
+#include "tests/kernel_emulation/check_common.hpp"
 
 namespace {
 
 using namespace sigreg;
-int failures = 0;
-
-#define CHECK(cond, ...)                               \
-  do {                                                 \
-    if (!(cond)) {                                     \
-      ++failures;                                      \
-      std::printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      std::printf(__VA_ARGS__);                        \
-      std::printf("\n");                               \
-    }                                                  \
-  } while (0)
-
-int64_t ulp(float a, float b) {
-  int32_t x, y;
-  std::memcpy(&x, &a, 4);
-  std::memcpy(&y, &b, 4);
-  auto key = [](int32_t i) { return i < 0 ? int64_t{INT32_MIN} - i : int64_t{i}; };
-  const int64_t d = key(x) - key(y);
-  return d < 0 ? -d : d;
-}
-
-// FNV-1a over raw bytes: run.sh compares digests across grid sizes.
-uint64_t digest(const void* data, size_t bytes, uint64_t h = 1469598103934665603ull) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
+using emulation::digest;
+using emulation::failures;
+using emulation::ulp;
 
 // rows×K = (rows×D)·(D×K) in float, accumulated in double: the stand-in for cublasSgemm.
 std::vector<float> gemm(const std::vector<float>& Z, const std::vector<float>& A, int64_t rows,

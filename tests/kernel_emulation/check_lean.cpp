@@ -26,39 +26,16 @@
 #include "kernels/ecf_kernels.cuh"
 #include "kernels/lean_kernels.cuh"
 #include "sigreg/reference.hpp"
+#include "tests/kernel_emulation/check_common.hpp"
 
 namespace {
 
 using namespace sigreg;
-int failures = 0;
+using emulation::digest;
+using emulation::failures;
+using emulation::ulp;
 
-#define CHECK(cond, ...)                               \
-  do {                                                 \
-    if (!(cond)) {                                     \
-      ++failures;                                      \
-      std::printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      std::printf(__VA_ARGS__);                        \
-      std::printf("\n");                               \
-    }                                                  \
-  } while (0)
-
-int64_t ulp(float a, float b) {
-  int32_t x, y;
-  std::memcpy(&x, &a, 4);
-  std::memcpy(&y, &b, 4);
-  auto key = [](int32_t i) { return i < 0 ? int64_t{INT32_MIN} - i : int64_t{i}; };
-  const int64_t d = key(x) - key(y);
-  return d < 0 ? -d : d;
-}
-
-// FNV-1a over raw bytes: run.sh compares digests across grid sizes and block orders.
-uint64_t digest(const void* data, size_t bytes, uint64_t h = 1469598103934665603ull) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
-const char* dtype_name(DType t) {
+const char* type_label(DType t) {
   return t == DType::kFloat32 ? "f32" : t == DType::kBFloat16 ? "bf16" : "fp16";
 }
 
@@ -303,14 +280,14 @@ void check_case(const Case& cs) {
   std::printf(
       "lean %s V=%ld N=%ld K=%ld D=%ld M=%d %s%s: directions %ld ulp, sums %.1e stats %.1e "
       "dZ %.1e\n",
-      dtype_name(cs.dtype), long(V), long(N), long(K), long(D), M,
+      type_label(cs.dtype), long(V), long(N), long(K), long(D), M,
       cs.simpson ? "simpson" : "trapezoid", cs.step_in_memory ? " (step in memory)" : "",
       long(worst_ulp), sums_err, stats_err, dz_err / scale);
   uint64_t h = digest(sums.data(), sums.size() * 8);
   h = digest(stats.data(), stats.size() * 4, h);
   h = digest(&loss, 4, h);
   h = digest(dZ.data(), dZ.size(), h);
-  std::printf("digest lean %s %ld %ld %ld %ld %d %016llx\n", dtype_name(cs.dtype), long(V), long(N),
+  std::printf("digest lean %s %ld %ld %ld %ld %d %016llx\n", type_label(cs.dtype), long(V), long(N),
               long(K), long(D), M, static_cast<unsigned long long>(h));
 }
 
