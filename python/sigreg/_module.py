@@ -316,7 +316,7 @@ class SIGReg(torch.nn.Module):
         else:  # directions and forward in one operator call
             loss, stats, _, _ = _call(_ops.forward_step, z, step_t, self._config)
             samples = z.shape[1]
-        # A plain attribute, set past nn.Module.__setattr__'s bookkeeping (~10 µs per call). The
+        # A plain attribute, set past nn.Module.__setattr__'s bookkeeping (a per-call cost). The
         # loss is kept detached: a compiled step returns it as a side effect, and a tensor whose
         # graph the step's own backward consumes cannot leave it.
         object.__setattr__(self, "_last", (loss.detach(), stats, max(world, 1), samples, step_t))

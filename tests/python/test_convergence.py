@@ -99,7 +99,7 @@ def _train(with_sigreg):
 @pytest.fixture
 def one_thread():
     # 400 small steps: on a shared 2-core machine torch's intra-op threads mostly wait for each
-    # other (measured 10× slower with 2 threads than with 1). The numbers do not depend on it:
+    # other, which makes the test much slower. The numbers do not depend on it:
     # sigreg's CPU results are bitwise equal for any thread count (docs/design.md §8).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
