@@ -111,6 +111,7 @@ class CudaBackend final : public BackendImpl {
     DeviceGuard guard;
     SIGREG_TRY(guard.enter(device_));
     const KernelVersion& version = version_for(a.config, a.problem);
+    if (!version.uses_cublas) return (version.*entry)(nullptr, a);
     const std::lock_guard<std::mutex> lock(cublas_mutex_);
     SIGREG_TRY(bind(version, a.config, a.problem, a.workspace, a.stream));
     return (version.*entry)(cublas_, a);
@@ -122,7 +123,7 @@ class CudaBackend final : public BackendImpl {
 
   Regions regions(const KernelVersion& version, const Config& c, const Problem& p) const {
     Regions r = version.workspace(c, p);
-    r.cublas = cublas_bytes_;
+    r.cublas = version.uses_cublas ? cublas_bytes_ : 0;
     return r;
   }
 

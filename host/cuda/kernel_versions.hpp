@@ -27,6 +27,9 @@ struct KernelVersion {
   // Optional (null: ecf_sums, then the shared finalize kernel): the whole forward, for a version
   // whose kernels finish the stats and loss themselves.
   Status (*forward)(cublasHandle_t cublas, const ForwardArgs& args) = nullptr;
+  // False for a version that never calls cuBLAS: its calls skip binding the cuBLAS handle and
+  // its workspace has no cuBLAS region.
+  bool uses_cublas = true;
 };
 
 size_t kernel_version_count();

@@ -113,6 +113,7 @@ extern const KernelVersion kLeanVersion = {
     workspace_regions,
     ecf_sums,
     backward,
-    forward};
+    forward,
+    /*uses_cublas=*/false};
 
 }  // namespace sigreg::detail
