@@ -201,9 +201,8 @@ step() {  # step NAME COMMAND...: run under the step timeout, log to $out/NAME.l
 gpu_cases='*cuda*:*Cuda*:*CUDA*'
 test_binaries() { for t in "$build"/tests/test_*; do [[ -x "$t" && -f "$t" ]] && echo "$t"; done; }
 
-# The Python package for this machine's torch. One place to adjust the build: the setup.py build
-# reads the SIGREG_* environment, the scikit-build-core one the -C cmake.define options (setuptools
-# ignores those). With SIGREG_REUSE_WHEEL=1 (call 2) a wheel already in the wheel folder that
+# The Python package for this machine's torch (scikit-build-core: the -C cmake.define options). One
+# place to adjust the build. With SIGREG_REUSE_WHEEL=1 (call 2) a wheel already in the wheel folder that
 # imports with CUDA is installed as it is; otherwise the folder's old wheels are removed first.
 wheel_dir=${SIGREG_WHEEL_DIR:-.devrun/wheel}
 python_package() {
@@ -215,15 +214,13 @@ python_package() {
       { echo "installed $w"; return 0; }
     echo "$w does not serve this machine: building"
   done
-  if grep -q scikit_build_core pyproject.toml && ! python3 -c 'import scikit_build_core' 2>/dev/null
-  then
+  if ! python3 -c 'import scikit_build_core' 2>/dev/null; then
     python3 -m pip install --no-index --find-links "$build/wheels" -q scikit-build-core || return 1
   fi
   rm -f "$wheel_dir"/sigreg-*.whl
   mkdir -p "$wheel_dir"
   # shellcheck disable=SC2086  # SIGREG_PIP_ARGS is a list of arguments
-  SIGREG_CUDA=1 SIGREG_CUDA_ARCHITECTURES="$cc" SIGREG_BUILD_JOBS="$jobs" \
-    CMAKE_BUILD_PARALLEL_LEVEL="$jobs" \
+  CMAKE_BUILD_PARALLEL_LEVEL="$jobs" \
     python3 -m pip wheel --no-build-isolation --no-deps --no-index -w "$wheel_dir" \
     -C cmake.define.SIGREG_ENABLE_CUDA=ON -C cmake.define.CMAKE_CUDA_ARCHITECTURES="$cc" \
     ${SIGREG_PIP_ARGS:-} . || return 1
