@@ -237,16 +237,7 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
       for (int r = 0; r < kEpilogueRuns; ++r) {
         const int row = lane + kEpilogueLanes * r;
         if (row0 + row >= N) break;
-        const float p = sm.p[row][slice];
-        const Phasor step = phasor_of(knots.delta * p);
-        Phasor x{1.0f, 0.0f};
-        float dp = 0.0f;
-#pragma unroll
-        for (int jj = 0; jj < kChunk; ++jj) {
-          if (jj == M) break;
-          dp += a[jj] * x.c + b[jj] * x.s;
-          math::rotate(x, step);
-        }
+        const float dp = dp_of_projection(a, b, M, knots.delta, sm.p[row][slice]);
         out[static_cast<int64_t>(row) * K] = Projection::store_dp(dp);
       }
     }

@@ -31,4 +31,26 @@ __device__ __forceinline__ math::Phasor phasor_of(float angle) {
   return x;
 }
 
+// dP of one projection p from its slice's coefficients (docs/design.md §1.3): Σ_{j<M} a_j·cos(t_j
+// p)
+// + b_j·sin(t_j p), the knots' pairs by the rotation recurrence from (1, 0) — no anchor is needed
+// for the M ≤ kChunk ≤ math::kAnchorKnots knots of the on-chip dP epilogues. `a`, `b` hold kChunk
+// values (zero past M).
+template <int kChunk>
+__device__ __forceinline__ float dp_of_projection(const float (&a)[kChunk],
+                                                  const float (&b)[kChunk], int M, float delta,
+                                                  float p) {
+  static_assert(kChunk <= math::kAnchorKnots, "the recurrence runs unanchored");
+  const math::Phasor step = phasor_of(delta * p);
+  math::Phasor x{1.0f, 0.0f};
+  float dp = 0.0f;
+#pragma unroll
+  for (int jj = 0; jj < kChunk; ++jj) {
+    if (jj == M) break;
+    dp += a[jj] * x.c + b[jj] * x.s;
+    math::rotate(x, step);
+  }
+  return dp;
+}
+
 }  // namespace sigreg::kernels

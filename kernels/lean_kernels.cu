@@ -388,16 +388,7 @@ __global__ void __launch_bounds__(kLeanThreads, kLeanMinBlocks)
 #pragma unroll
       for (int r = 0; r < kLaneRows; ++r) {
         if (t.row0 + lane * kLaneRows + r >= b.N) break;
-        const Phasor rotation = phasor_of(knots.floats.delta * p[r]);
-        Phasor x{1.0f, 0.0f};
-        float dp = 0.0f;
-#pragma unroll
-        for (int jj = 0; jj < kChunk; ++jj) {
-          if (jj == M) break;
-          dp += ca[jj] * x.c + cb[jj] * x.s;
-          math::rotate(x, rotation);
-        }
-        out[static_cast<int64_t>(r) * K] = dp;
+        out[static_cast<int64_t>(r) * K] = dp_of_projection(ca, cb, M, knots.floats.delta, p[r]);
       }
     }
     __syncthreads();  // sm.coef and sm.a are read before the next tile rewrites them
