@@ -45,11 +45,11 @@ const sigreg_bench::Rates* floor_rates(const Shape& shape, int threads) {
     it = cache.emplace(key, r).first;
   }
   if (it == cache.end()) {
+    static const std::vector<sigreg_bench::Cblas> blases = sigreg_bench::cblases();
     sigreg_bench::Rates r = sigreg_bench::machine_rates(threads, 3);
     sigreg_bench::Rates one = r;
-    if (threads > 1) sigreg_bench::gemm_rates(shape, 1, 0.1, &one);
-    sigreg_bench::gemm_rates(shape, threads, 0.1, &r, threads > 1 ? one.proj_flops : 0.0,
-                             threads > 1 ? one.dz_flops : 0.0);
+    if (threads > 1) sigreg_bench::gemm_rates(shape, 1, 0.1, &one, blases);
+    sigreg_bench::gemm_rates(shape, threads, 0.1, &r, blases, threads > 1 ? &one : nullptr);
     it = cache.emplace(key, r).first;
   }
   return &it->second;
@@ -130,6 +130,20 @@ void run(benchmark::State& state, const Shape& shape, Pass pass) {
                  " D=" + std::to_string(shape.D) + " K=" + std::to_string(shape.K) +
                  " M=" + std::to_string(shape.M));
 }
+
+// The report's context names what ran: the CPU, its widest ISA, the element loops' build, the
+// CBLAS and the kernels it chose (sigreg::cpu_info), and the ISA of the floor's FMA peak.
+const int kContext = [] {
+  const sigreg::CpuInfo info = sigreg::cpu_info();
+  benchmark::AddCustomContext("sigreg_cpu", info.cpu);
+  benchmark::AddCustomContext("sigreg_cpu_isa", info.isa);
+  benchmark::AddCustomContext("sigreg_tile_kernels", info.tile_kernels);
+  benchmark::AddCustomContext("sigreg_blas", info.blas);
+  benchmark::AddCustomContext("sigreg_blas_kernels", info.blas_kernels);
+  benchmark::AddCustomContext("sigreg_floor_fma_isa", sigreg_bench::fma_isa());
+  if (!info.warning.empty()) benchmark::AddCustomContext("sigreg_warning", info.warning);
+  return 0;
+}();
 
 const int kRegistered = [] {
   const std::pair<const char*, Pass> passes[] = {

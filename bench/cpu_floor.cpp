@@ -1,14 +1,17 @@
-// cpu_floor: measures this CPU's rates (AVX2 FMA throughput, FMA+add throughput, streaming-read
-// bandwidth, OpenBLAS sgemm at the benchmark GEMM shapes; 1 and 2 threads) and prints the floor
-// model of bench/CPU_FLOOR.md for forward + backward at the benchmark shapes.
+// cpu_floor: measures this CPU's rates (FMA and FMA+add throughput on the widest vector ISA,
+// streaming-read bandwidth, the best sgemm of every CBLAS found at the benchmark GEMM shapes; 1 and
+// 2 threads) and prints the floor model of bench/CPU_FLOOR.md for forward + backward at the
+// benchmark shapes, after what the library runs here (sigreg::cpu_info).
 //
 //   cpu_floor [--quick] [--save FILE]
 //     --quick: fewer repetitions, about 3× faster, noisier
 //     --save FILE: also write the rates, for `SIGREG_CPU_RATES=FILE bench_cpu`
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "cpu_floor_model.hpp"
+#include "sigreg/sigreg.hpp"
 
 using namespace sigreg_bench;
 
@@ -27,7 +30,13 @@ int main(int argc, char** argv) {
   }
   const int reps = quick ? 3 : 7;
   const double min_s = quick ? 0.1 : 0.4;
+  const sigreg::CpuInfo info = sigreg::cpu_info();
+  std::printf("CPU: %s (widest ISA %s)\nsigreg CPU backend: element loops %s; CBLAS %s, kernels %s\n",
+              info.cpu.c_str(), info.isa.c_str(), info.tile_kernels.c_str(), info.blas.c_str(),
+              info.blas_kernels.empty() ? "unknown" : info.blas_kernels.c_str());
+  if (!info.warning.empty()) std::printf("warning: %s\n", info.warning.c_str());
   if (!have_avx2_fma()) std::printf("warning: no AVX2+FMA; the FMA rates are not measured\n");
+  std::printf("FMA peak measured on: %s\n\n", fma_isa());
 
   Rates rates[3];  // by thread count 1, 2
   std::printf("CPU rates (best of %d)\n", reps);
@@ -41,19 +50,23 @@ int main(int argc, char** argv) {
   std::printf(
       "(Gop/s: vector-lane operations per second; FMA+add: FMAs and adds interleaved 1:1)\n");
 
-  std::printf("\nOpenBLAS sgemm GFLOP/s (row-major; proj = (V·N×D)·(D×K), dz = (V·N×K)·(D×K)ᵀ)\n");
+  const std::vector<Cblas> blases = cblases();
+  std::printf("\nCBLASes measured (the best of them, per shape, is the floor's GEMM):\n");
+  for (const Cblas& blas : blases) std::printf("  %s\n", blas.name.c_str());
+  std::printf("\nBest sgemm GFLOP/s (row-major; proj = (V·N×D)·(D×K), dz = (V·N×K)·(D×K)ᵀ)\n");
   std::printf("%-8s %10s %10s %12s %12s\n", "shape", "proj 1T", "dz 1T", "proj 2T*", "dz 2T*");
   Rates shape_rates[4][3];
   for (int i = 0; i < 4; ++i) {
     const FloorShape& s = kFloorShapes[i];
     shape_rates[i][1] = rates[1];
     shape_rates[i][2] = rates[2];
-    gemm_rates(s, 1, min_s, &shape_rates[i][1]);
-    gemm_rates(s, 2, min_s, &shape_rates[i][2], shape_rates[i][1].proj_flops,
-               shape_rates[i][1].dz_flops);
+    gemm_rates(s, 1, min_s, &shape_rates[i][1], blases);
+    gemm_rates(s, 2, min_s, &shape_rates[i][2], blases, &shape_rates[i][1]);
     std::printf("%-8s %10.1f %10.1f %12.1f %12.1f\n", s.name, 1e-9 * shape_rates[i][1].proj_flops,
                 1e-9 * shape_rates[i][1].dz_flops, 1e-9 * shape_rates[i][2].proj_flops,
                 1e-9 * shape_rates[i][2].dz_flops);
+    std::printf("         by: proj 1T %s; dz 1T %s\n", shape_rates[i][1].proj_by.c_str(),
+                shape_rates[i][1].dz_by.c_str());
   }
   std::printf("(*2T: the better of one 2-thread sgemm and 2 × the 1-thread rate)\n");
   if (save != nullptr) {

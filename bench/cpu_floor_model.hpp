@@ -1,7 +1,9 @@
 // The CPU floor model of bench/CPU_FLOOR.md: the least time forward + backward can take at a
 // shape (V, N, D, K, M) on this CPU, from the work that must happen (the projection GEMMs, one
 // sincos per (v, n, k), the knot rotations and M-wide sums, the bytes of Z) and the machine's
-// measured rates (FMA throughput, OpenBLAS sgemm, memory bandwidth). Shared by bench/cpu_floor.cpp
+// measured rates: the FMA peak of the CPU's widest vector ISA, the best sgemm of every CBLAS
+// found on the machine (the library's, and any other it can load), the memory bandwidth — rates
+// of the hardware and of other people's GEMMs, never of the code being judged. Shared by bench/cpu_floor.cpp
 // (prints the model) and bench/bench_cpu.cpp (reports achieved GFLOP/s and the ratio to it).
 //
 // Element work is counted per (v, n, k) in vector-lane operations split by pipe: "fma" ops
@@ -9,21 +11,20 @@
 // float→int convert of the sincos reduction are not counted (they issue on any vector pipe).
 #pragma once
 
-#include <cblas.h>
+#include <dlfcn.h>
 #include <immintrin.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
-extern "C" {
-void openblas_set_num_threads(int num_threads) __attribute__((weak));
-int openblas_get_num_threads(void) __attribute__((weak));
-}
+#include "host/cpu/cblas.hpp"
 
 namespace sigreg_bench {
 
@@ -92,11 +93,12 @@ inline Work work(const FloorShape& s, Pass pass) {
 
 // Measured rates for one thread count (operations per second).
 struct Rates {
-  double fma_ops = 0;     // vector-lane FMAs per second (FMA-only loop)
+  double fma_ops = 0;     // vector-lane FMAs per second (FMA-only loop, the widest ISA)
   double mixed_ops = 0;   // lane operations per second, FMAs and adds interleaved 1:1
   double bytes = 0;       // streaming-read bandwidth, bytes per second
   double proj_flops = 0;  // sgemm (V·N × D)·(D × K) flops per second
   double dz_flops = 0;    // sgemm (V·N × K)·(K × D)ᵀ flops per second
+  std::string proj_by, dz_by;  // the CBLAS that gave each sgemm rate (not saved)
 };
 
 // Floor time in seconds and its parts. The GEMMs and the element work share the FP pipes, so
@@ -161,10 +163,53 @@ __attribute__((target("avx2,fma"), noinline)) inline float mixed_loop(int64_t it
   return _mm256_add_ps(s, g[0])[0];
 }
 
+// Sum of the 16 lanes (not _mm512_reduce_add_ps: GCC 12 warns inside its expansion).
+__attribute__((target("avx512f"))) inline float lane_sum_512(__m512 x) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, x);
+  float s = 0;
+  for (float v : lanes) s += v;
+  return s;
+}
+
+// The same two loops on 16-lane AVX-512 registers (16 FMA chains: 2 pipes × latency 4 twice over).
+__attribute__((target("avx512f"), noinline)) inline float fma_loop_512(int64_t iters) {
+  __m512 acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
+  __m512 s = acc[0];
+  for (int i = 1; i < 16; ++i) s = _mm512_add_ps(s, acc[i]);
+  return lane_sum_512(s);
+}
+
+__attribute__((target("avx512f"), noinline)) inline float mixed_loop_512(int64_t iters) {
+  __m512 f[8], g[8];
+  for (int i = 0; i < 8; ++i) f[i] = g[i] = _mm512_set1_ps(static_cast<float>(i));
+  const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 8; ++i) {
+      f[i] = _mm512_fmadd_ps(f[i], m, a);
+      g[i] = _mm512_add_ps(g[i], a);
+    }
+  __m512 s = f[0];
+  for (int i = 1; i < 8; ++i) s = _mm512_add_ps(_mm512_add_ps(s, f[i]), g[i]);
+  return lane_sum_512(_mm512_add_ps(s, g[0]));
+}
+
 inline bool have_avx2_fma() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+
+inline bool have_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+
+// The ISA whose FMA peak the floor uses: the widest the CPU has.
+inline const char* fma_isa() { return have_avx512() ? "avx512" : have_avx2_fma() ? "avx2-fma" : "none"; }
 
 // Best of `reps` timings of `iters` iterations on each of `threads` threads.
 template <typename Loop>
@@ -207,18 +252,75 @@ inline double bandwidth(int threads, int reps) {
   return 4.0 * static_cast<double>(n) / best;
 }
 
-// One OpenBLAS sgemm, row-major C (m × n) = A (m × k) · B, B = (k × n) or its transpose (n × k),
-// on `threads` OpenBLAS threads; flops per second, best of repetitions lasting ≥ min_s.
-inline double sgemm_rate(int64_t m, int64_t n, int64_t k, bool trans_b, int threads, double min_s) {
+// ---- The CBLASes on this machine --------------------------------------------------------------
+// The library's own (linked), and every other CBLAS cpu_floor can load: the shared libraries
+// named in SIGREG_FLOOR_BLAS (colon-separated paths) and the usual sonames of OpenBLAS, BLIS and
+// MKL. The floor takes, per GEMM shape, the best of them; reports name the winner.
+using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int,
+                         float, float*, int);  // cblas_sgemm; CBLAS enums: 101 row-major, 111/112
+
+struct Cblas {
+  std::string name;
+  SgemmFn sgemm = nullptr;  // null: the linked one (host/cpu/cblas.hpp)
+  void (*set_threads)(int) = nullptr;
+};
+
+inline void linked_set_threads(int threads) { sigreg::detail::cblas::set_openblas_threads(threads); }
+
+inline std::vector<Cblas> cblases() {
+  std::vector<Cblas> out;
+  out.push_back({std::string("linked: ") + sigreg::detail::cblas::library_config(), nullptr,
+                 linked_set_threads});
+  std::vector<std::string> paths;
+  if (const char* env = std::getenv("SIGREG_FLOOR_BLAS")) {
+    std::string list = env;
+    for (size_t at = 0; at <= list.size();) {
+      const size_t end = std::min(list.find(':', at), list.size());
+      if (end > at) paths.push_back(list.substr(at, end - at));
+      at = end + 1;
+    }
+  }
+  for (const char* soname : {"libopenblas.so.0", "libblis.so.4", "libmkl_rt.so.3", "libmkl_rt.so.2"})
+    paths.emplace_back(soname);
+  for (const std::string& path : paths) {
+    void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) continue;
+    Cblas c;
+    c.sgemm = reinterpret_cast<SgemmFn>(dlsym(lib, "cblas_sgemm"));
+    if (c.sgemm == nullptr) continue;
+    for (const char* setter : {"openblas_set_num_threads", "MKL_Set_Num_Threads",
+                               "bli_thread_set_num_threads"})
+      if (void* f = dlsym(lib, setter)) {
+        c.set_threads = reinterpret_cast<void (*)(int)>(f);
+        break;
+      }
+    c.name = path;
+    if (auto config = reinterpret_cast<char* (*)()>(dlsym(lib, "openblas_get_config")))
+      c.name += std::string(" (") + config() + ")";
+    bool seen = false;  // the same library under two names
+    for (const Cblas& other : out) seen = seen || other.sgemm == c.sgemm;
+    if (!seen) out.push_back(c);
+  }
+  return out;
+}
+
+// One sgemm, row-major C (m × n) = A (m × k) · B, B = (k × n) or its transpose (n × k), on
+// `threads` of the CBLAS's threads; flops per second, best of repetitions lasting ≥ min_s.
+inline double sgemm_rate(const Cblas& blas, int64_t m, int64_t n, int64_t k, bool trans_b,
+                         int threads, double min_s) {
   std::vector<float> a(static_cast<size_t>(m * k), 0.5f), b(static_cast<size_t>(k * n), 0.25f),
       c(static_cast<size_t>(m * n));
-  const int saved = openblas_get_num_threads != nullptr ? openblas_get_num_threads() : 1;
-  if (openblas_set_num_threads != nullptr) openblas_set_num_threads(threads);
+  if (blas.set_threads == nullptr && threads > 1) return 0;  // threading unknown: 1T only
+  if (blas.set_threads != nullptr) blas.set_threads(threads);
+  const int im = static_cast<int>(m), in = static_cast<int>(n), ik = static_cast<int>(k);
   auto call = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a.data(),
-                static_cast<int>(k), b.data(), static_cast<int>(trans_b ? k : n), 0.0f, c.data(),
-                static_cast<int>(n));
+    if (blas.sgemm == nullptr) {
+      sigreg::detail::cblas::sgemm(false, trans_b, im, in, ik, 1.0f, a.data(), ik, b.data(),
+                                   trans_b ? ik : in, 0.0f, c.data(), in);
+    } else {
+      blas.sgemm(101, 111, trans_b ? 112 : 111, im, in, ik, 1.0f, a.data(), ik, b.data(),
+                 trans_b ? ik : in, 0.0f, c.data(), in);
+    }
   };
   call();
   double best = 1e30, spent = 0;
@@ -230,14 +332,18 @@ inline double sgemm_rate(int64_t m, int64_t n, int64_t k, bool trans_b, int thre
     spent += t;
     if (r > 1000) break;
   }
-  if (openblas_set_num_threads != nullptr) openblas_set_num_threads(saved);
+  if (blas.set_threads != nullptr) blas.set_threads(1);
   return 2.0 * static_cast<double>(m * n * k) / best;
 }
 
-// Element-work and bandwidth rates for `threads` threads (one thread per core).
+// Element-work and bandwidth rates for `threads` threads (one thread per core), the FMA rates on
+// the CPU's widest ISA.
 inline Rates machine_rates(int threads, int reps) {
   Rates r;
-  if (have_avx2_fma()) {
+  if (have_avx512()) {
+    r.fma_ops = loop_rate(threads, 16 * 16, fma_loop_512, reps);
+    r.mixed_ops = loop_rate(threads, 16 * 16, mixed_loop_512, reps);
+  } else if (have_avx2_fma()) {
     r.fma_ops = loop_rate(threads, 12 * 8, fma_loop, reps);
     r.mixed_ops = loop_rate(threads, 16 * 8, mixed_loop, reps);
   }
@@ -245,14 +351,23 @@ inline Rates machine_rates(int threads, int reps) {
   return r;
 }
 
-// The sgemm rates of `shape` for `threads` cores: the better of one sgemm on `threads` OpenBLAS
-// threads and `threads` × the one-thread rate (the library runs one-thread sgemms per tile).
+// The sgemm rates of `shape` for `threads` cores, the best over `blases`: for each, the better of
+// one `threads`-thread sgemm and `threads` × its 1-thread rate (the library runs one-thread
+// sgemms on tiles, one per thread). `one` holds the 1-thread rates when threads > 1.
 inline void gemm_rates(const FloorShape& s, int threads, double min_s, Rates* r,
-                       double one_thread_proj = 0, double one_thread_dz = 0) {
+                       const std::vector<Cblas>& blases, const Rates* one = nullptr) {
   const int64_t rows = s.V * s.N;
-  r->proj_flops =
-      std::max(sgemm_rate(rows, s.K, s.D, false, threads, min_s), threads * one_thread_proj);
-  r->dz_flops = std::max(sgemm_rate(rows, s.D, s.K, true, threads, min_s), threads * one_thread_dz);
+  r->proj_flops = r->dz_flops = 0;
+  for (const Cblas& blas : blases) {
+    const double proj = sgemm_rate(blas, rows, s.K, s.D, false, threads, min_s);
+    const double dz = sgemm_rate(blas, rows, s.D, s.K, true, threads, min_s);
+    if (proj > r->proj_flops) r->proj_flops = proj, r->proj_by = blas.name;
+    if (dz > r->dz_flops) r->dz_flops = dz, r->dz_by = blas.name;
+  }
+  if (one != nullptr && threads * one->proj_flops > r->proj_flops)
+    r->proj_flops = threads * one->proj_flops, r->proj_by = one->proj_by + " (1T × threads)";
+  if (one != nullptr && threads * one->dz_flops > r->dz_flops)
+    r->dz_flops = threads * one->dz_flops, r->dz_by = one->dz_by + " (1T × threads)";
 }
 
 // ---- Rates files: cpu_floor --save FILE writes them, bench_cpu reads SIGREG_CPU_RATES=FILE ----

@@ -331,6 +331,34 @@ def torch_rows(args, shape):
     return rows
 
 
+def gemm_row(args, shape):
+    """CPU: the three GEMMs of the library's forward + backward as torch.mm (MKL in torch's CPU
+    builds), same shapes: P = Z·A (forward), P again and dZ = dP·Aᵀ (backward) — a yardstick of
+    what this machine's best GEMM does with the same work."""
+    V, N, D, K, M = shape
+    Z, A = inputs(shape, torch.device("cpu"))
+    Z2 = Z.reshape(V * N, D)
+    dP = torch.randn(V * N, K)
+    At = A.t().contiguous()
+
+    def once():
+        torch.mm(Z2, A)
+        torch.mm(Z2, A)
+        torch.mm(dP, At)
+
+    for _ in range(2):
+        once()
+    times = []
+    for _ in range(args.reps):
+        t0 = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    t = times[len(times) // 2] if args.stat == "median" else times[0]
+    return {"name": "torch.mm ×3 (GEMMs only)", "dtype": "fp32", "time": t, "peak": None,
+            "stats_err": float("nan"), "grad_err": float("nan")}
+
+
 def in_process_row(args, shape, dtype_name):
     """library_row of "auto" in this process; a failure (out of memory) is its row's error."""
     try:
@@ -397,6 +425,7 @@ def cpu_rows(args, shape):
         cached_reference(Z, A, shape, args.ref_dir)  # once, for every child
         del Z, A
         rows = [run_child(args, shape, f"auto:{d}") for d in args.dtypes.split(",")]
+        rows.append(run_child(args, shape, "gemm:fp32"))
         for mode in args.modes.split(","):
             for d in args.dtypes.split(","):
                 rows.append(run_child(args, shape, f"torch:{mode}:{d}"))
@@ -450,7 +479,9 @@ def main():
     if args.child:  # one row in a process of its own
         shape = shapes[0]
         parts = args.child.split(":")
-        if parts[0] == "torch":  # "torch:mode:dtype" (CPU)
+        if parts[0] == "gemm":  # "gemm:fp32" (CPU): the three GEMMs alone
+            print(json.dumps(gemm_row(args, shape)))
+        elif parts[0] == "torch":  # "torch:mode:dtype" (CPU)
             args.modes, args.dtypes = parts[1], parts[2]
             print(json.dumps(torch_rows(args, shape)[0]))
         else:  # "version:dtype", version a kernel version name or "auto"
@@ -472,8 +503,16 @@ def main():
 
 
 def run_all(args, lib, why, on_cuda, names, shapes):
-    device_name = (torch.cuda.get_device_name(torch.device(args.device)) if on_cuda
-                   else f"CPU, {args.threads} threads")
+    if on_cuda:
+        device_name = torch.cuda.get_device_name(torch.device(args.device))
+    else:
+        from machine import machine
+
+        device_name = machine(torch.device("cpu"), args.threads)
+        if lib is not None:
+            info = lib.cpu_info()
+            device_name += (f"; sigreg: element loops {info['tile_kernels']}, CBLAS "
+                            f"{info['blas']} (kernels {info['blas_kernels'] or 'unknown'})")
     texts, records = [], []
     for shape_name, shape in zip(names, shapes):
         if on_cuda:

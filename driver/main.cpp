@@ -3,8 +3,6 @@
 //                                 over --seeds seeds: table, results.json and figures in --out
 //   sigreg_toy --sweep [flags]    λ × σ × width over --seeds seeds: sweep.md, sweep.json, sweep.svg
 // Every value of the protocol is a flag; --help lists them with their defaults.
-#include <cblas.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +15,7 @@
 
 #include "experiment.hpp"
 #include "figures.hpp"
+#include "host/cpu/cblas.hpp"
 #include "report.hpp"
 
 namespace toy = sigreg::toy;
@@ -223,7 +222,7 @@ int main(int argc, char** argv) {
   if (!parse(argc, argv, &f)) return 2;
   // Parallelism is across runs: every BLAS call runs on its caller's thread, so results do
   // not depend on the number of jobs.
-  openblas_set_num_threads(1);
+  sigreg::detail::cblas::set_openblas_threads(1);
   std::error_code ec;
   std::filesystem::create_directories(f.out, ec);
   if (ec) {

@@ -1,13 +1,12 @@
 // MLP encoder + linear predictor with hand-written gradients: see mlp.hpp. For an affine layer
-// Y = X·W + b:  dW += Xᵀ·dY,  db += Σ_rows dY,  dX = dY·Wᵀ — the three products by cblas_sgemm.
+// Y = X·W + b:  dW += Xᵀ·dY,  db += Σ_rows dY,  dX = dY·Wᵀ — the three products by sgemm (host/cpu/cblas.hpp).
 #include "mlp.hpp"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "activation.hpp"
+#include "host/cpu/cblas.hpp"
 #include "rng.hpp"
 
 namespace sigreg::toy {
@@ -18,21 +17,21 @@ int to_int(int64_t v) { return static_cast<int>(v); }
 // Y (B×out) = X (B×in)·W + b.
 void affine_forward(const float* P, const Layer& l, const float* X, int64_t B, float* Y) {
   for (int64_t r = 0; r < B; ++r) std::copy(P + l.bias, P + l.bias + l.out, Y + r * l.out);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, to_int(B), to_int(l.out), to_int(l.in),
-              1.0f, X, to_int(l.in), P + l.weight, to_int(l.out), 1.0f, Y, to_int(l.out));
+  detail::cblas::sgemm(false, false, to_int(B), to_int(l.out), to_int(l.in), 1.0f, X, to_int(l.in),
+                       P + l.weight, to_int(l.out), 1.0f, Y, to_int(l.out));
 }
 
 // Accumulates dW, db into G; if dX is not null, dX (B×in) = dY·Wᵀ (+ dX when accumulate).
 void affine_backward(const float* P, float* G, const Layer& l, const float* X, int64_t B,
                      const float* dY, float* dX, bool accumulate) {
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, to_int(l.in), to_int(l.out), to_int(B), 1.0f,
-              X, to_int(l.in), dY, to_int(l.out), 1.0f, G + l.weight, to_int(l.out));
+  detail::cblas::sgemm(true, false, to_int(l.in), to_int(l.out), to_int(B), 1.0f, X, to_int(l.in),
+                       dY, to_int(l.out), 1.0f, G + l.weight, to_int(l.out));
   for (int64_t r = 0; r < B; ++r)
     for (int64_t j = 0; j < l.out; ++j) G[l.bias + j] += dY[r * l.out + j];
   if (dX != nullptr)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, to_int(B), to_int(l.in), to_int(l.out),
-                1.0f, dY, to_int(l.out), P + l.weight, to_int(l.out), accumulate ? 1.0f : 0.0f, dX,
-                to_int(l.in));
+    detail::cblas::sgemm(false, true, to_int(B), to_int(l.in), to_int(l.out), 1.0f, dY,
+                         to_int(l.out), P + l.weight, to_int(l.out), accumulate ? 1.0f : 0.0f, dX,
+                         to_int(l.in));
 }
 
 // Both loops are clones for AVX2 (4 doubles a vector) and baseline x86-64, picked at load time.

@@ -3,10 +3,10 @@
 // precision in the ‖q‖² + ‖r‖² − 2·q·r expansion.
 #include "neighbors.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <numeric>
+
+#include "host/cpu/cblas.hpp"
 
 namespace sigreg::toy {
 
@@ -35,10 +35,9 @@ std::vector<int32_t> nearest_neighbors(const float* Q, int64_t nq, const float* 
   for (int64_t q0 = 0; q0 < nq; q0 += kBlock) {
     const int64_t rows = std::min(kBlock, nq - q0);
     // dots[i, r] = q_{q0+i} · r_r   (rows×nr)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
-                static_cast<int>(nr), static_cast<int>(d), 1.0f, q.data() + q0 * d,
-                static_cast<int>(d), r.data(), static_cast<int>(d), 0.0f, dots.data(),
-                static_cast<int>(nr));
+    detail::cblas::sgemm(false, true, static_cast<int>(rows), static_cast<int>(nr),
+                         static_cast<int>(d), 1.0f, q.data() + q0 * d, static_cast<int>(d),
+                         r.data(), static_cast<int>(d), 0.0f, dots.data(), static_cast<int>(nr));
     for (int64_t i = 0; i < rows; ++i) {
       const float* row = dots.data() + i * nr;
       // ‖q‖² is constant along the row: ranking by ‖r‖² − 2·q·r is enough.

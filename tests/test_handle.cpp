@@ -8,9 +8,7 @@
 
 #include "tests/runner.hpp"
 
-// OpenBLAS's thread-count calls, weak as in host/cpu/cpu_backend.cpp: null with another BLAS.
-extern "C" int openblas_get_num_threads(void) __attribute__((weak));
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+#include "host/cpu/cblas.hpp"
 
 namespace sigreg::test {
 namespace {
@@ -67,17 +65,18 @@ TEST(Handle, CudaHandleWithoutAGpuIsAnErrorNotACrash) {
 // include/sigreg/sigreg.hpp (HandleOptions): creating a kCpu handle has no process-wide effect;
 // a call holds OpenBLAS at one thread only while it runs, then restores the process's setting.
 TEST(Handle, CpuHandlesLeaveTheOpenBlasThreadCountAsTheyFoundIt) {
-  if (openblas_get_num_threads == nullptr || openblas_set_num_threads == nullptr)
-    GTEST_SKIP() << "the BLAS is not OpenBLAS: nothing to pin";
-  const int before = openblas_get_num_threads();
-  openblas_set_num_threads(3);
-  if (openblas_get_num_threads() != 3) GTEST_SKIP() << "this OpenBLAS keeps one thread";
+  using detail::cblas::openblas_threads;
+  using detail::cblas::set_openblas_threads;
+  if (openblas_threads() < 0) GTEST_SKIP() << "the BLAS is not OpenBLAS: nothing to pin";
+  const int before = openblas_threads();
+  set_openblas_threads(3);
+  if (openblas_threads() != 3) GTEST_SKIP() << "this OpenBLAS keeps one thread";
   {
     HandleOptions options;
     options.num_threads = 2;
     Handle handle;
     SIGREG_ASSERT_OK(Handle::create(Backend::kCpu, &handle, options));
-    EXPECT_EQ(openblas_get_num_threads(), 3) << "creating a handle must not change it";
+    EXPECT_EQ(openblas_threads(), 3) << "creating a handle must not change it";
     Config config;
     config.num_slices = 8;
     const Problem problem{1, 300, 5, DType::kFloat32};
@@ -90,13 +89,13 @@ TEST(Handle, CpuHandlesLeaveTheOpenBlasThreadCountAsTheyFoundIt) {
     float loss = 0.0f;
     SIGREG_ASSERT_OK(forward(handle, config, problem, Z.data(), A.data(), sums.data(), stats.data(),
                              &loss, workspace));
-    EXPECT_EQ(openblas_get_num_threads(), 3) << "a forward call must restore it";
+    EXPECT_EQ(openblas_threads(), 3) << "a forward call must restore it";
     SIGREG_ASSERT_OK(backward(handle, config, problem, problem.samples, Z.data(), A.data(),
                               sums.data(), nullptr, dZ.data(), workspace));
-    EXPECT_EQ(openblas_get_num_threads(), 3) << "a backward call must restore it";
+    EXPECT_EQ(openblas_threads(), 3) << "a backward call must restore it";
   }
-  EXPECT_EQ(openblas_get_num_threads(), 3);
-  openblas_set_num_threads(before);
+  EXPECT_EQ(openblas_threads(), 3);
+  set_openblas_threads(before);
 }
 
 // A moved-to handle takes the backend; the moved-from one is empty.

@@ -105,6 +105,10 @@ struct HandleAccess {
 // Factories, one per backend (host/reference, host/cpu, host/cuda).
 std::unique_ptr<BackendImpl> make_reference_backend();
 Status make_cpu_backend(const HandleOptions& options, std::unique_ptr<BackendImpl>* out);
+// cpu_info(): the CPU's widest vector ISA ("avx512", "avx2-fma", "avx", "sse2"), and the CPU
+// backend's part (its element loops, its CBLAS and that CBLAS's kernels; nothing without it).
+std::string widest_isa();
+void describe_cpu_backend(CpuInfo* info);
 Status make_cuda_backend(const HandleOptions& options, std::unique_ptr<BackendImpl>* out);
 bool cuda_backend_available();                 // built with CUDA and a device is present
 std::vector<std::string> cuda_kernel_names();  // the CUDA registry's names (none without CUDA)

@@ -14,7 +14,6 @@
 // bf16 / fp16 Z: each tile's rows are widened to float (exactly) in the thread's workspace before
 // its sgemm, and dZ rows are accumulated in float and rounded once (host/common/elements.hpp): the
 // CPU has no 16-bit GEMM unit, so the projection is the float32 one of the 16-bit values.
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -28,14 +27,8 @@
 #include "host/common/elements.hpp"
 #include "host/common/host_ops.hpp"
 #include "host/common/try.hpp"
+#include "host/cpu/cblas.hpp"
 #include "host/cpu/cpu_kernels.hpp"
-
-// OpenBLAS's thread-count controls, declared weak so that another CBLAS also links (then the
-// pointers are null and the BLAS is assumed to be single-threaded or OpenMP-aware).
-extern "C" {
-void openblas_set_num_threads(int num_threads) __attribute__((weak));
-int openblas_get_num_threads(void) __attribute__((weak));
-}
 
 namespace sigreg::detail {
 namespace {
@@ -157,24 +150,21 @@ char* align_workspace(const Workspace& workspace) {
 // the last one to finish restores it. Creating a handle changes nothing.
 class BlasSingleThreaded {
  public:
-  BlasSingleThreaded() : active_(available()) {
+  BlasSingleThreaded() : active_(cblas::openblas_threads() > 0) {
     if (!active_) return;
     const std::lock_guard<std::mutex> lock(mutex());
-    if (calls()++ == 0) saved() = openblas_get_num_threads();
-    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    if (calls()++ == 0) saved() = cblas::openblas_threads();
+    if (cblas::openblas_threads() != 1) cblas::set_openblas_threads(1);
   }
   ~BlasSingleThreaded() {
     if (!active_) return;
     const std::lock_guard<std::mutex> lock(mutex());
-    if (--calls() == 0 && saved() != 1) openblas_set_num_threads(saved());
+    if (--calls() == 0 && saved() != 1) cblas::set_openblas_threads(saved());
   }
   BlasSingleThreaded(const BlasSingleThreaded&) = delete;
   BlasSingleThreaded& operator=(const BlasSingleThreaded&) = delete;
 
  private:
-  static bool available() {
-    return openblas_get_num_threads != nullptr && openblas_set_num_threads != nullptr;
-  }
   static std::mutex& mutex() {
     static std::mutex m;
     return m;
@@ -267,9 +257,9 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
       for (int64_t n0 = n_begin; n0 < n_end; n0 += kFwdRows) {
         const int64_t rows = std::min(kFwdRows, n_end - n0);
         const float* z = rows_of(args.Z, dtype, (v * N + n0) * D, rows * D, rows_buffer);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
-                    static_cast<int>(kw), static_cast<int>(D), 1.0f, z, static_cast<int>(D), A + k0,
-                    static_cast<int>(K), 0.0f, P, static_cast<int>(ldp));
+        cblas::sgemm(false, false, static_cast<int>(rows), static_cast<int>(kw),
+                     static_cast<int>(D), 1.0f, z, static_cast<int>(D), A + k0, static_cast<int>(K),
+                     0.0f, P, static_cast<int>(ldp));
         std::fill(acc, acc + vectors * M * 2 * kVector, 0.0f);
         cpu::ecf_accumulate_tile(P, rows, ldp, vectors, knots, acc);
         for (int64_t k = 0; k < kw; ++k) {
@@ -349,16 +339,16 @@ Status CpuBackend::backward(const BackwardArgs& args) {
         const int64_t kw = std::min(plan.bwd_k, K - k0);
         const int64_t vectors = ceil_div(kw, kVector), ldp = vectors * kVector;
         for (int64_t n = 0; n < rows; ++n) std::fill(P + n * ldp + kw, P + (n + 1) * ldp, 0.0f);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
-                    static_cast<int>(kw), static_cast<int>(D), 1.0f, z, static_cast<int>(D), A + k0,
-                    static_cast<int>(K), 0.0f, P, static_cast<int>(ldp));
+        cblas::sgemm(false, false, static_cast<int>(rows), static_cast<int>(kw),
+                     static_cast<int>(D), 1.0f, z, static_cast<int>(D), A + k0, static_cast<int>(K),
+                     0.0f, P, static_cast<int>(ldp));
         // Knot j ≥ 1 of group v: a at coefficients[((v·M + j)·2)·k_pad + k], b k_pad further.
         const float* a = coefficients + (v * M + 1) * 2 * k_pad + k0;
         cpu::ecf_grad_tile(P, rows, ldp, vectors, knots, a, a + k_pad, 2 * k_pad);
         // dz (rows × D) = dP (rows × kw) · A[:, k0:k0+kw]ᵀ, accumulated over slice blocks.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
-                    static_cast<int>(D), static_cast<int>(kw), 1.0f, P, static_cast<int>(ldp),
-                    A + k0, static_cast<int>(K), k0 == 0 ? 0.0f : 1.0f, dz, static_cast<int>(D));
+        cblas::sgemm(false, true, static_cast<int>(rows), static_cast<int>(D), static_cast<int>(kw),
+                     1.0f, P, static_cast<int>(ldp), A + k0, static_cast<int>(K),
+                     k0 == 0 ? 0.0f : 1.0f, dz, static_cast<int>(D));
       }
       if (dtype != DType::kFloat32) narrow(dz, rows * D, dtype, args.dZ, first);
     }

@@ -11,3 +11,9 @@ Status make_cpu_backend(const HandleOptions&, std::unique_ptr<BackendImpl>*) {
 }
 
 }  // namespace sigreg::detail
+
+namespace sigreg::detail {
+
+void describe_cpu_backend(CpuInfo*) {}  // no element loops, no CBLAS
+
+}  // namespace sigreg::detail

@@ -142,6 +142,22 @@ const char* dtype_name(DType dtype);
 // Returns whether this build contains the CUDA backend and a usable GPU is present.
 bool cuda_available();
 
+// What the CPU backend runs on this machine: the CPU, the widest vector ISA it (and the OS)
+// supports, the build of the backend's element loops it runs, the CBLAS and the kernels that
+// CBLAS chose. `warning` is non-empty when the CBLAS's kernels are below the CPU's ISA (an
+// OpenBLAS too old to know the CPU falls back to its SSE3 "Prescott" kernels, several times
+// slower); it names the remedy. Every benchmark report prints these fields; the Python package
+// warns once with `warning` when it creates its CPU handle.
+struct CpuInfo {
+  std::string cpu;           // model name, e.g. "AMD EPYC 7B13" (cpuid brand string)
+  std::string isa;           // "avx512", "avx2-fma", "avx" or "sse2"
+  std::string tile_kernels;  // the element loops' build this CPU runs ("" without the CPU backend)
+  std::string blas;          // the CBLAS's own description ("" without the CPU backend)
+  std::string blas_kernels;  // the kernels it chose, e.g. OpenBLAS's core "SkylakeX"; "" unknown
+  std::string warning;       // "" unless blas_kernels are below isa
+};
+CpuInfo cpu_info();
+
 // Note for the CPU backend: it parallelises with OpenMP and calls BLAS from inside its threads,
 // so while one of its calls runs OpenBLAS is held at 1 thread (the process's setting is restored
 // when the last such call returns; creating a handle changes nothing). On a machine shared with

@@ -683,6 +683,14 @@ std::string kernel_versions() {
 
 bool cuda_available() { return sigreg::cuda_available(); }
 
+// sigreg::cpu_info() as "field=value" lines (no field holds a newline).
+std::string cpu_info() {
+  const sigreg::CpuInfo info = sigreg::cpu_info();
+  return str("cpu=", info.cpu, "\nisa=", info.isa, "\ntile_kernels=", info.tile_kernels,
+             "\nblas=", info.blas, "\nblas_kernels=", info.blas_kernels,
+             "\nwarning=", info.warning);
+}
+
 // sigreg::reference::directions: the float64 Philox draw before rounding (for tests). `step` is
 // the uint64 step's bits as an int64.
 Tensor reference_directions(int64_t features, std::string config, int64_t step) {
@@ -720,6 +728,7 @@ STABLE_TORCH_LIBRARY(sigreg, m) {
   m.def("_null_expectation(str config) -> float");
   m.def("_kernel_versions() -> str");
   m.def("_cuda_available() -> bool");
+  m.def("_cpu_info() -> str");
   m.def("_reference_directions(int features, str config, int step) -> Tensor");
 }
 
@@ -748,5 +757,6 @@ STABLE_TORCH_LIBRARY_IMPL(sigreg, CompositeExplicitAutograd, m) {
   m.impl("_null_expectation", TORCH_BOX(&null_expectation));
   m.impl("_kernel_versions", TORCH_BOX(&kernel_versions));
   m.impl("_cuda_available", TORCH_BOX(&cuda_available));
+  m.impl("_cpu_info", TORCH_BOX(&cpu_info));
   m.impl("_reference_directions", TORCH_BOX(&reference_directions));
 }

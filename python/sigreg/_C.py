@@ -7,9 +7,17 @@ starts each message with the Python type it stands for ("ValueError: …",
 "NotImplementedError: …"); `call` runs an operator and raises that type. The operators called
 directly (torch.ops.sigreg.*) raise the RuntimeError itself.
 """
+import ctypes
 import os
 
 import torch
+
+try:  # the CPU backend's CBLAS, when the extension was built against it (python/CMakeLists.txt)
+    import scipy_openblas32 as _openblas
+
+    ctypes.CDLL(os.path.join(_openblas.get_lib_dir(), _openblas.get_library(True)))
+except (ImportError, OSError):  # another CBLAS, or the system's: the loader finds it
+    pass
 
 torch.ops.load_library(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sigreg_ops.so"))
 _lib = torch.ops.sigreg
@@ -83,6 +91,12 @@ def kernel_versions() -> list:
 
 def cuda_available() -> bool:
     return bool(_lib._cuda_available.default())
+
+
+def cpu_info() -> dict:
+    """sigreg::cpu_info(): the CPU, its widest ISA, the CPU backend's element loops, its CBLAS and
+    the kernels that CBLAS chose; "warning" is non-empty when those are below the CPU's ISA."""
+    return dict(line.split("=", 1) for line in _lib._cpu_info.default().splitlines())
 
 
 def reference_directions(features: int, config: str, step: int) -> torch.Tensor:

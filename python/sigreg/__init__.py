@@ -8,6 +8,8 @@ The operators behind it are torch.ops.sigreg.* (sigreg._ops: schemas, fake kerne
 a training step with SIGReg compiles with torch.compile(fullgraph=True). The math is
 docs/design.md §1; the directions §2; the distributed split §3.
 """
+import warnings
+
 import torch  # noqa: F401  (loads libtorch before the extension)
 
 from importlib.metadata import PackageNotFoundError, version
@@ -31,6 +33,17 @@ def kernel_versions() -> list:
     return list(_C.kernel_versions())
 
 
+def cpu_info() -> dict:
+    """What the CPU backend runs on this machine: cpu, isa (the widest vector ISA), tile_kernels,
+    blas, blas_kernels (the kernels the CBLAS chose) and warning (non-empty when those kernels are
+    below the CPU's ISA; the package warns with it once, at import)."""
+    return _C.cpu_info()
+
+
+if _C.cpu_info().get("warning"):
+    warnings.warn("sigreg: " + _C.cpu_info()["warning"], RuntimeWarning, stacklevel=2)
+
+
 def null_expectation(knots: int = _C.DEFAULTS["knots"], t_max: float = _C.DEFAULTS["t_max"],
                      quadrature: str = _C.DEFAULTS["quadrature"]) -> float:
     """E[stat] for i.i.d. N(0,1) projections (any N): Σ_j w_j (1 − φ_j²)."""
@@ -39,5 +52,5 @@ def null_expectation(knots: int = _C.DEFAULTS["knots"], t_max: float = _C.DEFAUL
         _config(1, knots, t_max, quadrature, d["seed"], d["allow_tf32"], d["kernels"]))
 
 
-__all__ = ["SIGReg", "SIGRegStats", "sigreg_loss", "cuda_available", "kernel_versions",
-           "null_expectation"]
+__all__ = ["SIGReg", "SIGRegStats", "sigreg_loss", "cpu_info", "cuda_available",
+           "kernel_versions", "null_expectation"]

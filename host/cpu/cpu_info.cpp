@@ -1,0 +1,56 @@
+// The CPU backend's part of sigreg::cpu_info(): its element loops, its CBLAS and the kernels that
+// CBLAS runs here, and whether those are below the CPU's widest ISA.
+#include <cstring>
+#include <string>
+
+#include "host/common/backend.hpp"
+#include "host/cpu/cblas.hpp"
+#include "host/cpu/cpu_kernels.hpp"
+
+namespace sigreg::detail {
+namespace {
+
+// The vector ISA of an OpenBLAS x86-64 core (its kernels): 3 AVX-512, 2 AVX2+FMA, 1 AVX, 0 SSE;
+// −1 for a name not listed here (then nothing is claimed).
+int core_level(const std::string& core) {
+  static const char* const kAvx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+  static const char* const kAvx2[] = {"Haswell", "Zen", "Zen2", "Zen3", "Zen4"};
+  static const char* const kAvx[] = {"Sandybridge", "Bulldozer", "Piledriver", "Steamroller",
+                                     "Excavator"};
+  static const char* const kSse[] = {"Katmai", "Coppermine", "Northwood", "Prescott", "Banias",
+                                     "Core2", "Penryn", "Dunnington", "Nehalem", "Atom",
+                                     "Opteron", "Opteron_SSE3", "Barcelona", "Bobcat", "Nano"};
+  for (const char* name : kAvx512)
+    if (core == name) return 3;
+  for (const char* name : kAvx2)
+    if (core == name) return 2;
+  for (const char* name : kAvx)
+    if (core == name) return 1;
+  for (const char* name : kSse)
+    if (core == name) return 0;
+  return -1;
+}
+
+int isa_level(const std::string& isa) {
+  if (isa == "avx512") return 3;
+  if (isa == "avx2-fma") return 2;
+  if (isa == "avx") return 1;
+  return 0;
+}
+
+}  // namespace
+
+void describe_cpu_backend(CpuInfo* info) {
+  info->tile_kernels = cpu::kernel_isa();
+  info->blas = cblas::library_config();
+  info->blas_kernels = cblas::core_name();
+  const int core = core_level(info->blas_kernels);
+  if (core >= 0 && core < isa_level(info->isa))
+    info->warning = "the CBLAS runs its '" + info->blas_kernels + "' kernels on this " + info->isa +
+                    " CPU (" + info->cpu + "), below what the CPU can run: " + info->blas +
+                    " does not know this CPU. Build sigreg against scipy-openblas32 (pip install "
+                    "scipy-openblas32; the default when it is installed), or set "
+                    "OPENBLAS_CORETYPE to a core of the CPU's ISA (docs/performance.md)";
+}
+
+}  // namespace sigreg::detail
