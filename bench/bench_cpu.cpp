@@ -60,12 +60,12 @@ struct Fixture {
   sigreg::Handle handle;
   sigreg::Config config;
   sigreg::Problem problem;
-  std::vector<float> Z, A, stats, dZ;
+  std::vector<float> Z, A, stats, dZ, P;  // P: the kept projections (Pass::kBothKept)
   std::vector<double> sums;
   std::vector<unsigned char> workspace;
   float loss = 0.0f;
 
-  Fixture(const Shape& s, int threads) {
+  Fixture(const Shape& s, int threads, bool keep) {
     sigreg::HandleOptions options;
     options.num_threads = threads;
     check(sigreg::Handle::create(sigreg::Backend::kCpu, &handle, options));
@@ -83,6 +83,7 @@ struct Fixture {
     sums.resize(static_cast<size_t>(s.V * s.K * s.M * 2));
     stats.resize(static_cast<size_t>(s.V * s.K));
     dZ.resize(Z.size());
+    if (keep) P.resize(static_cast<size_t>(s.V * s.N * s.K));
     size_t bytes = 0;
     check(sigreg::workspace_size(handle, config, problem, &bytes));
     workspace.resize(bytes);
@@ -91,11 +92,12 @@ struct Fixture {
   sigreg::Workspace ws() { return {workspace.data(), workspace.size()}; }
   void forward() {
     check(sigreg::forward(handle, config, problem, Z.data(), A.data(), sums.data(), stats.data(),
-                          &loss, ws()));
+                          &loss, ws(), nullptr, P.empty() ? nullptr : P.data()));
   }
   void backward() {
     check(sigreg::backward(handle, config, problem, problem.samples, Z.data(), A.data(),
-                           sums.data(), nullptr, dZ.data(), ws()));
+                           sums.data(), nullptr, dZ.data(), ws(), nullptr,
+                           P.empty() ? nullptr : P.data()));
   }
   static void check(const sigreg::Status& s) {
     if (!s.ok()) throw std::runtime_error(s.to_string());
@@ -105,7 +107,7 @@ struct Fixture {
 void run(benchmark::State& state, const Shape& shape, Pass pass) {
   const int threads = static_cast<int>(state.range(0));
   const sigreg_bench::Rates* rates = floor_rates(shape, threads);
-  Fixture f(shape, threads);
+  Fixture f(shape, threads, pass == Pass::kBothKept);
   f.forward();  // warm-up, and the sums backward needs
   const double t0 = sigreg_bench::now_s();
   for (auto _ : state) {
@@ -147,7 +149,10 @@ const int kContext = [] {
 
 const int kRegistered = [] {
   const std::pair<const char*, Pass> passes[] = {
-      {"forward", Pass::kForward}, {"backward", Pass::kBackward}, {"fwd+bwd", Pass::kBoth}};
+      {"forward", Pass::kForward},
+      {"backward", Pass::kBackward},
+      {"fwd+bwd", Pass::kBoth},
+      {"fwd+bwd-keepP", Pass::kBothKept}};
   for (const Shape& shape : sigreg_bench::kFloorShapes)
     for (const auto& [name, pass] : passes)
       benchmark::RegisterBenchmark(

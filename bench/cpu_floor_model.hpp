@@ -51,7 +51,9 @@ constexpr double kSincosFlops = 27;  // FMA = 2 flops, multiply / add = 1
 // One knot rotation (c, s)·(c1, s1): 2 multiplies + 2 FMA.
 constexpr double kRotateFmaOps = 4, kRotateFlops = 6;
 
-enum class Pass { kForward, kBackward, kBoth };
+// kBothKept: forward + backward with the projections kept (the backward reads P: no second
+// projection GEMM, Z read once, P written once and read once).
+enum class Pass { kForward, kBackward, kBoth, kBothKept };
 
 // The work of one pass at one shape.
 struct Work {
@@ -81,7 +83,8 @@ inline Work work(const FloorShape& s, Pass pass) {
     w.bytes += zbytes;
   }
   if (pass != Pass::kForward) {
-    w.proj_flops += gemm;
+    if (pass != Pass::kBothKept) w.proj_flops += gemm;
+    if (pass == Pass::kBothKept) w.bytes += 2 * 4.0 * elems - zbytes;  // P out and in, no Z read
     w.dz_flops += gemm;
     w.fma_ops += elems * (kSincosFmaOps + (M - 2) * kRotateFmaOps + 2 * (M - 1));
     w.add_ops += elems * kSincosAddOps;

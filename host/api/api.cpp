@@ -85,23 +85,35 @@ Status make_directions(const Handle& handle, const Config& config, int64_t featu
 namespace {
 
 // What ecf_sums and forward check before they touch memory.
+// Kept projections are the CPU backend's: the others recompute P in the backward anyway.
+Status check_projections(const Handle& handle, const float* projections) {
+  if (projections != nullptr && handle.backend() != Backend::kCpu)
+    return invalid("projections", std::string("kept projections are the CPU backend's; pass "
+                                              "nullptr on ") +
+                                      backend_name(handle.backend()));
+  return {};
+}
+
 Status check_sums_call(const Handle& handle, const Config& config, const Problem& problem,
-                       const void* Z, const float* A, const double* sums, Workspace workspace) {
+                       const void* Z, const float* A, const double* sums, Workspace workspace,
+                       const float* projections) {
   SIGREG_TRY(check_call(handle, config, problem));
   SIGREG_TRY(check_pointer(Z, "Z"));
   SIGREG_TRY(check_pointer(A, "A"));
   SIGREG_TRY(check_pointer(sums, "sums"));
+  SIGREG_TRY(check_projections(handle, projections));
   return detail::check_workspace(handle, config, problem, workspace);
 }
 
 }  // namespace
 
 Status ecf_sums(const Handle& handle, const Config& config, const Problem& problem, const void* Z,
-                const float* A, double* sums, Workspace workspace, Stream stream) {
-  SIGREG_TRY(check_sums_call(handle, config, problem, Z, A, sums, workspace));
+                const float* A, double* sums, Workspace workspace, Stream stream,
+                float* projections) {
+  SIGREG_TRY(check_sums_call(handle, config, problem, Z, A, sums, workspace, projections));
   const KnotTable knots = knot_table(config);
   return HandleAccess::impl(handle)->ecf_sums(
-      {config, knots, problem, Z, A, sums, workspace, stream});
+      {config, knots, problem, Z, A, sums, workspace, stream, projections});
 }
 
 namespace {
@@ -136,29 +148,32 @@ Status finalize(const Handle& handle, const Config& config, int64_t groups,
 
 Status forward(const Handle& handle, const Config& config, const Problem& problem, const void* Z,
                const float* A, double* sums, float* stats, float* loss, Workspace workspace,
-               Stream stream) {
+               Stream stream, float* projections) {
   if (stats == nullptr && loss == nullptr)
     return invalid("stats, loss", "at least one output must not be null");
-  SIGREG_TRY(check_sums_call(handle, config, problem, Z, A, sums, workspace));
+  SIGREG_TRY(check_sums_call(handle, config, problem, Z, A, sums, workspace, projections));
   const KnotTable knots = knot_table(config);
   return HandleAccess::impl(handle)->forward(
-      {config, knots, problem, Z, A, sums, stats, loss, workspace, stream});
+      {config, knots, problem, Z, A, sums, stats, loss, workspace, stream, projections});
 }
 
 Status backward(const Handle& handle, const Config& config, const Problem& problem,
                 SampleCount global_samples, const void* Z, const float* A, const double* sums,
-                const float* grad_loss, void* dZ, Workspace workspace, Stream stream) {
+                const float* grad_loss, void* dZ, Workspace workspace, Stream stream,
+                const float* projections) {
   SIGREG_TRY(check_call(handle, config, problem));
   SIGREG_TRY(detail::check_global_samples(global_samples, problem.samples));
   SIGREG_TRY(check_pointer(Z, "Z"));
   SIGREG_TRY(check_pointer(A, "A"));
   SIGREG_TRY(check_pointer(sums, "sums"));
   SIGREG_TRY(check_pointer(dZ, "dZ"));
+  SIGREG_TRY(check_projections(handle, projections));
   SIGREG_TRY(detail::check_workspace(handle, config, problem, workspace));
   const KnotTable knots = knot_table(config);
   return HandleAccess::impl(handle)->backward({config, knots, problem,
                                                count_arg(global_samples, problem.samples), Z, A,
-                                               sums, grad_loss, dZ, workspace, stream});
+                                               sums, grad_loss, dZ, workspace, stream,
+                                               projections});
 }
 
 Status find_nonfinite(const Handle& handle, const Problem& problem, const void* Z,

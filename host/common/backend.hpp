@@ -25,6 +25,7 @@ struct SumsArgs {
   double* sums;            // V×K×M×2
   Workspace workspace;
   Stream stream;
+  float* projections = nullptr;  // kCpu: also write P = Z·A here (V×N×K), or null
 };
 
 struct FinalizeArgs {
@@ -50,6 +51,7 @@ struct ForwardArgs {
   float* loss;     // scalar, may be null (not both)
   Workspace workspace;
   Stream stream;
+  float* projections = nullptr;  // kCpu: also write P = Z·A here (V×N×K), or null
 };
 
 struct BackwardArgs {
@@ -64,6 +66,7 @@ struct BackwardArgs {
   void* dZ;                // V×N×D, problem.dtype
   Workspace workspace;
   Stream stream;
+  const float* projections = nullptr;  // kCpu: the forward's P (V×N×K) instead of recomputing it
 };
 
 class BackendImpl {
@@ -80,7 +83,8 @@ class BackendImpl {
   virtual Status finalize(const FinalizeArgs& args) = 0;
   // ecf_sums then finalize; a backend whose kernels finish the statistic themselves overrides it.
   virtual Status forward(const ForwardArgs& a) {
-    SIGREG_TRY(ecf_sums({a.config, a.knots, a.problem, a.Z, a.A, a.sums, a.workspace, a.stream}));
+    SIGREG_TRY(ecf_sums(
+        {a.config, a.knots, a.problem, a.Z, a.A, a.sums, a.workspace, a.stream, a.projections}));
     return finalize({a.config,
                      a.knots,
                      a.problem.groups,

@@ -1,7 +1,9 @@
 // Backend::kCpu — the float32 fast path on the host (docs/design.md §1 formulas, §5 rotation).
 // Projections go through cblas_sgemm one tile at a time, straight into a per-thread buffer, so
 // P = Z·A (V×N×K) never exists whole; the tile kernels (cpu_kernels.hpp) turn each tile into
-// ECF sums (forward) or into dP, which one more sgemm turns into dZ = dP·Aᵀ (backward).
+// ECF sums (forward) or into dP, which one more sgemm turns into dZ = dP·Aᵀ (backward). A caller
+// may keep P (the `projections` buffer of ecf_sums / forward / backward): the forward then also
+// stores each tile, and the backward copies tiles back instead of recomputing them.
 //
 // Parallel decomposition (OpenMP, deterministic for any thread count):
 //  - ecf_sums: work items (v, chunk of samples, block of kFwdSlices slices). An item owns its
@@ -260,6 +262,9 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
         cblas::sgemm(false, false, static_cast<int>(rows), static_cast<int>(kw),
                      static_cast<int>(D), 1.0f, z, static_cast<int>(D), A + k0, static_cast<int>(K),
                      0.0f, P, static_cast<int>(ldp));
+        if (args.projections != nullptr)  // kept for the backward: P[v, n0 + n, k0 + k]
+          for (int64_t n = 0; n < rows; ++n)
+            std::copy(P + n * ldp, P + n * ldp + kw, args.projections + ((v * N + n0 + n) * K + k0));
         std::fill(acc, acc + vectors * M * 2 * kVector, 0.0f);
         cpu::ecf_accumulate_tile(P, rows, ldp, vectors, knots, acc);
         for (int64_t k = 0; k < kw; ++k) {
@@ -333,15 +338,23 @@ Status CpuBackend::backward(const BackwardArgs& args) {
       const int64_t n0 = (item % tiles) * kBwdRows;
       const int64_t rows = std::min(kBwdRows, N - n0);
       const int64_t first = (v * N + n0) * D;  // of this item's rows in Z and dZ
-      const float* z = rows_of(args.Z, dtype, first, rows * D, z_buffer);
+      const float* z = args.projections != nullptr ? nullptr  // P is kept: Z is not read
+                                                   : rows_of(args.Z, dtype, first, rows * D, z_buffer);
       float* dz = dtype == DType::kFloat32 ? static_cast<float*>(args.dZ) + first : dz_buffer;
       for (int64_t k0 = 0; k0 < K; k0 += plan.bwd_k) {
         const int64_t kw = std::min(plan.bwd_k, K - k0);
         const int64_t vectors = ceil_div(kw, kVector), ldp = vectors * kVector;
         for (int64_t n = 0; n < rows; ++n) std::fill(P + n * ldp + kw, P + (n + 1) * ldp, 0.0f);
-        cblas::sgemm(false, false, static_cast<int>(rows), static_cast<int>(kw),
-                     static_cast<int>(D), 1.0f, z, static_cast<int>(D), A + k0, static_cast<int>(K),
-                     0.0f, P, static_cast<int>(ldp));
+        if (args.projections != nullptr) {  // the forward's P: no second projection GEMM
+          for (int64_t n = 0; n < rows; ++n) {
+            const float* kept = args.projections + ((v * N + n0 + n) * K + k0);
+            std::copy(kept, kept + kw, P + n * ldp);
+          }
+        } else {
+          cblas::sgemm(false, false, static_cast<int>(rows), static_cast<int>(kw),
+                       static_cast<int>(D), 1.0f, z, static_cast<int>(D), A + k0,
+                       static_cast<int>(K), 0.0f, P, static_cast<int>(ldp));
+        }
         // Knot j ≥ 1 of group v: a at coefficients[((v·M + j)·2)·k_pad + k], b k_pad further.
         const float* a = coefficients + (v * M + 1) * 2 * k_pad + k0;
         cpu::ecf_grad_tile(P, rows, ldp, vectors, knots, a, a + k_pad, 2 * k_pad);

@@ -229,10 +229,18 @@ Status workspace_size(const Handle& handle, const Config& config, const Problem&
 Status make_directions(const Handle& handle, const Config& config, int64_t features, StepIndex step,
                        float* A, Stream stream = nullptr);
 
+// Kept projections (kCpu only; nullptr elsewhere, or kInvalidArgument): ecf_sums and forward
+// also write P = Z·A (V×N×K floats, [v][n][k]) to `projections` when it is not null, and a
+// backward given that buffer, untouched, reads P from it instead of recomputing it — one GEMM of
+// its two, for V·N·K floats of memory (the PyTorch module keeps them up to a budget, 64 MiB by
+// default). Results agree with the recomputing path to float32 rounding (both are tested
+// against the float64 reference); either way they are deterministic.
+
 // Distributed step 1: the local ECF sums (V×K×M×2 float64) of this rank's Z (V×N_r×D) projected
 // on A (D×K). Sums from several ranks (or shards) add element-wise.
 Status ecf_sums(const Handle& handle, const Config& config, const Problem& problem, const void* Z,
-                const float* A, double* sums, Workspace workspace, Stream stream = nullptr);
+                const float* A, double* sums, Workspace workspace, Stream stream = nullptr,
+                float* projections = nullptr);
 
 // Distributed step 2: statistics from the (globally reduced) sums. `global_samples` is
 // N = Σ_r N_r (on the host, or in backend memory). Writes stats (V×K) and/or loss (scalar);
@@ -245,7 +253,7 @@ Status finalize(const Handle& handle, const Config& config, int64_t groups,
 // `sums` (V×K×M×2) is required: backward needs it. stats and/or loss may be nullptr, not both.
 Status forward(const Handle& handle, const Config& config, const Problem& problem, const void* Z,
                const float* A, double* sums, float* stats, float* loss, Workspace workspace,
-               Stream stream = nullptr);
+               Stream stream = nullptr, float* projections = nullptr);
 
 // Gradient of g·loss with respect to this rank's Z: dZ (V×N_r×D, same dtype as Z) — the
 // gradient of the GLOBAL loss (N = global_samples) with respect to the local samples.
@@ -253,7 +261,8 @@ Status forward(const Handle& handle, const Config& config, const Problem& proble
 // backend's memory, e.g. the upstream gradient of an autograd graph); nullptr means g = 1.
 Status backward(const Handle& handle, const Config& config, const Problem& problem,
                 SampleCount global_samples, const void* Z, const float* A, const double* sums,
-                const float* grad_loss, void* dZ, Workspace workspace, Stream stream = nullptr);
+                const float* grad_loss, void* dZ, Workspace workspace, Stream stream = nullptr,
+                const float* projections = nullptr);
 
 // Opt-in check for non-finite inputs (NaN, ±Inf). The regulariser itself never checks: a NaN or
 // ±Inf in Z propagates, so every slice whose projection involves it (in practice all slices of
