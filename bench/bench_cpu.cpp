@@ -9,7 +9,9 @@
 // FILE` wrote (the same rates as cpu_floor's table; recommended on a noisy machine: measure the
 // rates once when it is quiet); otherwise measured in this process once per (shape, thread
 // count), just before that benchmark's first run (about 1 s each). SIGREG_BENCH_FLOOR=0 skips
-// the floor and its counter.
+// the floor and its counter. SIGREG_CPU_KERNELS=avx512|avx2-fma|avx2-fma-x16|baseline runs the
+// named build of the CPU tile kernels instead of the one picked from the CPU's features (refused
+// where this CPU cannot run it); every benchmark's label names the build.
 // The float64 reference backend is far too slow for these shapes and is not benchmarked here.
 #include <benchmark/benchmark.h>
 
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "cpu_floor_model.hpp"
+#include "host/cpu/cpu_kernels.hpp"
 #include "sigreg/sigreg.hpp"
 
 namespace {
@@ -128,9 +131,18 @@ void run(benchmark::State& state, const Shape& shape, Pass pass) {
         seconds / iterations / sigreg_bench::floor_of(work, *rates).seconds();
   state.counters["Mproj/s"] =
       benchmark::Counter(projections * iterations * 1e-6, benchmark::Counter::kIsRate);
-  state.SetLabel(std::string("V=") + std::to_string(shape.V) + " N=" + std::to_string(shape.N) +
-                 " D=" + std::to_string(shape.D) + " K=" + std::to_string(shape.K) +
-                 " M=" + std::to_string(shape.M));
+  state.SetLabel(std::string(sigreg::detail::cpu::kernel_isa()) + " V=" + std::to_string(shape.V) +
+                 " N=" + std::to_string(shape.N) + " D=" + std::to_string(shape.D) +
+                 " K=" + std::to_string(shape.K) + " M=" + std::to_string(shape.M));
+}
+
+// SIGREG_CPU_KERNELS, applied before any handle exists.
+void use_requested_kernels() {
+  const char* isa = std::getenv("SIGREG_CPU_KERNELS");
+  if (isa == nullptr || *isa == '\0') return;
+  if (!sigreg::detail::cpu::use_kernels(isa))
+    throw std::runtime_error(std::string("SIGREG_CPU_KERNELS=") + isa +
+                             ": no such build of the CPU kernels, or this CPU cannot run it");
 }
 
 // The report's context names what ran: the CPU, its widest ISA, the element loops' build, the
@@ -148,6 +160,7 @@ const int kContext = [] {
 }();
 
 const int kRegistered = [] {
+  use_requested_kernels();
   const std::pair<const char*, Pass> passes[] = {
       {"forward", Pass::kForward},
       {"backward", Pass::kBackward},

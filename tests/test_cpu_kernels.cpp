@@ -2,16 +2,18 @@
 // shapes that probe its tiles (N = 1, K = 1, odd D, N and K off every tile size, V > 1,
 // N = 65536, several slice blocks) — ECF sums, stats and loss to 1e-5 relative, dZ to 1e-4 of
 // max|dZ_ref|, and every element about as accurate as plain float32 (tests/backend_cases.hpp) —;
-// the float64 fallback for projections past the fast sincos range; the workspace contract; and
-// the vectorised sincos against float64 libm. (Its determinism across thread counts:
+// the float64 fallback for projections past the fast sincos range; the workspace contract; the
+// vectorised sincos of every kernel build against float64 libm; and the 16-lane builds bitwise
+// against the 8-lane AVX2+FMA one, tile by tile and through the backend. (Its determinism across
+// thread counts:
 // test_determinism.cpp; its distributed split: test_distributed_split.cpp.)
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
-#include "tests/backend_cases.hpp"
-// simd.hpp's vectors pass by value only between always-inline helpers (see cpu_kernels.cpp).
-#pragma GCC diagnostic ignored "-Wpsabi"
+#include "core/knots.hpp"
 #include "host/cpu/cpu_kernels.hpp"
-#include "host/cpu/simd.hpp"
+#include "tests/backend_cases.hpp"
 
 namespace sigreg::test {
 namespace {
@@ -242,52 +244,218 @@ void check_sincos(F&& sincos, const char* what) {
   EXPECT_LE(worst_c, 2.0) << what;
 }
 
-TEST(CpuSincos, LibraryBuildWithinTwoUlpOfFloat64) {
-  std::cout << "[          ] kernel build: " << detail::cpu::kernel_isa() << "\n";
-  check_sincos(detail::cpu::sincos_array, "library sincos");
+// Every build of the kernels in this binary, by name; those this CPU cannot run are skipped.
+std::vector<std::string> build_names() {
+  int count = 0;
+  const detail::cpu::Kernels* builds = detail::cpu::kernel_builds(&count);
+  std::vector<std::string> names;
+  for (int i = 0; i < count; ++i) names.push_back(builds[i].isa);
+  return names;
 }
 
-// The same header compiled for this test's baseline target (SSE2, no FMA contraction): the
-// code path of the library's fallback build on CPUs without AVX2.
-TEST(CpuSincos, BaselineBuildWithinTwoUlpOfFloat64) {
-  check_sincos(
-      [](const float* x, int64_t count, float* s, float* c) {
-        using detail::simd::f8;
-        for (int64_t i = 0; i + detail::simd::kLanes <= count; i += detail::simd::kLanes) {
-          alignas(32) float in[8], so[8], co[8];
-          std::memcpy(in, x + i, sizeof(in));
-          f8 vs, vc;
-          const f8 v = detail::simd::load(in);
-          bool fast = true;
-          const auto ok = detail::simd::in_fast_range(v);
-          for (int l = 0; l < 8; ++l) fast = fast && ok[l] != 0;
-          if (fast) {
-            detail::simd::sincos<false>(v, &vs, &vc);
-          } else {
-            detail::simd::sincos<true>(v, &vs, &vc);
-          }
-          detail::simd::store(so, vs);
-          detail::simd::store(co, vc);
-          std::memcpy(s + i, so, sizeof(so));
-          std::memcpy(c + i, co, sizeof(co));
-        }
-        for (int64_t i = count / 8 * 8; i < count; ++i) {  // tail: through the library
-          detail::cpu::sincos_array(x + i, 1, s + i, c + i);
-        }
-      },
-      "baseline sincos");
+// The build named `isa`: null (with the reason in *why) where this binary lacks it or this CPU
+// cannot run it.
+const detail::cpu::Kernels* runnable_build(const std::string& isa, std::string* why) {
+  int count = 0;
+  const detail::cpu::Kernels* builds = detail::cpu::kernel_builds(&count);
+  for (int i = 0; i < count; ++i) {
+    if (isa != builds[i].isa) continue;
+    if (builds[i].runs_here()) return &builds[i];
+    *why = "this CPU lacks the instructions of the " + isa +
+           (isa == "avx512" ? " build (AVX-512 F/BW/VL/DQ)" : " build (AVX2+FMA)");
+    return nullptr;
+  }
+  *why = "this binary has no " + isa +
+         " build (only GCC for x86-64 with SIGREG_CPU_MULTIVERSION=ON builds it)";
+  return nullptr;
 }
 
-TEST(CpuSincos, NonFiniteGivesNaN) {
+#define SIGREG_REQUIRE_BUILD(var, isa)                               \
+  std::string var##_why;                                             \
+  const detail::cpu::Kernels* var = runnable_build(isa, &var##_why); \
+  if (var == nullptr) GTEST_SKIP() << var##_why
+
+std::string build_param_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  for (char& ch : name)
+    if (ch == '-') ch = '_';
+  return name;
+}
+
+class CpuSincos : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CpuSincos, WithinTwoUlpOfFloat64) {
+  SIGREG_REQUIRE_BUILD(build, GetParam());
+  check_sincos(build->sincos, build->isa);
+}
+
+TEST_P(CpuSincos, NonFiniteGivesNaN) {
+  SIGREG_REQUIRE_BUILD(build, GetParam());
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<float> x{std::numeric_limits<float>::quiet_NaN(), inf, -inf};
   std::vector<float> s(3), c(3);
-  detail::cpu::sincos_array(x.data(), 3, s.data(), c.data());
+  build->sincos(x.data(), 3, s.data(), c.data());
   for (int i = 0; i < 3; ++i) {
     EXPECT_TRUE(std::isnan(s[i]));
     EXPECT_TRUE(std::isnan(c[i]));
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Builds, CpuSincos, ::testing::ValuesIn(build_names()), build_param_name);
+
+// ---- the builds ------------------------------------------------------------------------------
+
+TEST(CpuKernelBuilds, DefaultIsTheFirstBuildThisCpuRuns) {
+  int count = 0;
+  const detail::cpu::Kernels* builds = detail::cpu::kernel_builds(&count);
+  ASSERT_GE(count, 1);
+  EXPECT_STREQ(builds[count - 1].isa, "baseline");
+  EXPECT_TRUE(builds[count - 1].runs_here());
+  for (int i = 0; i < count; ++i) {
+    EXPECT_TRUE(builds[i].lanes == 8 || builds[i].lanes == 16) << builds[i].isa;
+    EXPECT_LE(builds[i].lanes, detail::cpu::kMaxLanes) << builds[i].isa;
+  }
+  const char* env = std::getenv("SIGREG_CPU_KERNELS");
+  std::cout << "[          ] kernel build: " << detail::cpu::kernel_isa()
+            << (env != nullptr ? " (SIGREG_CPU_KERNELS)" : "") << "\n";
+  if (env != nullptr) return;  // tests/cpu_kernels_env.cpp chose it
+  int first = 0;
+  while (!builds[first].runs_here()) ++first;
+  EXPECT_STREQ(detail::cpu::kernel_isa(), builds[first].isa);
+}
+
+TEST(CpuKernelBuilds, UseKernelsRefusesWhatThisCpuCannotRun) {
+  const std::string before = detail::cpu::kernel_isa();
+  EXPECT_FALSE(detail::cpu::use_kernels("no-such-build"));
+  EXPECT_EQ(before, detail::cpu::kernel_isa());
+  int count = 0;
+  const detail::cpu::Kernels* builds = detail::cpu::kernel_builds(&count);
+  for (int i = 0; i < count; ++i) {
+    if (builds[i].runs_here()) continue;
+    EXPECT_FALSE(detail::cpu::use_kernels(builds[i].isa)) << builds[i].isa;
+    EXPECT_EQ(before, detail::cpu::kernel_isa());
+  }
+}
+
+// 64-byte-aligned floats, as the tile kernels expect.
+class AlignedFloats {
+ public:
+  explicit AlignedFloats(size_t count, float fill = 0.0f) : raw_(count + 16, fill) {
+    const auto address = reinterpret_cast<uintptr_t>(raw_.data());
+    data_ = raw_.data() + (64 - address % 64) % 64 / sizeof(float);
+  }
+  float* data() { return data_; }
+  const float* data() const { return data_; }
+  float& operator[](size_t i) { return data_[i]; }
+
+ private:
+  std::vector<float> raw_;
+  float* data_;
+};
+
+// One tile through a build's kernels: the forward sums as [k][j][cos, sin] (whatever the build's
+// acc layout) and dP as [n][k].
+struct TileResult {
+  std::vector<float> sums, dP;
+};
+
+TileResult run_tile(const detail::cpu::Kernels& build, const AlignedFloats& P, int64_t rows,
+                    int64_t k, const KnotTable::Floats& knots, const AlignedFloats& coef) {
+  const int64_t L = build.lanes, vectors = k / L, M = knots.count;
+  TileResult r;
+  AlignedFloats acc(static_cast<size_t>(k * M * 2));
+  build.accumulate(P.data(), rows, k, vectors, knots, acc.data());
+  for (int64_t s = 0; s < k; ++s)
+    for (int64_t jc = 0; jc < M * 2; ++jc)
+      r.sums.push_back(acc[static_cast<size_t>(((s / L) * M * 2 + jc) * L + s % L)]);
+  AlignedFloats dP(static_cast<size_t>(rows * k));
+  std::memcpy(dP.data(), P.data(), static_cast<size_t>(rows * k) * sizeof(float));
+  build.grad(dP.data(), rows, k, vectors, knots, coef.data(), coef.data() + k, 2 * k);
+  r.dP.assign(dP.data(), dP.data() + rows * k);
+  return r;
+}
+
+// The 16-lane loops against the 8-lane ones of the same contraction (FMA): lanes are slices and
+// no arithmetic crosses them, so every sum and every dP must be bitwise equal — on tiles of the
+// fast sincos (M ≤ 32 and anchored M > 32), of its float64 fallback (one angle past the fast
+// range) and with non-finite projections, at row counts off every unroll.
+class SixteenVsEightLanes : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SixteenVsEightLanes, TilesBitwiseEqual) {
+  SIGREG_REQUIRE_BUILD(wide, GetParam());
+  SIGREG_REQUIRE_BUILD(narrow, "avx2-fma");
+  ASSERT_EQ(wide->lanes, 16);
+  ASSERT_EQ(narrow->lanes, 8);
+  std::mt19937_64 rng(test_seed());
+  std::normal_distribution<float> normal;
+  int tiles = 0;
+  for (const int M : {2, 5, 17, 33, 70})
+    for (const int64_t rows : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{21}, int64_t{256}})
+      for (const int64_t k : {int64_t{16}, int64_t{48}})
+        for (const int kind : {0, 1, 2}) {  // fast range, fallback, non-finite
+          Config c = make_config(1, M, 3.0, Quadrature::kTrapezoid);
+          const KnotTable::Floats knots = knot_table(c).floats;
+          AlignedFloats P(static_cast<size_t>(rows * k)), coef(static_cast<size_t>(2 * k * M));
+          for (int64_t i = 0; i < rows * k; ++i) P[static_cast<size_t>(i)] = 2.0f * normal(rng);
+          for (int64_t i = 0; i < 2 * k * M; ++i) coef[static_cast<size_t>(i)] = normal(rng);
+          const size_t last = static_cast<size_t>(rows * k - 1);
+          if (kind == 1) P[last] = 12345.5f;
+          if (kind == 2) {
+            P[last] = std::numeric_limits<float>::quiet_NaN();
+            P[0] = std::numeric_limits<float>::infinity();
+          }
+          const TileResult a = run_tile(*wide, P, rows, k, knots, coef);
+          const TileResult b = run_tile(*narrow, P, rows, k, knots, coef);
+          ASSERT_TRUE(bitwise_equal(a.sums, b.sums))
+              << "sums, M=" << M << " rows=" << rows << " k=" << k << " kind " << kind;
+          ASSERT_TRUE(bitwise_equal(a.dP, b.dP))
+              << "dP, M=" << M << " rows=" << rows << " k=" << k << " kind " << kind;
+          ++tiles;
+        }
+  // The sincos itself, on arguments of the fast range (the fast / fallback choice is per vector).
+  std::vector<float> x;
+  for (const float v : sincos_test_inputs())
+    if (std::fabs(v) <= 6400.0f) x.push_back(v);
+  x.resize(x.size() / 16 * 16);
+  std::vector<float> s16(x.size()), c16(x.size()), s8(x.size()), c8(x.size());
+  wide->sincos(x.data(), static_cast<int64_t>(x.size()), s16.data(), c16.data());
+  narrow->sincos(x.data(), static_cast<int64_t>(x.size()), s8.data(), c8.data());
+  EXPECT_TRUE(bitwise_equal(s16, s8)) << "sin";
+  EXPECT_TRUE(bitwise_equal(c16, c8)) << "cos";
+  std::cout << "[          ] " << wide->isa << " vs " << narrow->isa << ": " << tiles
+            << " tiles and " << x.size() << " sincos arguments bitwise equal\n";
+}
+
+// And through the backend: kCpu handles created with each build give bitwise-equal sums, stats,
+// loss and dZ (K off every multiple of 16, several slice blocks, anchored M).
+TEST_P(SixteenVsEightLanes, BackendBitwiseEqual) {
+  SIGREG_REQUIRE_BUILD(wide, GetParam());
+  SIGREG_REQUIRE_BUILD(narrow, "avx2-fma");
+  const std::string before = detail::cpu::kernel_isa();
+  for (const Shape& shape : {Shape{2, 777, 7, 19}, Shape{1, 1000, 16, 1030, 5},
+                             Shape{1, 4099, 33, 130, 33}, Shape{3, 300, 24, 70, 70}}) {
+    const Config c = config_for(shape);
+    const Problem p{shape.V, shape.N, shape.D, DType::kFloat32};
+    std::vector<float> A(static_cast<size_t>(shape.D * shape.K));
+    const auto Z = random_normal(static_cast<size_t>(shape.V * shape.N * shape.D), test_seed());
+    HostOutputs out[2];
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(detail::cpu::use_kernels(i == 0 ? wide->isa : narrow->isa));
+      const Handle h = make_handle(Backend::kCpu, 2);
+      SIGREG_ASSERT_OK(make_directions(h, c, shape.D, 5, A.data()));
+      out[i] = run_host(h, c, p, Z, A);
+    }
+    EXPECT_TRUE(bitwise_equal(out[0].sums, out[1].sums)) << shape << ": sums";
+    EXPECT_TRUE(bitwise_equal(out[0].stats, out[1].stats)) << shape << ": stats";
+    EXPECT_TRUE(bitwise_equal(out[0].dZ, out[1].dZ)) << shape << ": dZ";
+    EXPECT_EQ(0, std::memcmp(&out[0].loss, &out[1].loss, sizeof(float))) << shape << ": loss";
+  }
+  EXPECT_TRUE(detail::cpu::use_kernels(before.c_str()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Builds, SixteenVsEightLanes,
+                         ::testing::Values(std::string("avx2-fma-x16"), std::string("avx512")),
+                         build_param_name);
 
 }  // namespace
 }  // namespace sigreg::test

@@ -37,7 +37,8 @@ namespace {
 
 // Tile sizes, chosen with bench_cpu: kFwdSlices 128 beat 64 on every shape (the GEMMs get wider,
 // Z is re-read less) and 256 was no better while halving the work items; kBwdRows 128 beat 64.
-constexpr int64_t kVector = cpu::kVectorSlices;  // slices per vector in the tile kernels
+// Slices are padded to whole vectors of every kernel build (cpu_kernels.hpp).
+constexpr int64_t kVector = cpu::kMaxLanes;
 constexpr int64_t kFwdRows = 256;     // forward: samples per sgemm tile and per float run
 constexpr int64_t kChunkRows = 2048;  // forward: fewest samples per work item …
 constexpr int64_t kMinItems = 64;     // … unless fewer items than this would remain (see Plan)
@@ -62,7 +63,7 @@ struct Plan {
   int64_t k_blocks;         // forward: ceil(K / kFwdSlices)
   int64_t chunk_n;          // forward: samples per chunk, a multiple of kFwdRows
   int64_t chunks;           // forward: ceil(N / chunk_n)
-  int64_t k_pad;            // K rounded up to whole vectors (backward coefficient tables)
+  int64_t k_pad;            // K rounded up to whole vectors of any build (coefficient tables)
   int64_t bwd_k;            // backward slice block: min(k_pad, kBwdSlices)
   size_t partial_bytes;     // forward: chunks × V × K × M × 2 float64 partial sums
   size_t fwd_tile_bytes;    // forward, per thread: P tile kFwdRows × kFwdSlices floats
@@ -184,7 +185,7 @@ class BlasSingleThreaded {
 
 class CpuBackend final : public BackendImpl {
  public:
-  explicit CpuBackend(int threads) : threads_(threads) {}
+  CpuBackend(int threads, const cpu::Kernels& kernels) : threads_(threads), kernels_(kernels) {}
   CpuBackend(const CpuBackend&) = delete;
   CpuBackend& operator=(const CpuBackend&) = delete;
 
@@ -219,6 +220,7 @@ class CpuBackend final : public BackendImpl {
 
  private:
   int threads_;
+  const cpu::Kernels& kernels_;  // the tile kernels' build, chosen at creation
 };
 
 // sums[v,k,j] = Σ_chunks partial[chunk,v,k,j] + N·φ_j (cos) — see the file comment.
@@ -232,6 +234,7 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
   auto* partial = reinterpret_cast<double*>(base);
   char* thread_base = base + plan.partial_bytes;
   const int64_t items = V * plan.chunks * plan.k_blocks;
+  const int64_t lanes = kernels_.lanes;
   const BlasSingleThreaded blas_pin;
 
 #pragma omp parallel num_threads(threads_)
@@ -248,7 +251,7 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
       const int64_t chunk = (item / plan.k_blocks) % plan.chunks;
       const int64_t v = item / (plan.k_blocks * plan.chunks);
       const int64_t k0 = kb * kFwdSlices, kw = std::min(kFwdSlices, K - k0);
-      const int64_t vectors = ceil_div(kw, kVector), ldp = vectors * kVector;
+      const int64_t vectors = ceil_div(kw, lanes), ldp = vectors * lanes;
       const int64_t n_begin = chunk * plan.chunk_n, n_end = std::min(N, n_begin + plan.chunk_n);
       double* part = partial + ((chunk * V + v) * K + k0) * M * 2;
       std::fill(part, part + kw * M * 2, 0.0);
@@ -265,12 +268,12 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
         if (args.projections != nullptr)  // kept for the backward: P[v, n0 + n, k0 + k]
           for (int64_t n = 0; n < rows; ++n)
             std::copy(P + n * ldp, P + n * ldp + kw, args.projections + ((v * N + n0 + n) * K + k0));
-        std::fill(acc, acc + vectors * M * 2 * kVector, 0.0f);
-        cpu::ecf_accumulate_tile(P, rows, ldp, vectors, knots, acc);
+        std::fill(acc, acc + vectors * M * 2 * lanes, 0.0f);
+        kernels_.accumulate(P, rows, ldp, vectors, knots, acc);
         for (int64_t k = 0; k < kw; ++k) {
-          const float* a = acc + (k / kVector) * M * 2 * kVector + k % kVector;
+          const float* a = acc + (k / lanes) * M * 2 * lanes + k % lanes;
           double* out = part + k * M * 2;
-          for (int64_t jc = 0; jc < M * 2; ++jc) out[jc] += static_cast<double>(a[jc * kVector]);
+          for (int64_t jc = 0; jc < M * 2; ++jc) out[jc] += static_cast<double>(a[jc * lanes]);
         }
       }
     }
@@ -312,6 +315,7 @@ Status CpuBackend::backward(const BackwardArgs& args) {
   const double n_global = math::resolve_count(args.count);
   const int64_t tiles = ceil_div(N, kBwdRows);
   const int64_t items = V * tiles;
+  const int64_t lanes = kernels_.lanes;
   const BlasSingleThreaded blas_pin;
 
 #pragma omp parallel num_threads(threads_)
@@ -343,7 +347,7 @@ Status CpuBackend::backward(const BackwardArgs& args) {
       float* dz = dtype == DType::kFloat32 ? static_cast<float*>(args.dZ) + first : dz_buffer;
       for (int64_t k0 = 0; k0 < K; k0 += plan.bwd_k) {
         const int64_t kw = std::min(plan.bwd_k, K - k0);
-        const int64_t vectors = ceil_div(kw, kVector), ldp = vectors * kVector;
+        const int64_t vectors = ceil_div(kw, lanes), ldp = vectors * lanes;
         for (int64_t n = 0; n < rows; ++n) std::fill(P + n * ldp + kw, P + (n + 1) * ldp, 0.0f);
         if (args.projections != nullptr) {  // the forward's P: no second projection GEMM
           for (int64_t n = 0; n < rows; ++n) {
@@ -357,7 +361,7 @@ Status CpuBackend::backward(const BackwardArgs& args) {
         }
         // Knot j ≥ 1 of group v: a at coefficients[((v·M + j)·2)·k_pad + k], b k_pad further.
         const float* a = coefficients + (v * M + 1) * 2 * k_pad + k0;
-        cpu::ecf_grad_tile(P, rows, ldp, vectors, knots, a, a + k_pad, 2 * k_pad);
+        kernels_.grad(P, rows, ldp, vectors, knots, a, a + k_pad, 2 * k_pad);
         // dz (rows × D) = dP (rows × kw) · A[:, k0:k0+kw]ᵀ, accumulated over slice blocks.
         cblas::sgemm(false, true, static_cast<int>(rows), static_cast<int>(D), static_cast<int>(kw),
                      1.0f, P, static_cast<int>(ldp), A + k0, static_cast<int>(K),
@@ -373,7 +377,7 @@ Status CpuBackend::backward(const BackwardArgs& args) {
 
 Status make_cpu_backend(const HandleOptions& options, std::unique_ptr<BackendImpl>* out) {
   const int threads = options.num_threads > 0 ? options.num_threads : omp_get_max_threads();
-  *out = std::make_unique<CpuBackend>(std::max(threads, 1));
+  *out = std::make_unique<CpuBackend>(std::max(threads, 1), cpu::kernels());
   return {};
 }
 

@@ -1,18 +1,22 @@
 // Inner loops of the CPU fast path (see cpu_kernels.hpp): one sincos per (n,k) for the first
 // knot angle θ = Δ·P[n,k], then complex rotations (docs/design.md §5: four multiply-adds each)
-// for the other knots, vectorised across 8 slices k and unrolled over kRows samples n so that
-// kRows independent rotation chains hide the multiply-add latency. Like the CUDA kernels, the
-// rotation is re-anchored with a fresh sincos of t_j·p every math::kAnchorKnots knots, so its
+// for the other knots, vectorised across L = 8 or 16 slices k and unrolled over kRows samples n
+// so that kRows independent rotation chains hide the multiply-add latency. Like the CUDA kernels,
+// the rotation is re-anchored with a fresh sincos of t_j·p every math::kAnchorKnots knots, so its
 // drift stays bounded by 32 rotations whatever M is, and both backends see the same cosines.
 //
 // Non-finite projections propagate as in the reference (docs/design.md §4): knot 0 adds
 // cos(0·p) − φ_0 = 0·p and sin(0·p) = 0·p, exactly 0 for finite p and NaN for NaN or ±Inf.
 //
-// Each exported kernel is built twice with target_clones: x86-64-v3 (AVX2+FMA) and the
-// baseline; the dynamic loader picks one per process, so one binary runs on any x86-64 CPU.
-// Results are bitwise deterministic on a given machine; the two builds may differ in the last
-// bits (FMA contraction), as expected across CPUs.
+// The loops are templates on the vector type, instantiated once per build (the Kernels table at
+// the end): each build's entry points carry its target attribute, and the always-inline loops
+// compile for that target. No arithmetic crosses lanes, and the fast/exact sincos choice is made
+// per tile, so builds that contract a·b + c alike (avx512, avx2-fma, avx2-fma-x16: FMA) give
+// bitwise-equal results; the baseline (no FMA) may differ from them in the last bits.
 #include "host/cpu/cpu_kernels.hpp"
+
+#include <atomic>
+#include <cstring>
 
 #include "core/phasor.hpp"
 
@@ -24,17 +28,11 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(SIGREG_NO_MULTIVERSION)
-#define SIGREG_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define SIGREG_CPU_CLONES
+#define SIGREG_CPU_X86_BUILDS 1
 #endif
 
 namespace sigreg::detail::cpu {
 namespace {
-
-using simd::f8;
-using simd::i8;
-using simd::kLanes;
 
 // Samples per rotation group: kRows independent rotation chains per lane vector. A power of two,
 // so that kRows·φ_j is exact in float and the caller can add back exactly rows·φ_j. 4 was the
@@ -42,9 +40,10 @@ using simd::kLanes;
 // the multiply-add latency they hide.
 constexpr int kRows = 4;
 
-SIGREG_ALWAYS_INLINE void rotate(f8* c, f8* s, const f8& c1, const f8& s1) {
-  const f8 cn = *c * c1 - *s * s1;  // cos((j+1)θ)
-  const f8 sn = *s * c1 + *c * s1;  // sin((j+1)θ)
+template <typename F>
+SIGREG_ALWAYS_INLINE void rotate(F* c, F* s, const F& c1, const F& s1) {
+  const F cn = *c * c1 - *s * s1;  // cos((j+1)θ)
+  const F sn = *s * c1 + *c * s1;  // sin((j+1)θ)
   *c = cn;
   *s = sn;
 }
@@ -56,16 +55,16 @@ SIGREG_ALWAYS_INLINE float largest_angle_factor(const KnotTable::Floats& knots) 
 }
 
 // Whether every angle the tile takes a sincos of (pad lanes included) is in the fast range.
+template <typename F>
 SIGREG_ALWAYS_INLINE bool tile_in_fast_range(const float* P, int64_t rows, int64_t ldp,
                                              int64_t vectors, const KnotTable::Floats& knots) {
+  constexpr int L = simd::kLanesOf<F>;
   const float factor = largest_angle_factor(knots);
-  i8 ok = i8{} - 1;
+  typename simd::Vec<L>::I ok = typename simd::Vec<L>::I{} - 1;
   for (int64_t n = 0; n < rows; ++n)
     for (int64_t kv = 0; kv < vectors; ++kv)
-      ok &= simd::in_fast_range(factor * simd::load(P + n * ldp + kv * kLanes));
-  bool all = true;
-  for (int l = 0; l < kLanes; ++l) all = all && ok[l] != 0;
-  return all;
+      ok &= simd::in_fast_range(factor * simd::load<F>(P + n * ldp + kv * L));
+  return simd::all_lanes(ok);
 }
 
 // Samples per centring step of the forward sums: kCentreRows/kRows row groups add their raw
@@ -85,24 +84,24 @@ SIGREG_ALWAYS_INLINE int run_end(int j, int M) {
 
 // The pair of anchor knot j from the projections themselves (read again from the tile rather than
 // kept in registers through the run: anchors are rare, registers are not).
-template <int U, bool kExact>
+template <int U, bool kExact, typename F>
 SIGREG_ALWAYS_INLINE void anchor(int j, const KnotTable::Floats& knots, const float* P, int64_t ldp,
-                                 f8 (&c)[U], f8 (&s)[U]) {
+                                 F (&c)[U], F (&s)[U]) {
   for (int u = 0; u < U; ++u)
-    simd::sincos<kExact>(knots.t[j] * simd::load(P + u * ldp), &s[u], &c[u]);
+    simd::sincos<kExact>(knots.t[j] * simd::load<F>(P + u * ldp), &s[u], &c[u]);
 }
 
 // acc (M×2 vectors for one lane vector) += Σ over U rows of (cos jθ − φ_j, sin jθ), with
 // u_phi[j] = U·φ_j; without kCentre the raw Σ cos jθ for j ≥ 1 (u_phi unused; the caller
 // centres). Knot 0 adds the non-finite probe 0·p (see the file comment).
-template <int U, bool kExact, bool kAnchored, bool kCentre>
+template <int U, bool kExact, bool kAnchored, bool kCentre, typename F>
 SIGREG_ALWAYS_INLINE void accumulate_rows(const float* P, int64_t ldp,
                                           const KnotTable::Floats& knots, const float* u_phi,
-                                          f8* acc) {
-  f8 c1[U], s1[U], c[U], s[U];
-  f8 probe = f8{};
+                                          F* acc) {
+  F c1[U], s1[U], c[U], s[U];
+  F probe = F{};
   for (int u = 0; u < U; ++u) {
-    const f8 p = simd::load(P + u * ldp);
+    const F p = simd::load<F>(P + u * ldp);
     probe += p * 0.0f;
     simd::sincos<kExact>(knots.delta * p, &s1[u], &c1[u]);
     c[u] = c1[u];
@@ -112,7 +111,7 @@ SIGREG_ALWAYS_INLINE void accumulate_rows(const float* P, int64_t ldp,
   acc[1] += probe;
   for (int j = 1;;) {
     for (const int end = kAnchored ? run_end(j, knots.count) : knots.count;; ++j) {
-      f8 sum_c = c[0], sum_s = s[0];
+      F sum_c = c[0], sum_s = s[0];
       for (int u = 1; u < U; ++u) {
         sum_c += c[u];
         sum_s += s[u];
@@ -131,18 +130,19 @@ SIGREG_ALWAYS_INLINE void accumulate_rows(const float* P, int64_t ldp,
   }
 }
 
-template <bool kExact, bool kAnchored>
+template <typename F, bool kExact, bool kAnchored>
 SIGREG_ALWAYS_INLINE void accumulate_tile(const float* P, int64_t rows, int64_t ldp,
                                           int64_t vectors, const KnotTable::Floats& knots,
                                           float* acc) {
+  constexpr int L = simd::kLanesOf<F>;
   float rows_phi[kMaxKnots], block_phi[kMaxKnots];  // kRows·φ_j, kCentreRows·φ_j (exact)
   for (int j = 0; j < knots.count; ++j) {
     rows_phi[j] = static_cast<float>(kRows) * knots.phi[j];
     block_phi[j] = static_cast<float>(kCentreRows) * knots.phi[j];
   }
   for (int64_t kv = 0; kv < vectors; ++kv) {
-    f8* a = reinterpret_cast<f8*>(acc) + kv * knots.count * 2;
-    const float* p = P + kv * kLanes;
+    F* a = reinterpret_cast<F*>(acc) + kv * knots.count * 2;
+    const float* p = P + kv * L;
     int64_t n = 0;
     for (; n + kCentreRows <= rows; n += kCentreRows) {
       for (int g = 0; g < kCentreRows; g += kRows)
@@ -157,13 +157,13 @@ SIGREG_ALWAYS_INLINE void accumulate_tile(const float* P, int64_t rows, int64_t 
 }
 
 // dP for U rows of one lane vector; a, b point at the j = 1 row of the coefficient tables.
-template <int U, bool kExact, bool kAnchored>
+template <int U, bool kExact, bool kAnchored, typename F>
 SIGREG_ALWAYS_INLINE void grad_rows(float* P, int64_t ldp, const KnotTable::Floats& knots,
                                     const float* a, const float* b, int64_t ldc) {
-  f8 c1[U], s1[U], c[U], s[U], dp[U];
-  const f8 a1 = simd::load(a), b1 = simd::load(b);
+  F c1[U], s1[U], c[U], s[U], dp[U];
+  const F a1 = simd::load<F>(a), b1 = simd::load<F>(b);
   for (int u = 0; u < U; ++u) {
-    simd::sincos<kExact>(knots.delta * simd::load(P + u * ldp), &s1[u], &c1[u]);
+    simd::sincos<kExact>(knots.delta * simd::load<F>(P + u * ldp), &s1[u], &c1[u]);
     c[u] = c1[u];
     s[u] = s1[u];
     dp[u] = a1 * c[u] + b1 * s[u];
@@ -174,7 +174,7 @@ SIGREG_ALWAYS_INLINE void grad_rows(float* P, int64_t ldp, const KnotTable::Floa
   for (int j = 2;;) {
     const int end = kAnchored ? run_end(j - 1, knots.count) : knots.count;
     for (; j < end; ++j) {  // a run of rotations
-      const f8 aj = simd::load(a + (j - 1) * ldc), bj = simd::load(b + (j - 1) * ldc);
+      const F aj = simd::load<F>(a + (j - 1) * ldc), bj = simd::load<F>(b + (j - 1) * ldc);
       for (int u = 0; u < U; ++u) {
         rotate(&c[u], &s[u], c1[u], s1[u]);
         dp[u] = aj * c[u] + dp[u];
@@ -183,7 +183,7 @@ SIGREG_ALWAYS_INLINE void grad_rows(float* P, int64_t ldp, const KnotTable::Floa
     }
     if (!kAnchored || j >= knots.count) break;
     anchor<U, kExact>(j, knots, P, ldp, c, s);  // knot j is an anchor
-    const f8 aj = simd::load(a + (j - 1) * ldc), bj = simd::load(b + (j - 1) * ldc);
+    const F aj = simd::load<F>(a + (j - 1) * ldc), bj = simd::load<F>(b + (j - 1) * ldc);
     for (int u = 0; u < U; ++u) {
       dp[u] = aj * c[u] + dp[u];
       dp[u] = bj * s[u] + dp[u];
@@ -193,62 +193,63 @@ SIGREG_ALWAYS_INLINE void grad_rows(float* P, int64_t ldp, const KnotTable::Floa
   for (int u = 0; u < U; ++u) simd::store(P + u * ldp, dp[u]);
 }
 
-template <bool kExact, bool kAnchored>
+template <typename F, bool kExact, bool kAnchored>
 SIGREG_ALWAYS_INLINE void grad_tile(float* P, int64_t rows, int64_t ldp, int64_t vectors,
                                     const KnotTable::Floats& knots, const float* coef_cos,
                                     const float* coef_sin, int64_t ldc) {
+  constexpr int L = simd::kLanesOf<F>;
   for (int64_t kv = 0; kv < vectors; ++kv) {
-    float* p = P + kv * kLanes;
-    const float* a = coef_cos + kv * kLanes;
-    const float* b = coef_sin + kv * kLanes;
+    float* p = P + kv * L;
+    const float* a = coef_cos + kv * L;
+    const float* b = coef_sin + kv * L;
     int64_t n = 0;
     for (; n + kRows <= rows; n += kRows)
-      grad_rows<kRows, kExact, kAnchored>(p + n * ldp, ldp, knots, a, b, ldc);
-    for (; n < rows; ++n) grad_rows<1, kExact, kAnchored>(p + n * ldp, ldp, knots, a, b, ldc);
+      grad_rows<kRows, kExact, kAnchored, F>(p + n * ldp, ldp, knots, a, b, ldc);
+    for (; n < rows; ++n) grad_rows<1, kExact, kAnchored, F>(p + n * ldp, ldp, knots, a, b, ldc);
   }
 }
 
-}  // namespace
-
-// The four builds of each tile loop: fast or exact sincos, with or without anchors (M > 32 only;
+// The entry points of one build, inlined into its target-attributed functions below. Each picks
+// one of four loops per tile: fast or exact sincos, with or without anchors (M > 32 only;
 // without, the common M ≤ 32 loop compiles as if anchors did not exist).
-SIGREG_CPU_CLONES
-void ecf_accumulate_tile(const float* P, int64_t rows, int64_t ldp, int64_t vectors,
-                         const KnotTable::Floats& knots, float* acc) {
-  const bool fast = tile_in_fast_range(P, rows, ldp, vectors, knots);
+template <typename F>
+SIGREG_ALWAYS_INLINE void accumulate_entry(const float* P, int64_t rows, int64_t ldp,
+                                           int64_t vectors, const KnotTable::Floats& knots,
+                                           float* acc) {
+  const bool fast = tile_in_fast_range<F>(P, rows, ldp, vectors, knots);
   const bool anchored = knots.count > math::kAnchorKnots;
-  if (fast && !anchored) return accumulate_tile<false, false>(P, rows, ldp, vectors, knots, acc);
-  if (fast) return accumulate_tile<false, true>(P, rows, ldp, vectors, knots, acc);
-  if (!anchored) return accumulate_tile<true, false>(P, rows, ldp, vectors, knots, acc);
-  accumulate_tile<true, true>(P, rows, ldp, vectors, knots, acc);
+  if (fast && !anchored) return accumulate_tile<F, false, false>(P, rows, ldp, vectors, knots, acc);
+  if (fast) return accumulate_tile<F, false, true>(P, rows, ldp, vectors, knots, acc);
+  if (!anchored) return accumulate_tile<F, true, false>(P, rows, ldp, vectors, knots, acc);
+  accumulate_tile<F, true, true>(P, rows, ldp, vectors, knots, acc);
 }
 
-SIGREG_CPU_CLONES
-void ecf_grad_tile(float* P, int64_t rows, int64_t ldp, int64_t vectors,
-                   const KnotTable::Floats& knots, const float* coef_cos, const float* coef_sin,
-                   int64_t ldc) {
-  const bool fast = tile_in_fast_range(P, rows, ldp, vectors, knots);
+template <typename F>
+SIGREG_ALWAYS_INLINE void grad_entry(float* P, int64_t rows, int64_t ldp, int64_t vectors,
+                                     const KnotTable::Floats& knots, const float* coef_cos,
+                                     const float* coef_sin, int64_t ldc) {
+  const bool fast = tile_in_fast_range<F>(P, rows, ldp, vectors, knots);
   const bool anchored = knots.count > math::kAnchorKnots;
   if (fast && !anchored)
-    return grad_tile<false, false>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
-  if (fast) return grad_tile<false, true>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
+    return grad_tile<F, false, false>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
+  if (fast) return grad_tile<F, false, true>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
   if (!anchored)
-    return grad_tile<true, false>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
-  grad_tile<true, true>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
+    return grad_tile<F, true, false>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
+  grad_tile<F, true, true>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);
 }
 
-SIGREG_CPU_CLONES
-void sincos_array(const float* x, int64_t count, float* sin_out, float* cos_out) {
-  for (int64_t i = 0; i < count; i += kLanes) {
-    alignas(32) float in[kLanes] = {}, s[kLanes], c[kLanes];
-    const int64_t lanes = count - i < kLanes ? count - i : kLanes;
+// One vector at a time, fast or exact per vector (as per tile in the loops).
+template <typename F>
+SIGREG_ALWAYS_INLINE void sincos_entry(const float* x, int64_t count, float* sin_out,
+                                       float* cos_out) {
+  constexpr int L = simd::kLanesOf<F>;
+  for (int64_t i = 0; i < count; i += L) {
+    alignas(64) float in[L] = {}, s[L], c[L];
+    const int64_t lanes = count - i < L ? count - i : L;
     for (int64_t l = 0; l < lanes; ++l) in[l] = x[i + l];
-    const f8 v = simd::load(in);
-    f8 vs, vc;
-    bool fast = true;
-    const i8 ok = simd::in_fast_range(v);
-    for (int l = 0; l < kLanes; ++l) fast = fast && ok[l] != 0;
-    if (fast) {
+    const F v = simd::load<F>(in);
+    F vs, vc;
+    if (simd::all_lanes(simd::in_fast_range(v))) {
       simd::sincos<false>(v, &vs, &vc);
     } else {
       simd::sincos<true>(v, &vs, &vc);
@@ -262,13 +263,84 @@ void sincos_array(const float* x, int64_t count, float* sin_out, float* cos_out)
   }
 }
 
-const char* kernel_isa() {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(SIGREG_NO_MULTIVERSION)
+// One build: its three entry points compiled for TARGET with vectors of type F.
+#define SIGREG_KERNEL_BUILD(name, F, TARGET)                                                 \
+  TARGET void accumulate_##name(const float* P, int64_t rows, int64_t ldp, int64_t vectors,  \
+                                const KnotTable::Floats& knots, float* acc) {                \
+    accumulate_entry<F>(P, rows, ldp, vectors, knots, acc);                                  \
+  }                                                                                          \
+  TARGET void grad_##name(float* P, int64_t rows, int64_t ldp, int64_t vectors,              \
+                          const KnotTable::Floats& knots, const float* coef_cos,             \
+                          const float* coef_sin, int64_t ldc) {                              \
+    grad_entry<F>(P, rows, ldp, vectors, knots, coef_cos, coef_sin, ldc);                    \
+  }                                                                                          \
+  TARGET void sincos_##name(const float* x, int64_t count, float* sin_out, float* cos_out) { \
+    sincos_entry<F>(x, count, sin_out, cos_out);                                             \
+  }
+
+bool always() { return true; }
+
+#ifdef SIGREG_CPU_X86_BUILDS
+SIGREG_KERNEL_BUILD(avx512, simd::f16, __attribute__((target("arch=x86-64-v4"))))
+SIGREG_KERNEL_BUILD(avx2_fma, simd::f8, __attribute__((target("arch=x86-64-v3"))))
+SIGREG_KERNEL_BUILD(avx2_fma_x16, simd::f16, __attribute__((target("arch=x86-64-v3"))))
+
+bool has_avx512() {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("x86-64-v3")) return "avx2-fma";
-#endif
-  return "baseline";
+  return __builtin_cpu_supports("x86-64-v4");
 }
+bool has_avx2_fma() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("x86-64-v3");
+}
+#endif
+SIGREG_KERNEL_BUILD(baseline, simd::f8, )
+
+#define SIGREG_KERNEL_ENTRY(isa, name, lanes, runs_here) \
+  Kernels { isa, lanes, runs_here, accumulate_##name, grad_##name, sincos_##name }
+
+constexpr Kernels kBuilds[] = {
+#ifdef SIGREG_CPU_X86_BUILDS
+    SIGREG_KERNEL_ENTRY("avx512", avx512, 16, has_avx512),
+    SIGREG_KERNEL_ENTRY("avx2-fma", avx2_fma, 8, has_avx2_fma),
+    SIGREG_KERNEL_ENTRY("avx2-fma-x16", avx2_fma_x16, 16, has_avx2_fma),
+#endif
+    SIGREG_KERNEL_ENTRY("baseline", baseline, 8, always),
+};
+constexpr int kBuildCount = static_cast<int>(sizeof(kBuilds) / sizeof(kBuilds[0]));
+
+const Kernels* best_build() {
+  for (const Kernels& k : kBuilds)
+    if (k.runs_here()) return &k;
+  return &kBuilds[kBuildCount - 1];
+}
+
+// The use_kernels() choice; null until one is made.
+std::atomic<const Kernels*> chosen{nullptr};
+
+}  // namespace
+
+const Kernels* kernel_builds(int* count) {
+  *count = kBuildCount;
+  return kBuilds;
+}
+
+const Kernels& kernels() {
+  static const Kernels* const best = best_build();
+  const Kernels* k = chosen.load(std::memory_order_acquire);
+  return k != nullptr ? *k : *best;
+}
+
+bool use_kernels(const char* isa) {
+  for (const Kernels& k : kBuilds) {
+    if (std::strcmp(k.isa, isa) != 0) continue;
+    if (!k.runs_here()) return false;
+    chosen.store(&k, std::memory_order_release);
+    return true;
+  }
+  return false;
+}
+
+const char* kernel_isa() { return kernels().isa; }
 
 }  // namespace sigreg::detail::cpu
