@@ -171,8 +171,8 @@ def main():
         zd, step, g = z.detach(), reg.step.clone(), torch.ones((), device=device)
 
         def operators_alone():
-            _, _, sums, A_step = _ops.forward_step(zd, step, reg._config)
-            _ops.backward(zd, A_step, sums, g, reg._config, 1.0)
+            _, _, sums, A_step, kept = _ops.forward_step(zd, step, reg._config)
+            _ops.backward(zd, A_step, sums, g, kept, reg._config, 1.0)
 
         rows["operators alone"] = operators_alone
         if device.type == "cuda":

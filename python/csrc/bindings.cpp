@@ -227,6 +227,9 @@ const Device kCpuDevice{DeviceType::CPU};
 struct Options {
   sigreg::Config config;
   std::string kernels = sigreg::HandleOptions{}.kernels;
+  // The CPU forward keeps P = Z·A (V×N×K float32) for its backward when it is at most this many
+  // MiB (include/sigreg/sigreg.hpp, kept projections); 0 never keeps it.
+  int64_t keep_projections_mib = 64;
 };
 
 // The quadrature rule named `name` (sigreg::quadrature_name's spelling); raises ValueError.
@@ -247,13 +250,13 @@ std::string config_string(const Options& o) {
   return str("num_slices=", o.config.num_slices, ",knots=", o.config.num_knots, ",t_max=", t_max,
              ",quadrature=", sigreg::quadrature_name(o.config.quadrature), ",seed=", o.config.seed,
              ",allow_tf32=", o.config.math == sigreg::MathMode::kAllowTF32 ? 1 : 0,
-             ",kernels=", o.kernels);
+             ",kernels=", o.kernels, ",keep_projections_mib=", o.keep_projections_mib);
 }
 
 [[noreturn]] void bad_config(const std::string& text, const std::string& why) {
   raise_value("config: " + why + " in '" + text +
               "' (expected key=value,… with keys num_slices, knots, t_max, quadrature, seed, "
-              "allow_tf32, kernels)");
+              "allow_tf32, kernels, keep_projections_mib)");
 }
 
 Options parse_options(const std::string& text) {
@@ -298,6 +301,9 @@ Options parse_options(const std::string& text) {
           integer() != 0 ? sigreg::MathMode::kAllowTF32 : sigreg::MathMode::kFloat32;
     } else if (key == "kernels") {
       options.kernels = value;
+    } else if (key == "keep_projections_mib") {
+      options.keep_projections_mib = integer();
+      if (options.keep_projections_mib < 0) bad_config(text, "keep_projections_mib below 0");
     } else {
       bad_config(text, "unknown key '" + key + "'");
     }
@@ -431,13 +437,30 @@ Tensor directions(Tensor step, int64_t features, std::string config) {
 }
 
 // The single-process forward on the samples at hand (N = z.size(1)): (loss, stats, sums).
-std::tuple<Tensor, Tensor, Tensor> forward_on(const Tensor& z, const Tensor& A, const Options& o) {
+// Whether the forward keeps P for the backward: the CPU fast path (not the float64 reference),
+// when V·N·K floats fit the budget and D ≥ kKeepMinFeatures — below it the projection GEMM the
+// backward saves (2·D flops per element) costs no more than storing, allocating and reloading P
+// (measured through the module: no gain at D = 32, 15–24% of a step at D = 128 and 1024).
+// python/sigreg/_ops.py's fake kernels decide alike.
+constexpr int64_t kKeepMinFeatures = 64;
+bool keeps_projections(const Tensor& z, int64_t K, const Options& o) {
+  const double bytes = 4.0 * static_cast<double>(z.size(0)) * static_cast<double>(z.size(1)) *
+                       static_cast<double>(K);
+  return z.is_cpu() && !runs_reference(z) && z.size(2) >= kKeepMinFeatures &&
+         bytes <= static_cast<double>(o.keep_projections_mib) * 1048576.0;
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor> forward_on(const Tensor& z, const Tensor& A,
+                                                      const Options& o) {
   const int64_t V = z.size(0), N = z.size(1), D = z.size(2), K = A.size(1);
   const bool reference = runs_reference(z);
   const ScalarType out = result_dtype(z);
   Tensor stats = empty({V, K}, out, z.device());
   Tensor loss = empty({}, out, z.device());
   Tensor sums = empty({V, K, std::max(o.config.num_knots, 0), 2}, ScalarType::Double, z.device());
+  const bool keep = keeps_projections(z, K, o);
+  Tensor projections = keep ? empty({V, N, K}, ScalarType::Float, z.device())
+                            : empty({0}, ScalarType::Float, z.device());
   const Tensor zc = compute_z(z, reference), Ac = compute_input(A, reference);
   if (reference) {
     check_reference_call(o.config, z);
@@ -445,7 +468,7 @@ std::tuple<Tensor, Tensor, Tensor> forward_on(const Tensor& z, const Tensor& A, 
                                 Ac.const_data_ptr<double>(), sums.mutable_data_ptr<double>());
     *loss.mutable_data_ptr<double>() = sigreg::reference::finalize(
         o.config, V, N, sums.const_data_ptr<double>(), stats.mutable_data_ptr<double>());
-    return {loss, stats, sums};
+    return {loss, stats, sums, projections};
   }
   run(z.device(), o.kernels, [&](const sigreg::Handle& h, sigreg::Stream stream) {
     Tensor storage;
@@ -455,23 +478,26 @@ std::tuple<Tensor, Tensor, Tensor> forward_on(const Tensor& z, const Tensor& A, 
     return sigreg::forward(h, o.config, problem_of(zc), zc.const_data_ptr(),
                            Ac.const_data_ptr<float>(), sums.mutable_data_ptr<double>(),
                            stats.mutable_data_ptr<float>(), loss.mutable_data_ptr<float>(),
-                           workspace, stream);
+                           workspace, stream,
+                           keep ? projections.mutable_data_ptr<float>() : nullptr);
   });
-  return {loss, stats, sums};
+  return {loss, stats, sums, projections};
 }
 
-// forward(z, A, config) → (loss, stats, sums): the single-process forward on caller-given
-// directions; `sums` (V×K×M×2) is what backward needs.
-std::tuple<Tensor, Tensor, Tensor> forward(Tensor z, Tensor A, std::string config) {
+// forward(z, A, config) → (loss, stats, sums, projections): the single-process forward on
+// caller-given directions; `sums` (V×K×M×2) and `projections` (P = Z·A, (V, N, K) float32 where
+// kept — CPU, within keep_projections_mib — else empty) are what backward needs.
+std::tuple<Tensor, Tensor, Tensor, Tensor> forward(Tensor z, Tensor A, std::string config) {
   const Options& o = options_of(config);
   check_z_and_A(z, A, o.config);
   return forward_on(z, A, o);
 }
 
-// forward_step(z, step, config) → (loss, stats, sums, A): directions of the step in `step` (on
-// z's device) and the single-process forward on them, in one call — the module's path; A comes
-// back because backward needs it.
-std::tuple<Tensor, Tensor, Tensor, Tensor> forward_step(Tensor z, Tensor step, std::string config) {
+// forward_step(z, step, config) → (loss, stats, sums, A, projections): directions of the step in
+// `step` (on z's device) and the single-process forward on them, in one call — the module's
+// path; A comes back because backward needs it.
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> forward_step(Tensor z, Tensor step,
+                                                                std::string config) {
   const Options& o = options_of(config);
   check_step(step);
   if (z.dim() != 3) raise_value("z: expected shape (V, N, D), got " + shape(z));
@@ -483,8 +509,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> forward_step(Tensor z, Tensor step, s
                    ScalarType::Float, z.device());
   draw_directions(step, D, o, A);
   check_z_and_A(z, A, o.config);
-  auto [loss, stats, sums] = forward_on(z, A, o);
-  return {loss, stats, sums, A};
+  auto [loss, stats, sums, projections] = forward_on(z, A, o);
+  return {loss, stats, sums, A, projections};
 }
 
 // ecf_sums(z, A, config) → sums_and_count: this rank's V·K·M·2 sums, then its sample count N_r
@@ -567,8 +593,8 @@ std::tuple<Tensor, Tensor> finalize(Tensor z, Tensor A, Tensor sums_and_count, s
 // backward(z, A, sums, grad_loss, config, grad_scale) → dz, z's shape and dtype: the gradient of
 // grad_scale·grad_loss·loss. `sums` is either forward's V×K×M×2 (global N = z.size(1)) or a
 // (reduced) sums_and_count whose count is read where it lies (docs/design.md §3, step 4).
-Tensor backward(Tensor z, Tensor A, Tensor sums, Tensor grad_loss, std::string config,
-                double grad_scale) {
+Tensor backward(Tensor z, Tensor A, Tensor sums, Tensor grad_loss, Tensor projections,
+                std::string config, double grad_scale) {
   const Options& o = options_of(config);
   check_z_and_A(z, A, o.config);
   const int64_t V = z.size(0), N = z.size(1), D = z.size(2);
@@ -585,6 +611,16 @@ Tensor backward(Tensor z, Tensor A, Tensor sums, Tensor grad_loss, std::string c
   if (grad_loss.numel() != 1 || grad_loss.device() != z.device())
     raise_value("grad_loss: expected one element on " + device_name(z.device()) + ", got shape " +
                 shape(grad_loss) + " on " + device_name(grad_loss.device()));
+  const bool kept = projections.numel() > 0;  // empty: recompute P
+  if (kept && (projections.scalar_type() != ScalarType::Float || projections.dim() != 3 ||
+               projections.size(0) != V || projections.size(1) != N ||
+               projections.size(2) != A.size(1) || !projections.is_cpu() || !z.is_cpu() ||
+               runs_reference(z)))
+    raise_value(str("projections: expected empty, or float32 (V, N, K) = (", V, ", ", N, ", ",
+                    A.size(1), ") with a CPU float32/bf16/fp16 z, got ",
+                    dtype_name(projections.scalar_type()), " ", shape(projections), " on ",
+                    device_name(projections.device())));
+  const Tensor pc = kept ? dense(projections) : projections;
   const Tensor sc = dense(sums);
   const bool reference = runs_reference(z);
   const Tensor zc = compute_z(z, reference), Ac = compute_input(A, reference);
@@ -613,7 +649,8 @@ Tensor backward(Tensor z, Tensor A, Tensor sums, Tensor grad_loss, std::string c
     if (!status.ok()) return status;
     return sigreg::backward(h, o.config, problem_of(zc), count, zc.const_data_ptr(),
                             Ac.const_data_ptr<float>(), sc.const_data_ptr<double>(),
-                            g.const_data_ptr<float>(), dz.mutable_data_ptr(), workspace, stream);
+                            g.const_data_ptr<float>(), dz.mutable_data_ptr(), workspace, stream,
+                            kept ? pc.const_data_ptr<float>() : nullptr);
   });
   return as_dtype(dz, z.scalar_type());
 }
@@ -710,17 +747,19 @@ Tensor reference_directions(int64_t features, std::string config, int64_t step) 
 // start with '_' are the package's helpers (python/sigreg/_C.py), not part of the operator set.
 STABLE_TORCH_LIBRARY(sigreg, m) {
   m.def("directions(Tensor step, int features, str config) -> Tensor");
-  m.def("forward(Tensor z, Tensor A, str config) -> (Tensor loss, Tensor stats, Tensor sums)");
+  m.def(
+      "forward(Tensor z, Tensor A, str config) -> "
+      "(Tensor loss, Tensor stats, Tensor sums, Tensor projections)");
   m.def(
       "forward_step(Tensor z, Tensor step, str config) -> "
-      "(Tensor loss, Tensor stats, Tensor sums, Tensor A)");
+      "(Tensor loss, Tensor stats, Tensor sums, Tensor A, Tensor projections)");
   m.def("ecf_sums(Tensor z, Tensor A, str config) -> Tensor");
   m.def(
       "finalize(Tensor z, Tensor A, Tensor sums_and_count, str config, float grad_scale) -> "
       "(Tensor loss, Tensor stats)");
   m.def(
-      "backward(Tensor z, Tensor A, Tensor sums, Tensor grad_loss, str config, float grad_scale) "
-      "-> Tensor");
+      "backward(Tensor z, Tensor A, Tensor sums, Tensor grad_loss, Tensor projections, str config, "
+      "float grad_scale) -> Tensor");
   m.def("_defaults() -> str");
   m.def("_check_config(str config) -> bool");
   m.def("_knot_table(str config) -> (Tensor t, Tensor phi, Tensor w)");

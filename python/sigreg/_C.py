@@ -54,7 +54,7 @@ def _typed_defaults(raw: dict) -> dict:
     return {"num_slices": int(raw["num_slices"]), "knots": int(raw["knots"]),
             "t_max": float(raw["t_max"]), "quadrature": raw["quadrature"],
             "seed": int(raw["seed"]), "allow_tf32": raw["allow_tf32"] != "0",
-            "kernels": raw["kernels"]}
+            "kernels": raw["kernels"], "keep_projections_mib": int(raw["keep_projections_mib"])}
 
 
 # The configuration defaults, from the library's sigreg::Config and sigreg::HandleOptions (the

@@ -48,7 +48,8 @@ _D = _C.DEFAULTS  # the library's defaults (sigreg::Config): written once, in C+
 _call = _C.call  # an operator call that raises the error type the extension names
 
 
-def _config(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels) -> str:
+def _config(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels,
+            keep_projections_mib=_D["keep_projections_mib"]) -> str:
     """The operators' configuration string, checked: raises ValueError (with the library's
     message) for a configuration it would reject."""
     if not isinstance(quadrature, str):
@@ -57,7 +58,10 @@ def _config(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels) -> 
         raise ValueError(f"seed: expected 0 ≤ seed < 2^64, got {seed}")
     if not isinstance(kernels, str):
         raise ValueError(f"kernels: expected a string, got {kernels!r}")
-    config = _ops.config_string(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels)
+    if not 0 <= int(keep_projections_mib):
+        raise ValueError(f"keep_projections_mib: expected ≥ 0, got {keep_projections_mib}")
+    config = _ops.config_string(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels,
+                                keep_projections_mib)
     _C.check_config(config)
     return config
 
@@ -174,7 +178,7 @@ def _sigreg(z, A, config, world, process_group, ddp_grad_scale):
     """(loss, stats, samples) for the groups z (V, N, D) on A (D, K); samples: N (an int) on one
     process, the reduced sums_and_count (count last) on several."""
     if not world:
-        loss, stats, _ = _call(_ops.forward, z, A, config)
+        loss, stats, _, _ = _call(_ops.forward, z, A, config)
         return loss, stats, z.shape[1]
     # docs/design.md §3: local sums and count, one all-reduce, finalize and backward with the
     # global count read on the device. z goes to ecf_sums detached: the gradient comes from
@@ -257,16 +261,20 @@ class SIGReg(torch.nn.Module):
     process_group (default: the world), ddp_grad_scale (multiply the gradient by the world size so
     that DDP's averaging gives the single-process update; see the module docstring), check_finite
     (raise a ValueError naming the first NaN / ±Inf element (v, n, d) of the input; one host
-    synchronisation per call, so off by default).
+    synchronisation per call, so off by default), keep_projections_mib (CPU: keep the
+    projections z·A, V·N·K float32, from the forward for the backward — one GEMM fewer — when
+    D ≥ 64 and they fit this many MiB; 0: always recompute them; default 64).
     """
 
     def __init__(self, knots: int = _D["knots"], *, num_slices: int = _D["num_slices"],
                  t_max: float = _D["t_max"], quadrature: str = _D["quadrature"],
                  seed: int = _D["seed"], allow_tf32: bool = _D["allow_tf32"],
                  kernels: str = _D["kernels"], distributed="auto", process_group=None,
-                 ddp_grad_scale: bool = True, check_finite: bool = False):
+                 ddp_grad_scale: bool = True, check_finite: bool = False,
+                 keep_projections_mib: int = _D["keep_projections_mib"]):
         super().__init__()
-        self._config = _config(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels)
+        self._config = _config(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels,
+                               keep_projections_mib)
         _check_distributed(distributed)
         self.knots, self.num_slices, self.t_max = int(knots), int(num_slices), float(t_max)
         self.quadrature, self.seed = quadrature, int(seed)
@@ -314,7 +322,7 @@ class SIGReg(torch.nn.Module):
             loss, stats, samples = _sigreg(z, A, self._config, world, self.process_group,
                                            self.ddp_grad_scale)
         else:  # directions and forward in one operator call
-            loss, stats, _, _ = _call(_ops.forward_step, z, step_t, self._config)
+            loss, stats, _, _, _ = _call(_ops.forward_step, z, step_t, self._config)
             samples = z.shape[1]
         # A plain attribute, set past nn.Module.__setattr__'s bookkeeping (a per-call cost). The
         # loss is kept detached: a compiled step returns it as a side effect, and a tensor whose

@@ -5,22 +5,26 @@ The operators themselves — schemas and CPU / CUDA kernels — are registered i
 torch.compile and autograd need, in Python:
 
     directions(Tensor step, int features, str config) -> Tensor A
-    forward(Tensor z, Tensor A, str config) -> (Tensor loss, Tensor stats, Tensor sums)
+    forward(Tensor z, Tensor A, str config)
+        -> (Tensor loss, Tensor stats, Tensor sums, Tensor projections)
     forward_step(Tensor z, Tensor step, str config)
-        -> (Tensor loss, Tensor stats, Tensor sums, Tensor A)
+        -> (Tensor loss, Tensor stats, Tensor sums, Tensor A, Tensor projections)
     ecf_sums(Tensor z, Tensor A, str config) -> Tensor sums_and_count
     finalize(Tensor z, Tensor A, Tensor sums_and_count, str config, float grad_scale)
         -> (Tensor loss, Tensor stats)
-    backward(Tensor z, Tensor A, Tensor sums, Tensor grad_loss, str config, float grad_scale)
-        -> Tensor dz
+    backward(Tensor z, Tensor A, Tensor sums, Tensor grad_loss, Tensor projections, str config,
+             float grad_scale) -> Tensor dz
 
 forward_step is directions + forward in one call (the module's single-process path: one
 dispatch and one autograd node per step instead of two). z is (V, N, D), A (D, K) with
 K = num_slices; sums (V, K, M, 2) float64; sums_and_count the same
 values flattened plus the sample count, (V·K·M·2 + 1,) float64 (docs/design.md §3); step one
-int64. loss (0-dim) and stats (V, K) are float32 — float64 when z is a float64 CPU tensor (the
+int64; projections P = z·A, (V, N, K) float32, kept for the backward (which then skips its
+projection GEMM) by the CPU fast path when D ≥ 64 and V·N·K·4 bytes ≤ keep_projections_mib MiB
+(default 64), else empty (0,): backward recomputes P from an empty one. loss (0-dim) and stats (V, K) are float32 — float64 when z is a float64 CPU tensor (the
 float64 reference); dz has z's dtype. `config` is one string,
-"num_slices=256,knots=17,t_max=3.0,quadrature=trapezoid,seed=0,allow_tf32=0,kernels=auto"
+"num_slices=256,knots=17,t_max=3.0,quadrature=trapezoid,seed=0,allow_tf32=0,kernels=auto,
+keep_projections_mib=64"
 (config_string below; keys may be omitted for their defaults, which are the library's: _C.DEFAULTS).
 
 Errors: an operator called directly raises a RuntimeError whose message starts with the error type
@@ -54,11 +58,12 @@ _D = _C.DEFAULTS
 
 def config_string(num_slices=_D["num_slices"], knots=_D["knots"], t_max=_D["t_max"],
                   quadrature=_D["quadrature"], seed=_D["seed"], allow_tf32=_D["allow_tf32"],
-                  kernels=_D["kernels"]) -> str:
+                  kernels=_D["kernels"],
+                  keep_projections_mib=_D["keep_projections_mib"]) -> str:
     """The operators' configuration string (parsed by bindings.cpp's parse_options)."""
     return (f"num_slices={int(num_slices)},knots={int(knots)},t_max={float(t_max)!r},"
             f"quadrature={quadrature},seed={int(seed)},allow_tf32={int(bool(allow_tf32))},"
-            f"kernels={kernels}")
+            f"kernels={kernels},keep_projections_mib={int(keep_projections_mib)}")
 
 
 @functools.lru_cache(maxsize=64)
@@ -66,6 +71,20 @@ def _parsed(config: str):
     """(num_slices, knots) of a configuration string, for the fake kernels' shapes."""
     values = _C._parse(config)
     return int(values.get("num_slices", _D["num_slices"])), int(values.get("knots", _D["knots"]))
+
+
+@functools.lru_cache(maxsize=64)
+def _keep_mib(config: str) -> int:
+    return int(_C._parse(config).get("keep_projections_mib", _D["keep_projections_mib"]))
+
+
+def _projections_fake(z, K, config):
+    """The projections output: (V, N, K) float32 where bindings.cpp's keeps_projections keeps
+    them (the CPU fast path within the budget), else empty."""
+    V, N = z.shape[0], z.shape[1]
+    keep = (z.device.type == "cpu" and z.dtype != torch.float64 and z.shape[2] >= 64
+            and 4 * V * N * K <= _keep_mib(config) * 2**20)
+    return z.new_empty((V, N, K) if keep else (0,), dtype=torch.float32)
 
 
 def _result_dtype(z):
@@ -98,7 +117,7 @@ def _forward_fake(z, A, config):
     V, K, M = _check_z_and_A(z, A, config)
     dtype = _result_dtype(z)
     return (z.new_empty((), dtype=dtype), z.new_empty((V, K), dtype=dtype),
-            z.new_empty((V, K, M, 2), dtype=torch.float64))
+            z.new_empty((V, K, M, 2), dtype=torch.float64), _projections_fake(z, K, config))
 
 
 @torch.library.register_fake("sigreg::forward_step")
@@ -109,7 +128,8 @@ def _forward_step_fake(z, step, config):
     dtype = _result_dtype(z)
     return (z.new_empty((), dtype=dtype), z.new_empty((V, num_slices), dtype=dtype),
             z.new_empty((V, num_slices, knots, 2), dtype=torch.float64),
-            z.new_empty((D, num_slices), dtype=torch.float32))
+            z.new_empty((D, num_slices), dtype=torch.float32),
+            _projections_fake(z, num_slices, config))
 
 
 @torch.library.register_fake("sigreg::ecf_sums")
@@ -126,7 +146,7 @@ def _finalize_fake(z, A, sums_and_count, config, grad_scale):
 
 
 @torch.library.register_fake("sigreg::backward")
-def _backward_fake(z, A, sums, grad_loss, config, grad_scale):
+def _backward_fake(z, A, sums, grad_loss, projections, config, grad_scale):
     _check_z_and_A(z, A, config)
     return z.new_empty(z.shape)  # contiguous, z's dtype
 
@@ -136,25 +156,25 @@ def _backward_fake(z, A, sums, grad_loss, config, grad_scale):
 
 def _forward_setup(ctx, inputs, output):
     z, A, config = inputs
-    _, stats, sums = output
-    ctx.save_for_backward(z, A, sums)
+    _, stats, sums, projections = output
+    ctx.save_for_backward(z, A, sums, projections)
     ctx.config = (config, 1.0)
-    ctx.mark_non_differentiable(stats, sums)
+    ctx.mark_non_differentiable(stats, sums, projections)
     ctx.set_materialize_grads(False)  # no zero tensors for the stats' and sums' gradients
 
 
 def _forward_step_setup(ctx, inputs, output):
     z, _, config = inputs
-    _, stats, sums, A = output
-    ctx.save_for_backward(z, A, sums)
+    _, stats, sums, A, projections = output
+    ctx.save_for_backward(z, A, sums, projections)
     ctx.config = (config, 1.0)
-    ctx.mark_non_differentiable(stats, sums, A)
+    ctx.mark_non_differentiable(stats, sums, A, projections)
     ctx.set_materialize_grads(False)
 
 
 def _finalize_setup(ctx, inputs, output):
     z, A, sums_and_count, config, grad_scale = inputs
-    ctx.save_for_backward(z, A, sums_and_count)
+    ctx.save_for_backward(z, A, sums_and_count, z.new_empty((0,), dtype=torch.float32))
     ctx.config = (config, grad_scale)
     ctx.mark_non_differentiable(output[1])
     ctx.set_materialize_grads(False)
@@ -165,8 +185,8 @@ def _loss_backward(ctx, grad_loss, *_unused):
     nones = (None,) * (len(ctx.needs_input_grad) - 1)
     if grad_loss is None or not ctx.needs_input_grad[0]:
         return (None, *nones)
-    z, A, sums = ctx.saved_tensors
-    return (backward(z, A, sums, grad_loss, *ctx.config), *nones)
+    z, A, sums, projections = ctx.saved_tensors  # projections: empty on the finalize path
+    return (backward(z, A, sums, grad_loss, projections, *ctx.config), *nones)
 
 
 torch.library.register_autograd("sigreg::forward", _loss_backward, setup_context=_forward_setup)

@@ -67,12 +67,45 @@ def test_opcheck_finalize(device, dtype, grad_scale):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("with_count", [False, True])
-def test_opcheck_backward(device, dtype, with_count):
-    z, _, A = _inputs(device, dtype, requires_grad=False)
-    sums = _ops.ecf_sums(z, A, CONFIG) if with_count else _ops.forward(z, A, CONFIG)[2]
+@pytest.mark.parametrize("kept", [False, True])
+def test_opcheck_backward(device, dtype, with_count, kept):
+    z, _, A = _inputs(device, dtype, requires_grad=False, shape=(2, 20, 64 if kept else 5))
+    _, _, sums, projections = _ops.forward(z, A, CONFIG)
+    if with_count:
+        sums = _ops.ecf_sums(z, A, CONFIG)
+    if not kept:
+        projections = projections.new_empty((0,))
     g = torch.tensor(0.7, device=device, dtype=torch.float64 if z.dtype == torch.float64 and
                      device == "cpu" else torch.float32)
-    torch.library.opcheck(_ops.backward, (z, A, sums, g, CONFIG, 2.0))
+    torch.library.opcheck(_ops.backward, (z, A, sums, g, projections, CONFIG, 2.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_kept_projections_are_z_times_A_and_give_the_recomputed_gradient(dtype):
+    z, _, A = _inputs("cpu", dtype, requires_grad=False, shape=(2, 20, 64))
+    _, _, sums, kept = _ops.forward(z, A, CONFIG)
+    assert kept.shape == (z.shape[0], z.shape[1], A.shape[1]) and kept.dtype == torch.float32
+    exact = z.double() @ A.double()
+    bound = (z.shape[2] + 1) * 2.0**-24 * (z.double().abs() @ A.double().abs())
+    assert ((kept.double() - exact).abs() <= bound).all()
+    g = torch.tensor(0.7)
+    with_p = _ops.backward(z, A, sums, g, kept, CONFIG, 1.0)
+    without = _ops.backward(z, A, sums, g, kept.new_empty((0,)), CONFIG, 1.0)
+    scale = without.float().abs().max()
+    assert ((with_p.float() - without.float()).abs() <= 1e-5 * scale).all()
+    # The backward reads them: the projections of z / 2 give another gradient.
+    other = _ops.backward(z, A, sums, g, kept * 0.5, CONFIG, 1.0)
+    assert (other.float() - without.float()).abs().max() > 1e-3 * scale
+
+
+def test_kept_projections_follow_the_budget():
+    z, _, A = _inputs("cpu", torch.float32, requires_grad=False, shape=(2, 20, 64))
+    assert _ops.forward(z, A, CONFIG)[3].numel() == z.shape[0] * z.shape[1] * A.shape[1]
+    narrow, _, A5 = _inputs("cpu", torch.float32, requires_grad=False)  # D = 5 < 64
+    assert _ops.forward(narrow, A5, CONFIG)[3].numel() == 0
+    never = CONFIG.replace("keep_projections_mib=64", "keep_projections_mib=0")
+    assert _ops.forward(z, A, never)[3].numel() == 0
+    assert _ops.forward(z.double(), A, CONFIG)[3].numel() == 0  # the float64 reference
 
 
 def test_every_operator_is_checked():
@@ -90,7 +123,7 @@ def test_split_equals_fused(gaussian):
     # gradient through finalize is grad_scale × forward's.
     z = gaussian(3, 40, 6).requires_grad_()
     step = torch.tensor(9)
-    loss, stats, sums, A = _ops.forward_step(z, step, CONFIG)
+    loss, stats, sums, A, _ = _ops.forward_step(z, step, CONFIG)
     assert torch.equal(A, _ops.directions(step, 6, CONFIG))
     sc = _ops.ecf_sums(z.detach(), A, CONFIG)
     assert sc.shape == (sums.numel() + 1,) and sc[-1].item() == 40.0
@@ -127,14 +160,15 @@ def test_invalid_count_gives_nan(gaussian):
         loss, stats = _ops.finalize(z, A, sc, CONFIG, 1.0)
         assert loss.isnan() and stats.isnan().all()
         sc[-1] = 9.0  # fewer than the 10 local samples
-        dz = _ops.backward(z, A, sc, torch.ones((), dtype=loss.dtype), CONFIG, 1.0)
+        dz = _ops.backward(z, A, sc, torch.ones((), dtype=loss.dtype),
+                           torch.empty(0, device=z.device), CONFIG, 1.0)
         assert dz.isnan().all()
 
 
 def test_matches_eager_formulation(gaussian):
     z = gaussian(2, 50, 5, dtype=torch.float64).requires_grad_()
     A = _ops.directions(torch.tensor(3), 5, CONFIG).double()
-    loss, stats, _ = _ops.forward(z, A, CONFIG)
+    loss, stats, _, _ = _ops.forward(z, A, CONFIG)
     ref, ref_stats = eager_sigreg(z, A, knots=9, t_max=2.5)
     assert rel_err(loss, ref) < 1e-12 and rel_err(stats, ref_stats) < 1e-12
     g, = torch.autograd.grad(loss, z)
@@ -149,7 +183,7 @@ def test_not_differentiable_operators_say_so(gaussian):
     with pytest.raises(RuntimeError, match="not implemented"):
         sc.sum().backward()
     # backward has no second derivative: a double backward through it raises too.
-    loss, _, _ = _ops.forward(z, A, CONFIG)
+    loss, _, _, _ = _ops.forward(z, A, CONFIG)
     dz, = torch.autograd.grad(loss, z, create_graph=True)
     with pytest.raises(RuntimeError, match="not implemented"):
         dz.sum().backward()
