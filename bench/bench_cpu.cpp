@@ -161,11 +161,10 @@ const int kContext = [] {
 
 const int kRegistered = [] {
   use_requested_kernels();
-  const std::pair<const char*, Pass> passes[] = {
-      {"forward", Pass::kForward},
-      {"backward", Pass::kBackward},
-      {"fwd+bwd", Pass::kBoth},
-      {"fwd+bwd-keepP", Pass::kBothKept}};
+  const std::pair<const char*, Pass> passes[] = {{"forward", Pass::kForward},
+                                                 {"backward", Pass::kBackward},
+                                                 {"fwd+bwd", Pass::kBoth},
+                                                 {"fwd+bwd-keepP", Pass::kBothKept}};
   for (const Shape& shape : sigreg_bench::kFloorShapes)
     for (const auto& [name, pass] : passes)
       benchmark::RegisterBenchmark(

@@ -31,9 +31,10 @@ int main(int argc, char** argv) {
   const int reps = quick ? 3 : 7;
   const double min_s = quick ? 0.1 : 0.4;
   const sigreg::CpuInfo info = sigreg::cpu_info();
-  std::printf("CPU: %s (widest ISA %s)\nsigreg CPU backend: element loops %s; CBLAS %s, kernels %s\n",
-              info.cpu.c_str(), info.isa.c_str(), info.tile_kernels.c_str(), info.blas.c_str(),
-              info.blas_kernels.empty() ? "unknown" : info.blas_kernels.c_str());
+  std::printf(
+      "CPU: %s (widest ISA %s)\nsigreg CPU backend: element loops %s; CBLAS %s, kernels %s\n",
+      info.cpu.c_str(), info.isa.c_str(), info.tile_kernels.c_str(), info.blas.c_str(),
+      info.blas_kernels.empty() ? "unknown" : info.blas_kernels.c_str());
   if (!info.warning.empty()) std::printf("warning: %s\n", info.warning.c_str());
   if (!have_avx2_fma()) std::printf("warning: no AVX2+FMA; the FMA rates are not measured\n");
   std::printf("FMA peak measured on: %s\n\n", fma_isa());

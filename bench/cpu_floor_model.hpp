@@ -3,8 +3,9 @@
 // sincos per (v, n, k), the knot rotations and M-wide sums, the bytes of Z) and the machine's
 // measured rates: the FMA peak of the CPU's widest vector ISA, the best sgemm of every CBLAS
 // found on the machine (the library's, and any other it can load), the memory bandwidth — rates
-// of the hardware and of other people's GEMMs, never of the code being judged. Shared by bench/cpu_floor.cpp
-// (prints the model) and bench/bench_cpu.cpp (reports achieved GFLOP/s and the ratio to it).
+// of the hardware and of other people's GEMMs, never of the code being judged. Shared by
+// bench/cpu_floor.cpp (prints the model) and bench/bench_cpu.cpp (reports achieved GFLOP/s and the
+// ratio to it).
 //
 // Element work is counted per (v, n, k) in vector-lane operations split by pipe: "fma" ops
 // (FMA, multiply: the FMA pipes) and "add" ops (add, subtract). Bit logic, blends and the
@@ -96,11 +97,11 @@ inline Work work(const FloorShape& s, Pass pass) {
 
 // Measured rates for one thread count (operations per second).
 struct Rates {
-  double fma_ops = 0;     // vector-lane FMAs per second (FMA-only loop, the widest ISA)
-  double mixed_ops = 0;   // lane operations per second, FMAs and adds interleaved 1:1
-  double bytes = 0;       // streaming-read bandwidth, bytes per second
-  double proj_flops = 0;  // sgemm (V·N × D)·(D × K) flops per second
-  double dz_flops = 0;    // sgemm (V·N × K)·(K × D)ᵀ flops per second
+  double fma_ops = 0;          // vector-lane FMAs per second (FMA-only loop, the widest ISA)
+  double mixed_ops = 0;        // lane operations per second, FMAs and adds interleaved 1:1
+  double bytes = 0;            // streaming-read bandwidth, bytes per second
+  double proj_flops = 0;       // sgemm (V·N × D)·(D × K) flops per second
+  double dz_flops = 0;         // sgemm (V·N × K)·(K × D)ᵀ flops per second
   std::string proj_by, dz_by;  // the CBLAS that gave each sgemm rate (not saved)
 };
 
@@ -212,7 +213,9 @@ inline bool have_avx512() {
 }
 
 // The ISA whose FMA peak the floor uses: the widest the CPU has.
-inline const char* fma_isa() { return have_avx512() ? "avx512" : have_avx2_fma() ? "avx2-fma" : "none"; }
+inline const char* fma_isa() {
+  return have_avx512() ? "avx512" : have_avx2_fma() ? "avx2-fma" : "none";
+}
 
 // Best of `reps` timings of `iters` iterations on each of `threads` threads.
 template <typename Loop>
@@ -268,7 +271,9 @@ struct Cblas {
   void (*set_threads)(int) = nullptr;
 };
 
-inline void linked_set_threads(int threads) { sigreg::detail::cblas::set_openblas_threads(threads); }
+inline void linked_set_threads(int threads) {
+  sigreg::detail::cblas::set_openblas_threads(threads);
+}
 
 inline std::vector<Cblas> cblases() {
   std::vector<Cblas> out;
@@ -283,7 +288,8 @@ inline std::vector<Cblas> cblases() {
       at = end + 1;
     }
   }
-  for (const char* soname : {"libopenblas.so.0", "libblis.so.4", "libmkl_rt.so.3", "libmkl_rt.so.2"})
+  for (const char* soname :
+       {"libopenblas.so.0", "libblis.so.4", "libmkl_rt.so.3", "libmkl_rt.so.2"})
     paths.emplace_back(soname);
   for (const std::string& path : paths) {
     void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -291,8 +297,8 @@ inline std::vector<Cblas> cblases() {
     Cblas c;
     c.sgemm = reinterpret_cast<SgemmFn>(dlsym(lib, "cblas_sgemm"));
     if (c.sgemm == nullptr) continue;
-    for (const char* setter : {"openblas_set_num_threads", "MKL_Set_Num_Threads",
-                               "bli_thread_set_num_threads"})
+    for (const char* setter :
+         {"openblas_set_num_threads", "MKL_Set_Num_Threads", "bli_thread_set_num_threads"})
       if (void* f = dlsym(lib, setter)) {
         c.set_threads = reinterpret_cast<void (*)(int)>(f);
         break;
@@ -354,6 +360,14 @@ inline Rates machine_rates(int threads, int reps) {
   return r;
 }
 
+// The better of (*best, *by) and (rate, name).
+inline void take(double rate, const std::string& name, double* best, std::string* by) {
+  if (rate > *best) {
+    *best = rate;
+    *by = name;
+  }
+}
+
 // The sgemm rates of `shape` for `threads` cores, the best over `blases`: for each, the better of
 // one `threads`-thread sgemm and `threads` × its 1-thread rate (the library runs one-thread
 // sgemms on tiles, one per thread). `one` holds the 1-thread rates when threads > 1.
@@ -364,13 +378,13 @@ inline void gemm_rates(const FloorShape& s, int threads, double min_s, Rates* r,
   for (const Cblas& blas : blases) {
     const double proj = sgemm_rate(blas, rows, s.K, s.D, false, threads, min_s);
     const double dz = sgemm_rate(blas, rows, s.D, s.K, true, threads, min_s);
-    if (proj > r->proj_flops) r->proj_flops = proj, r->proj_by = blas.name;
-    if (dz > r->dz_flops) r->dz_flops = dz, r->dz_by = blas.name;
+    take(proj, blas.name, &r->proj_flops, &r->proj_by);
+    take(dz, blas.name, &r->dz_flops, &r->dz_by);
   }
-  if (one != nullptr && threads * one->proj_flops > r->proj_flops)
-    r->proj_flops = threads * one->proj_flops, r->proj_by = one->proj_by + " (1T × threads)";
-  if (one != nullptr && threads * one->dz_flops > r->dz_flops)
-    r->dz_flops = threads * one->dz_flops, r->dz_by = one->dz_by + " (1T × threads)";
+  if (one != nullptr) {
+    take(threads * one->proj_flops, one->proj_by + " (1T × threads)", &r->proj_flops, &r->proj_by);
+    take(threads * one->dz_flops, one->dz_by + " (1T × threads)", &r->dz_flops, &r->dz_by);
+  }
 }
 
 // ---- Rates files: cpu_floor --save FILE writes them, bench_cpu reads SIGREG_CPU_RATES=FILE ----

@@ -1,5 +1,6 @@
 // MLP encoder + linear predictor with hand-written gradients: see mlp.hpp. For an affine layer
-// Y = X·W + b:  dW += Xᵀ·dY,  db += Σ_rows dY,  dX = dY·Wᵀ — the three products by sgemm (host/cpu/cblas.hpp).
+// Y = X·W + b:  dW += Xᵀ·dY,  db += Σ_rows dY,  dX = dY·Wᵀ — the three products by sgemm
+// (host/cpu/cblas.hpp).
 #include "mlp.hpp"
 
 #include <algorithm>

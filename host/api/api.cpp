@@ -170,10 +170,9 @@ Status backward(const Handle& handle, const Config& config, const Problem& probl
   SIGREG_TRY(check_projections(handle, projections));
   SIGREG_TRY(detail::check_workspace(handle, config, problem, workspace));
   const KnotTable knots = knot_table(config);
-  return HandleAccess::impl(handle)->backward({config, knots, problem,
-                                               count_arg(global_samples, problem.samples), Z, A,
-                                               sums, grad_loss, dZ, workspace, stream,
-                                               projections});
+  return HandleAccess::impl(handle)->backward(
+      {config, knots, problem, count_arg(global_samples, problem.samples), Z, A, sums, grad_loss,
+       dZ, workspace, stream, projections});
 }
 
 Status find_nonfinite(const Handle& handle, const Problem& problem, const void* Z,

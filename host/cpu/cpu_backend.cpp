@@ -267,7 +267,8 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
                      0.0f, P, static_cast<int>(ldp));
         if (args.projections != nullptr)  // kept for the backward: P[v, n0 + n, k0 + k]
           for (int64_t n = 0; n < rows; ++n)
-            std::copy(P + n * ldp, P + n * ldp + kw, args.projections + ((v * N + n0 + n) * K + k0));
+            std::copy(P + n * ldp, P + n * ldp + kw,
+                      args.projections + ((v * N + n0 + n) * K + k0));
         std::fill(acc, acc + vectors * M * 2 * lanes, 0.0f);
         kernels_.accumulate(P, rows, ldp, vectors, knots, acc);
         for (int64_t k = 0; k < kw; ++k) {
@@ -342,8 +343,9 @@ Status CpuBackend::backward(const BackwardArgs& args) {
       const int64_t n0 = (item % tiles) * kBwdRows;
       const int64_t rows = std::min(kBwdRows, N - n0);
       const int64_t first = (v * N + n0) * D;  // of this item's rows in Z and dZ
-      const float* z = args.projections != nullptr ? nullptr  // P is kept: Z is not read
-                                                   : rows_of(args.Z, dtype, first, rows * D, z_buffer);
+      const float* z = args.projections != nullptr
+                           ? nullptr  // P is kept: Z is not read
+                           : rows_of(args.Z, dtype, first, rows * D, z_buffer);
       float* dz = dtype == DType::kFloat32 ? static_cast<float*>(args.dZ) + first : dz_buffer;
       for (int64_t k0 = 0; k0 < K; k0 += plan.bwd_k) {
         const int64_t kw = std::min(plan.bwd_k, K - k0);

@@ -17,9 +17,9 @@ int core_level(const std::string& core) {
   static const char* const kAvx2[] = {"Haswell", "Zen", "Zen2", "Zen3", "Zen4"};
   static const char* const kAvx[] = {"Sandybridge", "Bulldozer", "Piledriver", "Steamroller",
                                      "Excavator"};
-  static const char* const kSse[] = {"Katmai", "Coppermine", "Northwood", "Prescott", "Banias",
-                                     "Core2", "Penryn", "Dunnington", "Nehalem", "Atom",
-                                     "Opteron", "Opteron_SSE3", "Barcelona", "Bobcat", "Nano"};
+  static const char* const kSse[] = {"Katmai",  "Coppermine",   "Northwood",  "Prescott", "Banias",
+                                     "Core2",   "Penryn",       "Dunnington", "Nehalem",  "Atom",
+                                     "Opteron", "Opteron_SSE3", "Barcelona",  "Bobcat",   "Nano"};
   for (const char* name : kAvx512)
     if (core == name) return 3;
   for (const char* name : kAvx2)

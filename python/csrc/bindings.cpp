@@ -612,10 +612,10 @@ Tensor backward(Tensor z, Tensor A, Tensor sums, Tensor grad_loss, Tensor projec
     raise_value("grad_loss: expected one element on " + device_name(z.device()) + ", got shape " +
                 shape(grad_loss) + " on " + device_name(grad_loss.device()));
   const bool kept = projections.numel() > 0;  // empty: recompute P
-  if (kept && (projections.scalar_type() != ScalarType::Float || projections.dim() != 3 ||
-               projections.size(0) != V || projections.size(1) != N ||
-               projections.size(2) != A.size(1) || !projections.is_cpu() || !z.is_cpu() ||
-               runs_reference(z)))
+  if (kept &&
+      (projections.scalar_type() != ScalarType::Float || projections.dim() != 3 ||
+       projections.size(0) != V || projections.size(1) != N || projections.size(2) != A.size(1) ||
+       !projections.is_cpu() || !z.is_cpu() || runs_reference(z)))
     raise_value(str("projections: expected empty, or float32 (V, N, K) = (", V, ", ", N, ", ",
                     A.size(1), ") with a CPU float32/bf16/fp16 z, got ",
                     dtype_name(projections.scalar_type()), " ", shape(projections), " on ",
