@@ -21,7 +21,7 @@ TEST_P(ForwardCase, MatchesReferenceAndFloat32Baseline) {
   const BaselineRun base = c().baseline();
   ForwardResult f;
   SIGREG_ASSERT_OK(run_forward(*runner_, config, problem, Z, A, &f));
-  expect_forward_close(f, ref, c().N, "forward", &base);
+  expect_forward_close(f, ref, config, c().V, c().N, "forward", &base);
 }
 
 SIGREG_INSTANTIATE_BACKEND_CASES(ForwardCase);
@@ -43,7 +43,7 @@ TEST_P(Forward, EcfSumsThenFinalizeEqualsForward) {
   EXPECT_NEAR(two_step.loss, one_shot.loss, 1e-6 * std::fabs(one_shot.loss));
   const ReferenceRun ref = k.reference();
   const BaselineRun base = k.baseline();
-  expect_forward_close(two_step, ref, k.N, "ecf_sums + finalize", &base);
+  expect_forward_close(two_step, ref, config, k.V, k.N, "ecf_sums + finalize", &base);
 }
 
 // stats or loss may be null (not both), in forward and in finalize.
