@@ -198,7 +198,7 @@ struct BaselineRun {
 // in float: dP = Σ_j t_j (−sin θ_j·∂C_j + cos θ_j·∂S_j)/N, dZ = dP·Aᵀ.
 inline BaselineRun float32_baseline(const Config& c, int64_t V, int64_t N, int64_t D,
                                     const std::vector<float>& Z, const std::vector<float>& A,
-                                    float g = 1.0f) {
+                                    float g = 1.0f, bool with_backward = true) {
   const int64_t K = c.num_slices;
   const int M = c.num_knots;
   const TestKnots knots = test_knots(c);
@@ -240,6 +240,7 @@ inline BaselineRun float32_baseline(const Config& c, int64_t V, int64_t N, int64
         stat += w[j] * (e * e + S[j] * S[j]);
       }
       stats[v * K + k] = n * stat;
+      if (!with_backward) continue;
       // Autograd: ∂loss/∂stat = g/(V·K); ∂stat/∂C_j = N·w_j·2(C_j − φ_j), ∂C_j/∂cos θ = 1/N.
       const float gs = g / vk;
       for (int64_t i = 0; i < N; ++i) {
@@ -255,6 +256,7 @@ inline BaselineRun float32_baseline(const Config& c, int64_t V, int64_t N, int64
     }
   for (size_t i = 0; i < stats.size(); ++i) b.stats[i] = stats[i];
   b.loss = pairwise_sum(stats.data(), V * K) / vk;
+  if (!with_backward) return b;
   b.dZ.resize(static_cast<size_t>(V * N * D));
   for (int64_t r = 0; r < V * N; ++r)
     for (int64_t d = 0; d < D; ++d) {
