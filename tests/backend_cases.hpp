@@ -274,13 +274,13 @@ inline double rms_error(const std::vector<double>& x, const std::vector<double>&
 }
 
 // Half an ulp of x in a binary format with `bits` significand bits (24: float, 8: bf16, 11:
-// fp16): the rounding error of an output of that precision near x (0 at x = 0; subnormals are
-// not distinguished, their rounding is far below every allowance here).
-inline double half_ulp(double x, int bits) {
+// fp16) whose smallest normal is 2^emin (−126: float and bf16, −14: fp16; below it the spacing
+// is that of the smallest binade): the rounding error of an output of that precision near x.
+inline double half_ulp(double x, int bits, int emin = -126) {
   if (!(std::fabs(x) > 0.0) || !std::isfinite(x)) return 0.0;
   int e = 0;
   std::frexp(x, &e);  // |x| = m·2^e, m in [0.5, 1): ulp = 2^(e − bits)
-  return std::ldexp(1.0, e - bits - 1);
+  return std::ldexp(1.0, std::max(e, emin + 1) - bits - 1);
 }
 
 // How the float32-baseline allowance is formed (see within_float32_baseline).
@@ -290,6 +290,7 @@ struct BaselineAllowance {
   // error the sums carry into them (stats_floor_scales).
   std::vector<double> element_scales;
   int output_bits = 24;  // the output's precision: float32 (the baseline's), or 8 / 11 for 16 bits
+  int output_emin = -126;  // its smallest normal, 2^output_emin (−14 for fp16)
   // Per element, an absolute allowance for an error the fast paths make by design and plain
   // float32 does not (empty: none), added outside the factor F: the knot rotation's drift
   // (rotation_model) and its image in the stats.
@@ -327,7 +328,7 @@ template <typename T>
     const double err = std::fabs(g - ref[i]);
     const double base_err = std::fabs(base[i] - ref[i]);
     const double s = how.element_scales.empty() ? scale : std::max(scale, how.element_scales[i]);
-    const double rounding = half_ulp(std::max(std::fabs(g), std::fabs(ref[i])), how.output_bits);
+    const double rounding = half_ulp(std::max(std::fabs(g), std::fabs(ref[i])), how.output_bits, how.output_emin);
     const double allowed = kBaselineFactor * (base_err + spread * s + rounding) +
                            (how.model.empty() ? 0.0 : how.model[i]);
     sum2 += err * err;
