@@ -23,7 +23,7 @@ TEST_P(BackwardCase, MatchesReferenceAndFloat32Baseline) {
   std::vector<float> dZ;
   const float* g = c().g != 1.0f ? &c().g : nullptr;
   SIGREG_ASSERT_OK(run_backward(*runner_, config, problem, c().N, Z, A, f.sums, g, &dZ));
-  expect_grad_close(dZ, ref.dZ, "backward", &base);
+  expect_grad_close(dZ, ref.dZ, "backward", &base, c().grad_model(ref.sums));
 }
 
 SIGREG_INSTANTIATE_BACKEND_CASES(BackwardCase);
@@ -44,7 +44,7 @@ TEST_P(Backward, NullGradLossMeansOne) {
       run_backward(*runner_, config, k.problem(), k.N, Z, A, ref.sums, nullptr, &implicit));
   SIGREG_ASSERT_OK(
       run_backward(*runner_, config, k.problem(), k.N, Z, A, ref.sums, &one, &explicit_one));
-  expect_grad_close(implicit, ref.dZ, "grad_loss = nullptr", &base);
+  expect_grad_close(implicit, ref.dZ, "grad_loss = nullptr", &base, k.grad_model(ref.sums));
   EXPECT_TRUE(all_close(implicit, explicit_one, 1e-6, 1e-7 * max_abs(ref.dZ)));
 }
 
@@ -59,7 +59,7 @@ TEST_P(Backward, GradLossScalesGradient) {
   std::vector<float> dZ;
   SIGREG_ASSERT_OK(run_backward(*runner_, config, k.problem(), k.N, Z, A, ref.sums, &k.g, &dZ));
   EXPECT_TRUE(all_close(dZ, ref.dZ, 0.0, 1e-4 * max_abs(ref.dZ)));
-  expect_grad_close(dZ, ref.dZ, "g = -0.37", &base);
+  expect_grad_close(dZ, ref.dZ, "g = -0.37", &base, k.grad_model(ref.sums));
 }
 
 SIGREG_INSTANTIATE_BACKENDS(Backward);

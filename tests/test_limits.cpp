@@ -9,7 +9,7 @@
 #include <iostream>
 #include <memory>
 
-#include "tests/runner.hpp"
+#include "tests/backend_cases.hpp"
 
 namespace sigreg::test {
 namespace {
@@ -25,10 +25,10 @@ std::vector<float> directions(const Handle& h, const Config& c, int64_t D) {
 
 // ---- Exploded clouds ---------------------------------------------------------------------
 
-// Rotations since the last fresh sincos when the path reaches knot j: knot 1 is a sincos of Δ·p,
-// knots 32, 64, … are sincos anchors of t_j·p (core/phasor.hpp), every other knot one more
-// rotation. The drift is bounded by 31 rotations whatever M is.
-int rotations_since_anchor(int j) { return j < 32 ? std::max(j - 1, 0) : j % 32; }
+// rotations_since_anchor(j) (tests/backend_cases.hpp): rotations since the last fresh sincos
+// when the path reaches knot j: knot 1 is a sincos of Δ·p, knots 32, 64, … are sincos anchors of
+// t_j·p (core/phasor.hpp), every other knot one more rotation. The drift is bounded by 31
+// rotations whatever M is.
 
 // One sample per group (N = 1, V groups) makes each sum one cos / sin, so the check is per
 // sample: |cos_cpu(t_j·p) − cos(t_j·p)| with p exact in float. The phase the float path uses
@@ -109,6 +109,7 @@ TEST(Exploded, StatsMatchReferenceWithinFloatProjectionBound) {
   const KnotTable knots = knot_table(c);
   const double gamma = (D + 2) * kUlp;
   double worst_sum = 0.0, worst_stat = 0.0;
+  std::vector<double> sums_bound(static_cast<size_t>(K * M));  // e of each (k, j), for dZ
   for (int64_t k = 0; k < K; ++k) {
     std::vector<double> bound(static_cast<size_t>(M), 0.0);
     for (int64_t n = 0; n < N; ++n) {
@@ -128,6 +129,7 @@ TEST(Exploded, StatsMatchReferenceWithinFloatProjectionBound) {
       // + float accumulation: runs of ≤ 256 samples (kCpu's kTileN) of terms ≤ 2 in magnitude,
       // recursive summation: ≤ 255·u·2 per sample.
       const double e = bound[j] + 255.0 * kUlp * 2.0 * n;
+      sums_bound[static_cast<size_t>(k * M + j)] = e;
       EXPECT_LE(std::fabs(g[0] - s[0]), e) << "cos, k " << k << " j " << j;
       EXPECT_LE(std::fabs(g[1] - s[1]), e) << "sin, k " << k << " j " << j;
       worst_sum = std::max(worst_sum, std::max(std::fabs(g[0] - s[0]), std::fabs(g[1] - s[1])) / e);
@@ -144,7 +146,60 @@ TEST(Exploded, StatsMatchReferenceWithinFloatProjectionBound) {
             << "; loss " << got.loss << " vs " << want.loss << " (rel "
             << std::fabs(got.loss - want.loss) / want.loss << ")" << std::endl;
   EXPECT_NEAR(got.loss, want.loss, 1e-4 * want.loss);
-  for (float g : got.dZ) ASSERT_TRUE(std::isfinite(g));
+
+  // dZ, bounded the same way. dP[n,k] = Σ_j a_j cos(t_j p) + b_j sin(t_j p) (docs/design.md §1.3)
+  // with a_j = s·w_j t_j S_j, b_j = −s·w_j t_j (C_j − φ_j), s = 2/K: each coefficient moves by
+  // s·w_j t_j·e_j/N through the sums' error e_j (bounded above) and by its rounding to float
+  // (u·|a_j|), each cos/sin by the per-sample phase and rotation error of the sums' bound (at most
+  // 2: they are bounded by 1), and the float sum over the M knots adds γ_M·Σ_j(|a_j| + |b_j|). dZ =
+  // dP·Aᵀ by sgemm: Σ_k |A[d,k]|·δdP + γ_{K+2}·Σ_k |dP·A[d,k]|, plus the output's rounding.
+  const double n = static_cast<double>(N), s = 2.0 / static_cast<double>(K);
+  double worst_dz = 0.0;
+  std::vector<double> dz_bound(static_cast<size_t>(N * D));
+  for (int64_t i = 0; i < N; ++i) {
+    std::fill(dz_bound.begin() + i * D, dz_bound.begin() + (i + 1) * D, 0.0);
+    for (int64_t k = 0; k < K; ++k) {
+      double p_abs = 0.0, p_exact = 0.0;
+      for (int64_t d = 0; d < D; ++d) {
+        p_abs += std::fabs(Zd[i * D + d] * Ad[d * K + k]);
+        p_exact += Zd[i * D + d] * Ad[d * K + k];
+      }
+      double dp_err = 0.0, dp_abs = 0.0, dp = 0.0;
+      for (int j = 1; j < M; ++j) {
+        const double* sum = &want.sums[(k * M + j) * 2];
+        const double a = s * knots.w[j] * knots.t[j] * sum[1] / n;
+        const double b = -s * knots.w[j] * knots.t[j] * (sum[0] / n - knots.phi[j]);
+        const double coef_err = s * knots.w[j] * knots.t[j] * sums_bound[k * M + j] / n;
+        const double trig_err = std::min(
+            2.0, knots.t[j] * (gamma * p_abs + kUlp * std::fabs(p_exact)) + 8.0 * (j + 1) * kUlp);
+        dp_err += 2.0 * coef_err + (std::fabs(a) + std::fabs(b)) * (kUlp + trig_err);
+        dp_abs += std::fabs(a) + std::fabs(b);
+        dp += a * std::cos(knots.t[j] * p_exact) + b * std::sin(knots.t[j] * p_exact);
+      }
+      dp_err += (M + 2) * kUlp * dp_abs;
+      for (int64_t d = 0; d < D; ++d)
+        dz_bound[i * D + d] += std::fabs(Ad[d * K + k]) * dp_err +
+                               static_cast<double>(K + 2) * kUlp * std::fabs(dp * Ad[d * K + k]);
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      const double bound = dz_bound[i * D + d] + kUlp * std::fabs(want.dZ[i * D + d]);
+      const double err = std::fabs(got.dZ[i * D + d] - want.dZ[i * D + d]);
+      ASSERT_LE(err, bound) << "dZ[" << i << ", " << d << "] " << got.dZ[i * D + d] << " vs "
+                            << want.dZ[i * D + d];
+      worst_dz = std::max(worst_dz, err / bound);
+    }
+  }
+  // The bound above is a worst case (γ_D·Σ|z·a| per projection, every rounding aligned) and far
+  // from the typical error; so dZ is also held, element by element, to plain float32 on the same
+  // float inputs (whose float projection carries the same kind of phase error), as the forward
+  // and backward suites hold it (tests/backend_cases.hpp).
+  const BaselineRun base = float32_baseline(c, 1, N, D, Z, A);
+  BaselineAllowance for_dz;
+  for_dz.model = grad_rotation_model(c, 1, N, D, A, want.sums);
+  const auto dz = within_float32_baseline(got.dZ, want.dZ, base.dZ, for_dz);
+  EXPECT_TRUE(dz) << "dZ";
+  std::cout << "[          ] worst dZ error / bound " << worst_dz << "; against float32: "
+            << dz.message() << std::endl;
 }
 
 // ---- Sizes past 2^31 elements ------------------------------------------------------------

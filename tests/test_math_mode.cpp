@@ -140,8 +140,8 @@ TEST_P(AllowTF32, StaysWithinTheTf32ErrorModel) {
   if (GetParam().backend == Backend::kCpu) {
     // A permission, not an order: the CPU backend has no TF32 unit and stays exact.
     const BaselineRun base = float32_baseline(config, k.V, k.N, k.D, Z, A);
-    expect_forward_close(f, ref, k.N, "kAllowTF32 on the CPU", &base);
-    expect_grad_close(dZ, ref.dZ, "kAllowTF32 on the CPU", &base);
+    expect_forward_close(f, ref, config, k.V, k.N, "kAllowTF32 on the CPU", &base);
+    expect_grad_close(dZ, ref.dZ, "kAllowTF32 on the CPU", &base, k.grad_model(ref.sums));
     return;
   }
   const Tf32Bounds model = tf32_bounds(config, k.N, k.D, Z, A, ref);

@@ -52,10 +52,12 @@ double loss_of(const Config& c, int64_t V, int64_t N, int64_t D, const std::vect
 //
 // Tolerance: |mean − E| ≤ 4 standard errors (s.e. = sample s.d./√draws; a correct statistic
 // fails with probability 6·10⁻⁵ per case for a new SIGREG_TEST_SEED). Teeth: the null stat has
-// s.d. ≈ 0.7–1.0·E, so each case takes enough draws (2–4.5·10⁵) that s.e. ≤ E/650; then a
-// statistic biased by 1% of E sits ≥ 6.5 − |z| s.e. from E and fails. The test checks both: s.e.
-// is that small, and the sample mean scaled by 1.01 and by 0.99 (a ±1% bias) fails the same
-// 4-s.e. test. Only the forward is run (ecf_sums + finalize): ~3 s for the five cases.
+// s.d. ≈ 0.7–1.0·E, so each case takes enough draws (2–4.5·10⁵) that s.e. ≤ E/650 (checked: the
+// sample s.d. of that many draws is within a fraction of a percent of its expectation, so this
+// holds at every seed); a statistic biased by 1% of E is then 6.5 s.e. off on average and fails
+// at all but rare seeds. (No check that "a biased sample mean would fail": that tests the draw,
+// not the code, and a correct draw 2.5 s.e. from E fails it.) Only the forward is run (ecf_sums +
+// finalize): ~3 s for the five cases.
 struct NullCase {
   int64_t N, D, K, V;
   int M;
@@ -86,11 +88,8 @@ TEST_P(ReferenceNullMonteCarlo, MeanMatchesExpectationWithinStandardError) {
   EXPECT_LE(std::fabs(mean - expected), kStandardErrors * standard_error)
       << "mean " << mean << " expected " << expected << " s.e. " << standard_error << " over "
       << stats.size() << " draws";
-  // The test has teeth: a 1% bias in either direction fails it.
+  // The test has teeth: enough draws that a 1% bias is 6.5 standard errors.
   EXPECT_LT(standard_error, expected / 650.0);
-  for (const double bias : {1.01, 0.99})
-    EXPECT_GT(std::fabs(bias * mean - expected), kStandardErrors * standard_error)
-        << "a statistic biased by ×" << bias << " would pass";
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -98,6 +98,35 @@ TEST(TrainerCpu, LossesArePerStepAndFetchedOnce) {
   EXPECT_EQ(Z.size(), static_cast<size_t>(s.data.points * s.options.shape.width));
 }
 
+// The losses of the first five steps of small_setup (ReLU, two views, λ = 1), pinned. How they
+// were obtained: the CPU trainer with the float64 reference as its SIGReg backend
+// (Backend::kReference), printed to 9 digits; the CPU trainer with the float32 fast path
+// (Backend::kCpu) gives the same values to within 1e-7 relative, a cross-check between two
+// precisions and two implementations of SIGReg. Tolerance 1e-4 relative: the float32 SIGReg loss
+// is within 1e-5 of float64 (docs/guarantees.md), and Adam's normalised steps may carry a
+// float32-size difference of the MLP's arithmetic (another BLAS, another compiler's contraction)
+// into later steps a few times amplified. A wrong normalisation (loss / K instead of / (V·K)), a
+// wrong weight or a trainer that applies the wrong gradient moves them by far more.
+TEST(TrainerCpu, LossesMatchThePinnedFloat64Run) {
+  const double pred_pinned[] = {0.117964491, 0.376005769, 0.416999519, 0.0772528723, 0.296864003};
+  const double sig_pinned[] = {8.95958424, 8.24625301, 9.07417774, 9.76152706, 9.49507713};
+  for (const sigreg::Backend backend : {sigreg::Backend::kReference, sigreg::Backend::kCpu}) {
+    const ToyRun s = small_setup(toy::Activation::kRelu, 2, 1.0);
+    auto trainer = make(s, backend);
+    ASSERT_NE(trainer, nullptr);
+    run_steps(trainer.get(), s, 0, 5);
+    std::vector<float> pred, sig;
+    ASSERT_TRUE(trainer->fetch_losses(&pred, &sig).ok());
+    ASSERT_EQ(pred.size(), 5u);
+    for (size_t i = 0; i < 5; ++i) {
+      EXPECT_NEAR(pred[i], pred_pinned[i], 1e-4 * pred_pinned[i])
+          << sigreg::backend_name(backend) << ", step " << i << ": prediction loss";
+      EXPECT_NEAR(sig[i], sig_pinned[i], 1e-4 * sig_pinned[i])
+          << sigreg::backend_name(backend) << ", step " << i << ": SIGReg loss";
+    }
+  }
+}
+
 TEST(TrainerCpu, CudaWithoutGpuIsAClearError) {
   if (have_gpu()) GTEST_SKIP() << "a GPU is present";
   const ToyRun s = small_setup(toy::Activation::kRelu, 2, 1.0);
