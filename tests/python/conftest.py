@@ -2,6 +2,7 @@
 docs/design.md §1 (LeJEPA's code, in float64, on given directions) that the extension is checked
 against, and a module with the interface of LeJEPA's published SIGReg for the drop-in tests."""
 import math
+import os
 
 import pytest
 import torch
@@ -74,6 +75,27 @@ needs_traced_backward = pytest.mark.skipif(
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "cuda: needs a GPU and sigreg's CUDA backend")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compile_cache(tmp_path_factory):
+    """A fresh torch.compile cache folder for this pytest run, set before any test compiles.
+
+    torch's default (TORCHINDUCTOR_CACHE_DIR unset) is one folder in the system temp folder that
+    every process of the user shares, so a verdict could depend on what an earlier run (another
+    checkout, another sigreg, another torch) left there: a warm cache serves a compiled backward
+    traced from whatever autograd formula was registered when it was filled (docs/python.md, the
+    compile cache). Subprocesses of the tests (the distributed ranks) inherit it."""
+    folder = tmp_path_factory.mktemp("torchinductor")
+    saved = {name: os.environ.get(name) for name in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")}
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+    os.environ["TRITON_CACHE_DIR"] = str(folder / "triton")
+    yield folder
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture
