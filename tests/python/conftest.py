@@ -60,6 +60,73 @@ class LeJEPAStyleSIGReg(torch.nn.Module):
         return statistic.mean()
 
 
+U32 = 2.0**-24  # float32 unit roundoff
+
+
+def float32_grad_tolerance(z, A, knots=17, t_max=3.0, quadrature="trapezoid"):
+    """Per element of dz = ∂loss/∂z: the float32 error model of sigreg's float32 gradient against
+    the exact (float64) one, for z (..., N, D) and A (D, K), evaluated in float64 (u = 2⁻²⁴).
+
+    With P = z·A, C_j, S_j the ECF of a group and slice (docs/design.md §1), the gradient is
+    dz[n,d] = Σ_k A[d,k]·dP[n,k], dP[n,k] = s·Σ_j w_j t_j (S_j cos(t_j P) − (C_j − φ_j) sin(t_j P)),
+    s = 2/(V·K). Its float32 roundings, each bounded by u times the magnitude of what it rounds,
+    added as independent errors (√ of a count where a rounding is repeated over a sum):
+      - dP's own arithmetic, M multiply-adds: u·√M·Σ_j w_j t_j (|S_j| + |C_j − φ_j|·|sin|);
+      - the knots by complex rotation (docs/design.md §5): knot j's cos and sin are off by about
+        j + 1 roundings, of the size of the sine where it is small: (j + 1)·u·(the same terms);
+      - C_j, S_j are means of those drifting values: (j + 1)·u·(mean_n |sin| + |sin|), times
+        w_j t_j;
+      - the projection P, D + 2 roundings of the products |z_d a_dk| (p̄ = |z|·|A|): δP ≤
+        u·√(D+2)·p̄, times |∂dP/∂P| ≤ s·Σ_j w_j t_j² (|S_j| + |C_j − φ_j|);
+      - dz = dP·Aᵀ, K multiply-adds: u·√(K+1)·Σ_k |A_dk||dP_nk|;
+    where |sin| stands for min(1, t_j|P|), a bound of |sin(t_j P)| and of its rounding error. Each
+    element gets u·(the sum of these, summed over k with |A_dk|); the caller adds half an ulp of
+    the result (the last rounding to float32). This is a bound of the error's size, not a fit: on
+    the suite's problems the largest error is under a tenth of it (every element), while the old
+    check (max error / max element < 2·10⁻⁵) lets an element 10⁻⁴ of the largest be 10% off."""
+    shape = z.shape
+    z = z.detach().double().reshape(-1, shape[-2], shape[-1])
+    A = A.detach().double()
+    V, _, D = z.shape
+    K = A.shape[1]
+    t, phi, w = knot_weights(knots, t_max, quadrature)
+    M = len(t)
+    j = torch.arange(M, dtype=torch.float64)
+    P = z @ A  # (V, N, K)
+    x = P.unsqueeze(-1) * t  # (V, N, K, M)
+    C, S = x.cos().mean(1, keepdim=True), x.sin().mean(1, keepdim=True)  # (V, 1, K, M)
+    r, q = (C - phi).abs(), S.abs()
+    sin_bound = (t * P.abs().unsqueeze(-1)).clamp(max=1.0)
+    p_bar = (z.abs() @ A.abs()).unsqueeze(-1)
+    per_knot = w * t * ((math.sqrt(M) + j + 1) * (q + r * sin_bound)
+                        + (j + 1) * (sin_bound.mean(1, keepdim=True) + sin_bound)
+                        + t * math.sqrt(D + 2) * p_bar * (q + r))
+    s = 2.0 / (V * K)
+    dP = s * (w * t * (S * x.cos() - (C - phi) * x.sin())).sum(-1)
+    mass = s * per_knot.sum(-1) @ A.abs().T + math.sqrt(K + 1) * (dP.abs() @ A.abs().T)
+    return (U32 * mass).reshape(shape)
+
+
+def half_ulp32(x):
+    """Half the float32 spacing at |x| (float64): the rounding of an exact value to float32."""
+    a = x.detach().double().abs().float()
+    return 0.5 * (torch.nextafter(a, torch.full_like(a, math.inf)) - a).double()
+
+
+def assert_elementwise(actual, expected, tolerance, what="gradient"):
+    """|actual − expected| ≤ tolerance for every element, with the worst element in the message."""
+    err = (actual.detach().double().cpu() - expected.detach().double().cpu()).abs()
+    tolerance = tolerance.double().cpu().expand_as(err)
+    ratio = err / tolerance
+    worst = int(ratio.flatten().argmax())
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), err.shape))
+    assert ratio.flatten()[worst] <= 1.0, (
+        f"{what}: element {index} is {actual.flatten()[worst].item()!r}, float64 "
+        f"{expected.flatten()[worst].item()!r}: |error| {err.flatten()[worst].item():.3g} > "
+        f"tolerance {tolerance.flatten()[worst].item():.3g} "
+        f"({(ratio > 1).sum().item()} of {err.numel()} elements over)")
+
+
 def rel_err(actual, expected):
     """max |actual − expected| / max |expected| (float64)."""
     a, e = actual.detach().double().cpu(), expected.detach().double().cpu()
