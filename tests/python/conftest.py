@@ -121,9 +121,9 @@ def assert_elementwise(actual, expected, tolerance, what="gradient"):
     worst = int(ratio.flatten().argmax())
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), err.shape))
     assert ratio.flatten()[worst] <= 1.0, (
-        f"{what}: element {index} is {actual.flatten()[worst].item()!r}, float64 "
-        f"{expected.flatten()[worst].item()!r}: |error| {err.flatten()[worst].item():.3g} > "
-        f"tolerance {tolerance.flatten()[worst].item():.3g} "
+        f"{what}: element {index} is {actual.flatten()[worst].item()!r}, "
+        f"{expected.flatten()[worst].item()!r} expected: "
+        f"|error| {err.flatten()[worst].item():.3g} > tolerance {tolerance.flatten()[worst].item():.3g} "
         f"({(ratio > 1).sum().item()} of {err.numel()} elements over)")
 
 
