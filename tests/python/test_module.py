@@ -386,3 +386,12 @@ def test_check_finite_reads_sixteen_bit_input(gaussian, dtype):
     z[0, 29, 0] = float("inf")
     with pytest.raises(ValueError, match=r"z: element \(v=0, n=29, d=0\) is inf"):
         sigreg.SIGReg(num_slices=4, check_finite=True)(z, step=0)
+
+
+def test_seed_variable_reaches_the_inputs(gaussian):
+    # conftest: SIGREG_TEST_SEED varies every `gaussian` input (CI's seeded run); unset, they are
+    # the committed ones.
+    import conftest
+
+    committed = torch.randn(5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert torch.equal(gaussian(5, dtype=torch.float64), committed) == (conftest.TEST_SEED == 0)
