@@ -120,10 +120,10 @@ def assert_elementwise(actual, expected, tolerance, what="gradient"):
     ratio = err / tolerance
     worst = int(ratio.flatten().argmax())
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), err.shape))
+    e, tol = err.flatten()[worst].item(), tolerance.flatten()[worst].item()
     assert ratio.flatten()[worst] <= 1.0, (
         f"{what}: element {index} is {actual.flatten()[worst].item()!r}, "
-        f"{expected.flatten()[worst].item()!r} expected: "
-        f"|error| {err.flatten()[worst].item():.3g} > tolerance {tolerance.flatten()[worst].item():.3g} "
+        f"{expected.flatten()[worst].item()!r} expected: |error| {e:.3g} > tolerance {tol:.3g} "
         f"({(ratio > 1).sum().item()} of {err.numel()} elements over)")
 
 

@@ -1,4 +1,5 @@
-"""Training with sigreg follows training with the plain PyTorch formulation in float64.
+"""Training with sigreg follows training with the plain PyTorch formulation: in float64 (below),
+and in the precisions users train in, float32 and bf16 autocast (the second half of the file).
 
 The same small JEPA (float64 encoder and predictor, plain SGD) is trained for 200 steps on the same
 data with the same directions twice: once with λ·sigreg.SIGReg on z cast to float32 (the float32

@@ -6,8 +6,6 @@ the (V, K) stats, the V > 1 loss and every gradient element of a tiny problem, t
 directions' unit norm for D % 4 ≠ 0 and LeJEPA's `weights` buffer against the rule's own weights.
 
 The problem is pinned (fixed values, not SIGREG_TEST_SEED): the oracle takes ~1 s per rule."""
-import math
-
 import pytest
 import torch
 
@@ -35,12 +33,12 @@ def case(request):
     z = _problem()
     A = reg.directions(D, STEP)
     o = oracle.Oracle(z.tolist(), A.tolist(), knots, t_max, quadrature, dps=20)
-    as_tensor = lambda x: torch.tensor([[[float(c) for c in r] for r in m] for m in x]  # noqa: E731
-                                       if isinstance(x[0][0], list) else
-                                       [[float(c) for c in r] for r in x], dtype=torch.float64)
-    stats = as_tensor(o.stats())
+    stats = torch.tensor([[float(s) for s in row] for row in o.stats()], dtype=torch.float64)
+    grad = torch.tensor([[[float(g) for g in row] for row in group] for group in o.gradient()],
+                        dtype=torch.float64)
+    # The loss: the mean of the oracle's stats, rounded once.
     return dict(reg=reg, z=z, A=A, knots=dict(knots=knots, t_max=t_max, quadrature=quadrature),
-                stats=stats, loss=stats.mean(), grad=as_tensor(o.gradient()))
+                stats=stats, loss=torch.tensor(float(o.loss()), dtype=torch.float64), grad=grad)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -53,7 +51,8 @@ def test_module_matches_the_independent_oracle(case, dtype):
         # The float64 reference: sums of N·M terms of size ≤ 1, so ~10⁻¹⁵ relative; 10⁻¹³ allowed.
         # Gradient: the float32 error model with float64's unit roundoff, plus half an ulp.
         rel, scale = 1e-13, U64 / U32
-        tol = scale * float32_grad_tolerance(z, case["A"], **case["knots"]) + U64 * case["grad"].abs()
+        tol = (scale * float32_grad_tolerance(z, case["A"], **case["knots"])
+               + U64 * case["grad"].abs())
     else:
         # float32: design §4's bound for stats and loss (each element relative to itself);
         # the gradient element by element (conftest.float32_grad_tolerance).
