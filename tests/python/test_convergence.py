@@ -145,8 +145,11 @@ def test_loss_curve_follows_float64_formulation(one_thread):
 #       quadratic loss terms by twice that, 4·u_bf16·|loss_t|, and the parameters by
 #       LR·Σ_s 4·u_bf16·|∇θ loss_s| element-wise, on top of (2).
 # The final parameters get the parameter halves of (2) and (3) plus half a float32 ulp.
-# (Measured on this problem, 2-core CPU: float32 runs differ by ≤ 7·10⁻⁷ in the loss, 2·10⁻⁷
-# relative in the parameters; bf16 runs by ≤ 3·10⁻³ in the loss after a rounding flip near step 15.)
+# Measured on this problem (the committed seed, 1 or 2 threads): the largest |Δloss|/allowance
+# over the 32 steps is 0.12 in float32 and 0.23 in bf16, the largest final-parameter ratio 0.05
+# and 0.01; in bf16 sigreg's dz rounds differently from the float64 formulation's first at step 3.
+# The bf16 allowance is wide (it grows to ~8% of the loss by the last step): it bounds what a
+# flipped rounding can do, not what it usually does.
 
 LAM_P, LR_P, STEPS_P, H_P = 0.37, 0.05, 32, 32
 EPS_GRAD = 2e-5
