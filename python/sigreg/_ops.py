@@ -207,3 +207,45 @@ def _not_differentiable(name, what):
 
 _not_differentiable("ecf_sums", "pass z detached; the gradient of the loss goes through finalize")
 _not_differentiable("backward", "SIGReg has no second derivative here")
+
+
+# ---- the compile caches ------------------------------------------------------------------------
+#
+# torch.compile's on-disk caches (AOTAutogradCache, FxGraphCache; TORCHINDUCTOR_CACHE_DIR, by
+# default one folder in the system temp folder shared by every process of the user) key a graph
+# by the code Dynamo traced, the inputs, torch's version and configuration. The Dynamo graph calls
+# torch.ops.sigreg.forward_step & co. by name: the autograd formulas and fake kernels above, which
+# AOT autograd traces into the forward and backward graphs, are not in that key. So after an edit
+# of this file (or an upgrade of sigreg that changes it) a warm cache would hand back the backward
+# graph traced from the OLD formula: the compiled step would train with the old gradient while
+# eager uses the new one. The remedy: this file's hash and the package version go into an entry
+# of torch._inductor.config.unsafe_marked_cacheable_functions ({function name: cache key}), a
+# dict that torch hashes into every AOTAutograd and FxGraph cache key, so that another sigreg
+# (another _ops.py) never meets this one's entries. The entry's name is no function's (it marks
+# nothing cacheable); the entries of others in the dict are kept. Tested:
+# tests/python/test_compile_cache.py; docs/python.md#the-compile-cache.
+CACHE_KEY_ENTRY = "torch.ops.sigreg"
+
+
+def _cache_key() -> str:
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("sigreg")
+    except PackageNotFoundError:  # pragma: no cover - imported from a source tree
+        package = "unknown"
+    with open(__file__, "rb") as source:
+        digest = hashlib.sha256(source.read()).hexdigest()
+    return f"sigreg {package}, _ops.py sha256 {digest}"
+
+
+def _key_the_compile_caches() -> None:
+    import torch._inductor.config as inductor_config  # loaded already by torch.library's imports
+
+    marked = dict(inductor_config.unsafe_marked_cacheable_functions)
+    marked[CACHE_KEY_ENTRY] = _cache_key()
+    inductor_config.unsafe_marked_cacheable_functions = marked  # a new dict: a config override
+
+
+_key_the_compile_caches()
