@@ -237,7 +237,13 @@ def _cache_key() -> str:
         package = "unknown"
     with open(__file__, "rb") as source:
         digest = hashlib.sha256(source.read()).hexdigest()
-    return f"sigreg {package}, _ops.py sha256 {digest}"
+    # The extension too (its schemas and kernels decide what the fakes must match): its size and
+    # modification time, which any rebuild changes, at the cost of a stat.
+    import os
+
+    extension = os.stat(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sigreg_ops.so"))
+    return (f"sigreg {package}, _ops.py sha256 {digest}, "
+            f"_sigreg_ops.so {extension.st_size} bytes mtime {extension.st_mtime_ns}")
 
 
 def _key_the_compile_caches() -> None:
