@@ -3,10 +3,10 @@
 // ("Matrix fragments for mma.m16n8k8 / m16n8k16") — written from the ISA, not from CuTe, so the
 // emulation checks CuTe's partitioning of the tile as well as the kernel's own indexing. Each atom
 // keeps CuTe's traits (value types, thread/value layouts) and replaces only the instruction: a
-// lane stores its fragment registers in its warp's slot, the block meets at a barrier (every
-// thread of the fused kernels reaches every mma: the control flow is uniform), each lane computes
-// its four outputs from the warp's registers in double, rounded to float, and the block meets
-// again before the slots are reused. Operands are what the hardware reads: TF32 keeps a
+// lane stores its fragment registers in its warp's slot, the warp meets at a barrier of its own 32
+// threads (as mma.sync synchronises the warp, not the block: a kernel that needs a __syncthreads
+// around its mma and lacks it races here too), each lane computes its four outputs from the warp's
+// registers in double, rounded to float, and the warp meets again before the slots are reused. Operands are what the hardware reads: TF32 keeps a
 // register's top 19 bits, the 16-bit types are bf16 / fp16 halves (low half = lower k).
 // run.sh force-includes this header and defines SIGREG_EMULATED_MMA; the projection then takes
 // its atoms from sigreg::emulated.
@@ -56,7 +56,7 @@ struct EmulatedMma {
     const uint32_t a[4] = {a0, a1, a2, a3}, b[2] = {b0, b1};
     std::memcpy(w.a[lane], a, sizeof a);
     std::memcpy(w.b[lane], b, sizeof b);
-    __syncthreads();
+    emulated_sync_warp();
     const int g = lane / 4, t = lane % 4;
     const float c[4] = {c0, c1, c2, c3};
     float out[4];
@@ -67,7 +67,7 @@ struct EmulatedMma {
         sum += double{Operands::a(w, m, k)} * double{Operands::b(w, k, n)};
       out[i] = static_cast<float>(sum);
     }
-    __syncthreads();
+    emulated_sync_warp();
     d0 = out[0], d1 = out[1], d2 = out[2], d3 = out[3];
   }
 };

@@ -1,6 +1,7 @@
 // Host emulation of the few CUDA runtime pieces the kernels (ecf_kernels.cu, fused_kernels.cu,
 // lean_kernels.cu) use: every CUDA thread of a block is a std::thread, __syncthreads is a
-// std::barrier, blocks run one after another (so a function-static array is the block's shared
+// std::barrier, a warp's own synchronisation (emulated_sync_warp, for the emulated mma.sync of
+// emulated_mma.hpp) a barrier of its 32 threads only, blocks run one after another (so a function-static array is the block's shared
 // memory) — in index order, or in reverse with -DSIGREG_EMULATE_REVERSED_BLOCKS, so that a
 // last-arrival ticket elects a different block.
 #pragma once
@@ -11,6 +12,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -29,6 +31,13 @@
 inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 inline std::barrier<>* g_barrier = nullptr;
 inline void __syncthreads() { g_barrier->arrive_and_wait(); }
+// One barrier per warp of the running block (threads 32w … 32w + 31 in linear order): what
+// mma.sync synchronises, so that a kernel relying on it for more than its warp shows a race.
+inline std::deque<std::barrier<>>* g_warp_barriers = nullptr;
+inline void emulated_sync_warp() {
+  const unsigned linear = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+  (*g_warp_barriers)[linear / 32].arrive_and_wait();
+}
 inline int min(int a, int b) { return a < b ? a : b; }
 // Integer atomicMin (kernels/finite_kernels.cu), returning the old value like CUDA's.
 inline unsigned long long atomicMin(unsigned long long* address, unsigned long long value) {
@@ -79,6 +88,10 @@ void emulate_launch(F kernel, dim3 grid, dim3 block, size_t, cudaStream_t, Args.
 #endif
     std::barrier<> bar(threads);
     g_barrier = &bar;
+    std::deque<std::barrier<>> warps;
+    for (unsigned first = 0; first < threads; first += 32)
+      warps.emplace_back(static_cast<std::ptrdiff_t>(threads - first < 32 ? threads - first : 32));
+    g_warp_barriers = &warps;
     std::vector<std::thread> pool;
     for (unsigned t = 0; t < threads; ++t)
       pool.emplace_back([=] {
