@@ -29,8 +29,8 @@ import pytest
 import sigreg
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FORMULA = "return (backward(z, A, sums, grad_loss, *ctx.config), *nones)"
-EDITED = "return (2 * backward(z, A, sums, grad_loss, *ctx.config), *nones)"
+FORMULA = "return (backward(z, A, sums, grad_loss, projections, *ctx.config), *nones)"
+EDITED = "return (2 * backward(z, A, sums, grad_loss, projections, *ctx.config), *nones)"
 
 
 def _probe(cache, package_root=None, marker=None):
