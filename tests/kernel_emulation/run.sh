@@ -2,16 +2,22 @@
 # GPU-less check of kernels/ecf_kernels.cu and kernels/fused_kernels.cu (see check_kernels.cpp):
 # builds the kernels for host threads twice — with the normal grid cap and with at most 3
 # blocks, so that every grid-stride loop runs several tiles per block — under AddressSanitizer
-# and UBSan, runs both, and requires identical digests (results must not depend on the grid
-# size). Needs g++ ≥ 11 (C++20 barrier).
+# and UBSan (or ThreadSanitizer, below), runs both, and requires identical digests (results must
+# not depend on the grid size). Needs g++ ≥ 11 (C++20 barrier).
 # Usage: tests/kernel_emulation/run.sh [build-dir]   (default: a temporary directory)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out="${1:-$(mktemp -d)}"
 mkdir -p "$out"
-flags=(-std=c++20 -O1 -g -pthread -fsanitize=address,undefined -fno-sanitize-recover=undefined
-       -I"$here/fake" -I"$root" -I"$root/include")
+# SIGREG_EMULATION_SANITIZE=thread builds under ThreadSanitizer instead (the emulated blocks' threads
+# share memory through __syncthreads and the warps' barriers: a missing barrier is a data race).
+if [[ "${SIGREG_EMULATION_SANITIZE:-}" == thread ]]; then
+  sanitize=(-fsanitize=thread)
+else
+  sanitize=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
+fi
+flags=(-std=c++20 -O1 -g -pthread "${sanitize[@]}" -I"$here/fake" -I"$root" -I"$root/include")
 # The tensor-core fused kernels too, where the CuTe headers are installed (the nvidia-cutlass
 # wheel, or SIGREG_CUTLASS_INCLUDE_DIR): their mma atoms emulated (emulated_mma.hpp).
 cute="${SIGREG_CUTLASS_INCLUDE_DIR:-$(python3 -c 'import cutlass_library, os; print(os.path.join(os.path.dirname(cutlass_library.__file__), "source", "include"))' 2>/dev/null || true)}"
