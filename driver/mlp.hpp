@@ -1,7 +1,7 @@
 // The toy JEPA model: an MLP encoder (input → hidden → hidden → width, ReLU or GELU) and a linear
 // predictor (width → width), with hand-written layer gradients whose matrix products all go
-// through sgemm (host/cpu/cblas.hpp), and Adam. All parameters live in one flat vector (as do their gradients
-// and Adam moments), so the optimiser and the finite-difference test see one array.
+// through sgemm (host/cpu/cblas.hpp), and Adam. All parameters live in one flat vector (as do their
+// gradients and Adam moments), so the optimiser and the finite-difference test see one array.
 // Shapes: B rows per call; every matrix row-major; a layer's weight is in×out (Y = X·W + b).
 #pragma once
 

@@ -1,7 +1,7 @@
 // Where a toy training run's arithmetic happens. train_run (train.cpp) owns the protocol — batch
 // sampling, evaluation, progress — and hands each step's pairs to a Trainer:
-//   CPU (trainer_cpu.cpp): the MLP through sgemm (host/cpu/cblas.hpp), SIGReg through the library's host
-//     backend (kCpu or kReference); the default without a GPU.
+//   CPU (trainer_cpu.cpp): the MLP through sgemm (host/cpu/cblas.hpp), SIGReg through the
+//     library's host backend (kCpu or kReference); the default without a GPU.
 //   CUDA (trainer_cuda.cu): the MLP through cuBLAS with small kernels for bias, activation, loss
 //     and Adam, SIGReg through the library's CUDA backend; data, parameters and activations stay
 //     on the device, and nothing is copied back per step except the batch's indices going in.

@@ -328,7 +328,8 @@ template <typename T>
     const double err = std::fabs(g - ref[i]);
     const double base_err = std::fabs(base[i] - ref[i]);
     const double s = how.element_scales.empty() ? scale : std::max(scale, how.element_scales[i]);
-    const double rounding = half_ulp(std::max(std::fabs(g), std::fabs(ref[i])), how.output_bits, how.output_emin);
+    const double rounding =
+        half_ulp(std::max(std::fabs(g), std::fabs(ref[i])), how.output_bits, how.output_emin);
     const double allowed = kBaselineFactor * (base_err + spread * s + rounding) +
                            (how.model.empty() ? 0.0 : how.model[i]);
     sum2 += err * err;
@@ -458,7 +459,8 @@ inline ForwardBaselineChecks check_forward_baseline(const Config& c, int64_t V, 
   const std::vector<double> d = stats_sensitivity(c, N, ref.sums);
   const size_t per = static_cast<size_t>(c.num_knots) * 2;
   for_stats.model.assign(for_stats.element_scales.size(), 0.0);
-  for (size_t i = 0; i < d.size(); ++i) for_stats.model[i / per] += std::fabs(d[i]) * for_sums.model[i];
+  for (size_t i = 0; i < d.size(); ++i)
+    for_stats.model[i / per] += std::fabs(d[i]) * for_sums.model[i];
   const double stats_rms = rms_error(base.stats, ref.stats);
   double scale2 = 0.0, model = 0.0;
   for (size_t vk = 0; vk < for_stats.model.size(); ++vk) {

@@ -21,6 +21,7 @@ struct OracleCase {
   double loss;
 };
 
+// clang-format off
 inline const std::vector<OracleCase>& oracle_cases() {
   static const std::vector<OracleCase> cases = {
       {"V2_trapezoid", 2, 3, 5, 3, 17, 3.0, false,
@@ -54,5 +55,6 @@ inline const std::vector<OracleCase>& oracle_cases() {
   };
   return cases;
 }
+// clang-format on
 
 }  // namespace sigreg::test::independent

@@ -243,11 +243,13 @@ TEST_P(SixteenBit, MatchesTheFloat64ReferenceOnTheRoundedOperands) {
       for (int64_t i = 0; i < N; ++i)
         for (int64_t k = 0; k < K; ++k) {
           double proj = 0.0, dp = 0.0;
-          for (int64_t d = 0; d < D; ++d) proj += double(Z32[(v * N + i) * D + d]) * A_op[d * K + k];
+          for (int64_t d = 0; d < D; ++d)
+            proj += double(Z32[(v * N + i) * D + d]) * A_op[d * K + k];
           for (int j = 0; j < M; ++j) {
             const double* s = &ref.sums[static_cast<size_t>(((v * K + k) * M + j) * 2)];
             dp += scale * kn.w[j] * kn.t[j] *
-                  (s[1] / n * std::cos(kn.t[j] * proj) - (s[0] / n - kn.phi[j]) * std::sin(kn.t[j] * proj));
+                  (s[1] / n * std::cos(kn.t[j] * proj) -
+                   (s[0] / n - kn.phi[j]) * std::sin(kn.t[j] * proj));
           }
           for (int64_t d = 0; d < D; ++d)
             for_dz.model[static_cast<size_t>((v * N + i) * D + d)] +=

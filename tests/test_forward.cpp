@@ -67,14 +67,14 @@ TEST_P(Forward, OptionalOutputs) {
 
 // The fast path's own accuracy, gated: at N = 2^18 (where the sums' float accumulation is what
 // decides) the RMS error against the float64 reference of the sums and of the stats must be at
-// most a stated fraction of plain float32's (float32_baseline: float P, a float cos/sin per knot, pairwise
-// float sums; its knots are its own, not the library's table). The per-element checks above allow
-// F = 4 times float32 everywhere, which a 2–4× regression of a path that is several times better
-// than float32 passes; this does not. kCpu measures 0.16–0.20 (sums) across seeds and a forward
-// that adds back the double φ_j instead of the float one it subtracted (docs/design.md §4)
-// 0.36–0.45: the sums' gate is 0.3. The stats' ratio is an RMS over only K = 16 values (K is kept
-// small so that the float64 reference stays a few seconds): it measures 0.16–0.49 and its gate is
-// 0.75, which still fails a stats regression of more than about 2× (docs/guarantees.md).
+// most a stated fraction of plain float32's (float32_baseline: float P, a float cos/sin per knot,
+// pairwise float sums; its knots are its own, not the library's table). The per-element checks
+// above allow F = 4 times float32 everywhere, which a 2–4× regression of a path that is several
+// times better than float32 passes; this does not. kCpu measures 0.16–0.20 (sums) across seeds and
+// a forward that adds back the double φ_j instead of the float one it subtracted (docs/design.md
+// §4) 0.36–0.45: the sums' gate is 0.3. The stats' ratio is an RMS over only K = 16 values (K is
+// kept small so that the float64 reference stays a few seconds): it measures 0.16–0.49 and its gate
+// is 0.75, which still fails a stats regression of more than about 2× (docs/guarantees.md).
 constexpr double kSumsGate = 0.3, kStatsGate = 0.75;
 
 class ForwardAccuracy : public BackendTest {};

@@ -153,6 +153,7 @@ def main():
     out.write("struct OracleCase {\n  const char* name;\n  int64_t V, N, D, K;\n  int M;\n  double t_max;\n")
     out.write("  bool simpson;\n  std::vector<float> Z, A;              // V×N×D, D×K\n")
     out.write("  std::vector<double> sums, stats, dZ;  // V×K×M×2, V×K, V×N×D (g = 1)\n  double loss;\n};\n\n")
+    out.write("// clang-format off\n")
     out.write("inline const std::vector<OracleCase>& oracle_cases() {\n  static const std::vector<OracleCase> cases = {\n")
     for case in CASES:
         sums, stats, loss, dZ = solve(case)
@@ -165,7 +166,7 @@ def main():
         out.write("       %s,\n" % cxx(stats))
         out.write("       %s,\n" % cxx(dZ))
         out.write("       %r},\n" % float(loss))
-    out.write("  };\n  return cases;\n}\n\n}  // namespace sigreg::test::independent\n")
+    out.write("  };\n  return cases;\n}\n// clang-format on\n\n}  // namespace sigreg::test::independent\n")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@
 // lane stores its fragment registers in its warp's slot, the warp meets at a barrier of its own 32
 // threads (as mma.sync synchronises the warp, not the block: a kernel that needs a __syncthreads
 // around its mma and lacks it races here too), each lane computes its four outputs from the warp's
-// registers in double, rounded to float, and the warp meets again before the slots are reused. Operands are what the hardware reads: TF32 keeps a
-// register's top 19 bits, the 16-bit types are bf16 / fp16 halves (low half = lower k).
-// run.sh force-includes this header and defines SIGREG_EMULATED_MMA; the projection then takes
-// its atoms from sigreg::emulated.
+// registers in double, rounded to float, and the warp meets again before the slots are reused.
+// Operands are what the hardware reads: TF32 keeps a register's top 19 bits, the 16-bit types are
+// bf16 / fp16 halves (low half = lower k). run.sh force-includes this header and defines
+// SIGREG_EMULATED_MMA; the projection then takes its atoms from sigreg::emulated.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -1,9 +1,9 @@
 // Host emulation of the few CUDA runtime pieces the kernels (ecf_kernels.cu, fused_kernels.cu,
 // lean_kernels.cu) use: every CUDA thread of a block is a std::thread, __syncthreads is a
 // std::barrier, a warp's own synchronisation (emulated_sync_warp, for the emulated mma.sync of
-// emulated_mma.hpp) a barrier of its 32 threads only, blocks run one after another (so a function-static array is the block's shared
-// memory) — in index order, or in reverse with -DSIGREG_EMULATE_REVERSED_BLOCKS, so that a
-// last-arrival ticket elects a different block.
+// emulated_mma.hpp) a barrier of its 32 threads only, blocks run one after another (so a
+// function-static array is the block's shared memory) — in index order, or in reverse with
+// -DSIGREG_EMULATE_REVERSED_BLOCKS, so that a last-arrival ticket elects a different block.
 #pragma once
 #include <math.h>
 
