@@ -84,7 +84,6 @@ Status make_directions(const Handle& handle, const Config& config, int64_t featu
 
 namespace {
 
-// What ecf_sums and forward check before they touch memory.
 // Kept projections are the CPU backend's: the others recompute P in the backward anyway.
 Status check_projections(const Handle& handle, const float* projections) {
   if (projections != nullptr && handle.backend() != Backend::kCpu)
@@ -94,6 +93,7 @@ Status check_projections(const Handle& handle, const float* projections) {
   return {};
 }
 
+// What ecf_sums and forward check before they touch memory.
 Status check_sums_call(const Handle& handle, const Config& config, const Problem& problem,
                        const void* Z, const float* A, const double* sums, Workspace workspace,
                        const float* projections) {

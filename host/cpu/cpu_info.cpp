@@ -1,6 +1,5 @@
 // The CPU backend's part of sigreg::cpu_info(): its element loops, its CBLAS and the kernels that
 // CBLAS runs here, and whether those are below the CPU's widest ISA.
-#include <cstring>
 #include <string>
 
 #include "host/common/backend.hpp"
@@ -13,21 +12,20 @@ namespace {
 // The vector ISA of an OpenBLAS x86-64 core (its kernels): 3 AVX-512, 2 AVX2+FMA, 1 AVX, 0 SSE;
 // −1 for a name not listed here (then nothing is claimed).
 int core_level(const std::string& core) {
-  static const char* const kAvx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
-  static const char* const kAvx2[] = {"Haswell", "Zen", "Zen2", "Zen3", "Zen4"};
-  static const char* const kAvx[] = {"Sandybridge", "Bulldozer", "Piledriver", "Steamroller",
-                                     "Excavator"};
-  static const char* const kSse[] = {"Katmai",  "Coppermine",   "Northwood",  "Prescott", "Banias",
-                                     "Core2",   "Penryn",       "Dunnington", "Nehalem",  "Atom",
-                                     "Opteron", "Opteron_SSE3", "Barcelona",  "Bobcat",   "Nano"};
-  for (const char* name : kAvx512)
-    if (core == name) return 3;
-  for (const char* name : kAvx2)
-    if (core == name) return 2;
-  for (const char* name : kAvx)
-    if (core == name) return 1;
-  for (const char* name : kSse)
-    if (core == name) return 0;
+  struct Core {
+    const char* name;
+    int level;
+  };
+  static const Core kCores[] = {
+      {"SkylakeX", 3},     {"Cooperlake", 3}, {"SapphireRapids", 3}, {"Haswell", 2},
+      {"Zen", 2},          {"Zen2", 2},       {"Zen3", 2},           {"Zen4", 2},
+      {"Sandybridge", 1},  {"Bulldozer", 1},  {"Piledriver", 1},     {"Steamroller", 1},
+      {"Excavator", 1},    {"Katmai", 0},     {"Coppermine", 0},     {"Northwood", 0},
+      {"Prescott", 0},     {"Banias", 0},     {"Core2", 0},          {"Penryn", 0},
+      {"Dunnington", 0},   {"Nehalem", 0},    {"Atom", 0},           {"Opteron", 0},
+      {"Opteron_SSE3", 0}, {"Barcelona", 0},  {"Bobcat", 0},         {"Nano", 0}};
+  for (const Core& c : kCores)
+    if (core == c.name) return c.level;
   return -1;
 }
 

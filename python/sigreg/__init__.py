@@ -40,8 +40,9 @@ def cpu_info() -> dict:
     return _C.cpu_info()
 
 
-if _C.cpu_info().get("warning"):
-    warnings.warn("sigreg: " + _C.cpu_info()["warning"], RuntimeWarning, stacklevel=2)
+_cpu_warning = _C.cpu_info()["warning"]
+if _cpu_warning:
+    warnings.warn("sigreg: " + _cpu_warning, RuntimeWarning, stacklevel=2)
 
 
 def null_expectation(knots: int = _C.DEFAULTS["knots"], t_max: float = _C.DEFAULTS["t_max"],

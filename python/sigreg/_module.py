@@ -58,8 +58,6 @@ def _config(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels,
         raise ValueError(f"seed: expected 0 ≤ seed < 2^64, got {seed}")
     if not isinstance(kernels, str):
         raise ValueError(f"kernels: expected a string, got {kernels!r}")
-    if not 0 <= int(keep_projections_mib):
-        raise ValueError(f"keep_projections_mib: expected ≥ 0, got {keep_projections_mib}")
     config = _ops.config_string(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels,
                                 keep_projections_mib)
     _C.check_config(config)

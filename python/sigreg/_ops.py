@@ -21,8 +21,8 @@ K = num_slices; sums (V, K, M, 2) float64; sums_and_count the same
 values flattened plus the sample count, (V·K·M·2 + 1,) float64 (docs/design.md §3); step one
 int64; projections P = z·A, (V, N, K) float32, kept for the backward (which then skips its
 projection GEMM) by the CPU fast path when D ≥ 64 and V·N·K·4 bytes ≤ keep_projections_mib MiB
-(default 64), else empty (0,): backward recomputes P from an empty one. loss (0-dim) and stats (V, K) are float32 — float64 when z is a float64 CPU tensor (the
-float64 reference); dz has z's dtype. `config` is one string,
+(default 64), else empty (0,): backward recomputes P from an empty one. loss (0-dim) and stats
+(V, K) are float32 — float64 when z is a float64 CPU tensor (the float64 reference); dz has z's dtype. `config` is one string,
 "num_slices=256,knots=17,t_max=3.0,quadrature=trapezoid,seed=0,allow_tf32=0,kernels=auto,
 keep_projections_mib=64"
 (config_string below; keys may be omitted for their defaults, which are the library's: _C.DEFAULTS).

@@ -98,6 +98,13 @@ def test_kept_projections_are_z_times_A_and_give_the_recomputed_gradient(dtype):
     assert (other.float() - without.float()).abs().max() > 1e-3 * scale
 
 
+def test_a_negative_projections_budget_is_refused():
+    import sigreg
+
+    with pytest.raises(ValueError, match="keep_projections_mib"):
+        sigreg.SIGReg(keep_projections_mib=-1)
+
+
 def test_kept_projections_follow_the_budget():
     z, _, A = _inputs("cpu", torch.float32, requires_grad=False, shape=(2, 20, 64))
     assert _ops.forward(z, A, CONFIG)[3].numel() == z.shape[0] * z.shape[1] * A.shape[1]
