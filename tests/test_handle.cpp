@@ -6,9 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include "tests/runner.hpp"
-
 #include "host/cpu/cblas.hpp"
+#include "tests/runner.hpp"
 
 namespace sigreg::test {
 namespace {

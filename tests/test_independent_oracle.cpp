@@ -16,8 +16,8 @@
 namespace sigreg::test {
 namespace {
 
-using independent::OracleCase;
 using independent::oracle_cases;
+using independent::OracleCase;
 
 constexpr double kU = 0x1p-24;  // float32 unit roundoff
 
@@ -120,7 +120,8 @@ Allowance float32_model(const OracleCase& o) {
         dp_err += (M + 2) * kU * dp_abs;
         for (int64_t d = 0; d < D; ++d) {
           const double ad = std::fabs(double(o.A[d * K + k]));
-          a.dZ[(v * N + i) * D + d] += 2.0 * (dp_err * ad + static_cast<double>(K + 2) * kU * dp_abs * ad);
+          a.dZ[(v * N + i) * D + d] +=
+              2.0 * (dp_err * ad + static_cast<double>(K + 2) * kU * dp_abs * ad);
         }
       }
     }
@@ -148,9 +149,9 @@ template <typename T>
     }
   }
   if (bad == 0) return ::testing::AssertionSuccess() << "worst error / allowed " << worst;
-  return ::testing::AssertionFailure() << bad << " of " << got.size()
-                                       << " elements off the independent values (worst error / "
-                                       << "allowed " << worst << ")" << first.str();
+  return ::testing::AssertionFailure()
+         << bad << " of " << got.size() << " elements off the independent values (worst error / "
+         << "allowed " << worst << ")" << first.str();
 }
 
 // The reference, kCpu, kCuda (auto, then every kernel version): kCuda skips without a GPU.
@@ -200,7 +201,8 @@ TEST_P(IndependentOracleBackend, DirectionsHaveUnitColumns) {
     SIGREG_ASSERT_OK(run_directions(*runner_, c, D, 5, &A));
     for (int64_t k = 0; k < c.num_slices; ++k) {
       double norm2 = 0.0;
-      for (int64_t d = 0; d < D; ++d) norm2 += double(A[d * c.num_slices + k]) * A[d * c.num_slices + k];
+      for (int64_t d = 0; d < D; ++d)
+        norm2 += double(A[d * c.num_slices + k]) * A[d * c.num_slices + k];
       EXPECT_NEAR(norm2, 1.0, 3.0 * kU) << "D=" << D << " column " << k;
     }
   }

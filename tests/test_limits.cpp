@@ -198,8 +198,8 @@ TEST(Exploded, StatsMatchReferenceWithinFloatProjectionBound) {
   for_dz.model = grad_rotation_model(c, 1, N, D, A, want.sums);
   const auto dz = within_float32_baseline(got.dZ, want.dZ, base.dZ, for_dz);
   EXPECT_TRUE(dz) << "dZ";
-  std::cout << "[          ] worst dZ error / bound " << worst_dz << "; against float32: "
-            << dz.message() << std::endl;
+  std::cout << "[          ] worst dZ error / bound " << worst_dz
+            << "; against float32: " << dz.message() << std::endl;
 }
 
 // ---- Sizes past 2^31 elements ------------------------------------------------------------
