@@ -10,9 +10,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "core/knots.hpp"
 #include "host/cpu/cpu_kernels.hpp"
+#include "host/cpu/work_split.hpp"
 #include "tests/backend_cases.hpp"
 
 namespace sigreg::test {
@@ -460,6 +463,75 @@ TEST_P(SixteenVsEightLanes, BackendBitwiseEqual) {
 INSTANTIATE_TEST_SUITE_P(Builds, SixteenVsEightLanes,
                          ::testing::Values(std::string("avx2-fma-x16"), std::string("avx512")),
                          build_param_name);
+
+// The division of a call into work items (host/cpu/work_split.hpp). Every sample and slice of
+// every view lies in exactly one item, and the items keep the threads busy: wherever the problem
+// is large enough for four of the smallest items the split allows per thread, dynamic scheduling
+// of its items takes at most 1.5× the ideal time — a benchmark's parallel-efficiency ratio,
+// computed from the items' work instead of a clock (a split into too few items, such as one
+// item on two threads, is 2×).
+template <typename Split>
+void ExpectItemsCoverTheProblemOnce(const Split& split, bool forward) {
+  const int64_t V = split.V, N = split.N, K = split.K;
+  std::vector<int> covered(static_cast<size_t>(V * N * K), 0);
+  for (int64_t i = 0; i < split.items(); ++i) {
+    const auto it = split.item(i);
+    int64_t v = 0, n_begin = 0, n_end = 0, k0 = 0, kw = K;
+    if constexpr (std::is_same_v<Split, detail::cpu::ForwardSplit>) {
+      v = it.v, n_begin = it.n_begin, n_end = it.n_end, k0 = it.k0, kw = it.kw;
+    } else {
+      v = it.v, n_begin = it.n0, n_end = it.n0 + it.rows;
+    }
+    ASSERT_TRUE(v >= 0 && v < V && n_begin >= 0 && n_begin < n_end && n_end <= N && k0 >= 0 &&
+                kw > 0 && k0 + kw <= K)
+        << (forward ? "forward" : "backward") << " item " << i;
+    for (int64_t n = n_begin; n < n_end; ++n)
+      for (int64_t k = k0; k < k0 + kw; ++k) ++covered[static_cast<size_t>((v * N + n) * K + k)];
+  }
+  for (size_t e = 0; e < covered.size(); ++e)
+    ASSERT_EQ(covered[e], 1) << (forward ? "forward" : "backward") << " V " << V << " N " << N
+                             << " K " << K << ": element " << e;
+}
+
+TEST(CpuWorkSplit, ItemsCoverEverySampleAndSliceOnce) {
+  for (int64_t V : {1, 3})
+    for (int64_t N : {1, 255, 256, 2049, 40000})
+      for (int64_t K : {1, 127, 129, 300}) {
+        ExpectItemsCoverTheProblemOnce(detail::cpu::ForwardSplit(V, N, K), true);
+        ExpectItemsCoverTheProblemOnce(detail::cpu::BackwardSplit(V, N, K), false);
+      }
+}
+
+TEST(CpuWorkSplit, KeepsTheThreadsBusyWhereTheProblemAllows) {
+  using detail::cpu::ceil_div;
+  constexpr double kBound = 1.5;
+  int checked = 0;
+  for (int threads : {2, 3, 4, 8, 16, 32, 64})
+    for (int64_t V : {1, 2, 4, 10})
+      for (int64_t N : {128, 512, 2048, 5000, 1 << 14, 1 << 16, 1 << 18, 1 << 20})
+        for (int64_t K : {1, 16, 100, 256, 1024, 4096}) {
+          const detail::cpu::ForwardSplit forward(V, N, K);
+          const int64_t smallest_items = V * ceil_div(N, detail::cpu::kChunkRows) *
+                                         ceil_div(K, detail::cpu::kFwdSlices);
+          if (smallest_items >= 4 * threads) {
+            EXPECT_LE(detail::cpu::schedule_ratio(forward, threads), kBound)
+                << "ecf_sums, V " << V << " N " << N << " K " << K << ", " << threads
+                << " threads: " << forward.items() << " items";
+            ++checked;
+          }
+          const detail::cpu::BackwardSplit backward(V, N, K);
+          if (V * ceil_div(N, detail::cpu::kBwdRows) >= 4 * threads) {
+            EXPECT_LE(detail::cpu::schedule_ratio(backward, threads), kBound)
+                << "backward, V " << V << " N " << N << " K " << K << ", " << threads
+                << " threads: " << backward.items() << " items";
+            ++checked;
+          }
+        }
+  EXPECT_GT(checked, 500);
+  // The model itself: one item on two threads takes twice the ideal, equal items spread evenly.
+  EXPECT_DOUBLE_EQ(detail::cpu::schedule_ratio(detail::cpu::BackwardSplit(1, 100, 8), 2), 2.0);
+  EXPECT_DOUBLE_EQ(detail::cpu::schedule_ratio(detail::cpu::BackwardSplit(1, 512, 8), 4), 1.0);
+}
 
 }  // namespace
 }  // namespace sigreg::test

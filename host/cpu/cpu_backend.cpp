@@ -31,27 +31,26 @@
 #include "host/common/try.hpp"
 #include "host/cpu/cblas.hpp"
 #include "host/cpu/cpu_kernels.hpp"
+#include "host/cpu/work_split.hpp"
 
 namespace sigreg::detail {
 namespace {
 
-// Tile sizes, chosen with bench_cpu: kFwdSlices 128 beat 64 on every shape (the GEMMs get wider,
-// Z is re-read less) and 256 was no better while halving the work items; kBwdRows 128 beat 64.
-// Slices are padded to whole vectors of every kernel build (cpu_kernels.hpp).
+// Tile sizes and the division into work items: work_split.hpp. Slices are padded to whole
+// vectors of every kernel build (cpu_kernels.hpp).
+using cpu::BackwardSplit;
+using cpu::ceil_div;
+using cpu::ForwardSplit;
+using cpu::kBwdRows;
+using cpu::kBwdSlices;
+using cpu::kFwdRows;
+using cpu::kFwdSlices;
+using cpu::round_up;
 constexpr int64_t kVector = cpu::kMaxLanes;
-constexpr int64_t kFwdRows = 256;     // forward: samples per sgemm tile and per float run
-constexpr int64_t kChunkRows = 2048;  // forward: fewest samples per work item …
-constexpr int64_t kMinItems = 64;     // … unless fewer items than this would remain (see Plan)
-constexpr int64_t kFwdSlices = 128;   // forward: slices per work item
-constexpr int64_t kBwdRows = 128;     // backward: samples (dZ rows) per work item
-constexpr int64_t kBwdSlices = 512;   // backward: slices per projection / dZ-update sgemm
-constexpr size_t kAlign = 64;         // every workspace piece starts on a cache line
+constexpr size_t kAlign = 64;  // every workspace piece starts on a cache line
 static_assert(kFwdSlices % kVector == 0 && kBwdSlices % kVector == 0,
               "slice blocks are whole vectors");
-static_assert(kChunkRows % kFwdRows == 0, "a chunk is a whole number of tiles");
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 size_t aligned_bytes(int64_t count, size_t element) {
   const size_t bytes = static_cast<size_t>(count) * element;
   return (bytes + kAlign - 1) / kAlign * kAlign;
@@ -60,9 +59,8 @@ size_t aligned_bytes(int64_t count, size_t element) {
 // Sizes of every workspace piece: a function of the config, the problem and the thread count.
 struct Plan {
   int64_t V, N, D, K, M;
-  int64_t k_blocks;         // forward: ceil(K / kFwdSlices)
-  int64_t chunk_n;          // forward: samples per chunk, a multiple of kFwdRows
-  int64_t chunks;           // forward: ceil(N / chunk_n)
+  ForwardSplit fwd;         // forward work items (v, chunk of samples, block of slices)
+  BackwardSplit bwd;        // backward work items (v, tile of samples)
   int64_t k_pad;            // K rounded up to whole vectors of any build (coefficient tables)
   int64_t bwd_k;            // backward slice block: min(k_pad, kBwdSlices)
   size_t partial_bytes;     // forward: chunks × V × K × M × 2 float64 partial sums
@@ -81,12 +79,11 @@ struct Plan {
         D(problem.features),
         K(config.num_slices),
         M(config.num_knots),
-        k_blocks(ceil_div(K, kFwdSlices)),
-        chunk_n(chunk_samples(N, V * k_blocks)),
-        chunks(ceil_div(N, chunk_n)),
+        fwd(V, N, K),
+        bwd(V, N, K),
         k_pad(round_up(K, kVector)),
         bwd_k(std::min(k_pad, kBwdSlices)),
-        partial_bytes(aligned_bytes(chunks * V * K * M * 2, sizeof(double))),
+        partial_bytes(aligned_bytes(fwd.chunks * V * K * M * 2, sizeof(double))),
         fwd_tile_bytes(aligned_bytes(kFwdRows * kFwdSlices, sizeof(float))),
         fwd_acc_bytes(aligned_bytes(kFwdSlices * M * 2, sizeof(float))),
         fwd_rows_bytes(wide(problem) ? aligned_bytes(kFwdRows * D, sizeof(float)) : 0),
@@ -98,15 +95,6 @@ struct Plan {
 
   // 16-bit Z goes through float row buffers; float32 Z is read in place.
   static bool wide(const Problem& problem) { return problem.dtype != DType::kFloat32; }
-
-  // Chunks split N only as far as needed for about kMinItems work items, so the float64
-  // partials (chunks × V × K × M × 2) stay a few MB however large N is. A function of the
-  // problem alone: the summation order never depends on the thread count.
-  static int64_t chunk_samples(int64_t N, int64_t items_without_chunks) {
-    const int64_t wanted = ceil_div(kMinItems, items_without_chunks);
-    const int64_t chunks = std::max<int64_t>(1, std::min(ceil_div(N, kChunkRows), wanted));
-    return round_up(ceil_div(N, chunks), kFwdRows);
-  }
 
   size_t forward_bytes(int threads) const {
     return partial_bytes + static_cast<size_t>(threads) * fwd_thread_bytes;
@@ -233,7 +221,7 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
   char* base = align_workspace(args.workspace);
   auto* partial = reinterpret_cast<double*>(base);
   char* thread_base = base + plan.partial_bytes;
-  const int64_t items = V * plan.chunks * plan.k_blocks;
+  const int64_t items = plan.fwd.items();
   const int64_t lanes = kernels_.lanes;
   const BlasSingleThreaded blas_pin;
 
@@ -247,12 +235,8 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
     // Items ordered with the slice block fastest, so threads working at once share Z rows.
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
-      const int64_t kb = item % plan.k_blocks;
-      const int64_t chunk = (item / plan.k_blocks) % plan.chunks;
-      const int64_t v = item / (plan.k_blocks * plan.chunks);
-      const int64_t k0 = kb * kFwdSlices, kw = std::min(kFwdSlices, K - k0);
+      const auto [v, chunk, n_begin, n_end, k0, kw] = plan.fwd.item(item);
       const int64_t vectors = ceil_div(kw, lanes), ldp = vectors * lanes;
-      const int64_t n_begin = chunk * plan.chunk_n, n_end = std::min(N, n_begin + plan.chunk_n);
       double* part = partial + ((chunk * V + v) * K + k0) * M * 2;
       std::fill(part, part + kw * M * 2, 0.0);
       // Pad lanes (k ≥ kw) are never written by sgemm; zero keeps them finite, and their
@@ -284,7 +268,7 @@ Status CpuBackend::ecf_sums(const SumsArgs& args) {
       double* out = args.sums + vk * M * 2;
       for (int64_t j = 0; j < M; ++j) {
         double c = 0.0, s = 0.0;
-        for (int64_t chunk = 0; chunk < plan.chunks; ++chunk) {
+        for (int64_t chunk = 0; chunk < plan.fwd.chunks; ++chunk) {
           const double* part = partial + (chunk * V * K + vk) * M * 2;
           c += part[2 * j];
           s += part[2 * j + 1];
@@ -314,8 +298,7 @@ Status CpuBackend::backward(const BackwardArgs& args) {
   const double g = args.grad_loss != nullptr ? static_cast<double>(*args.grad_loss) : 1.0;
   const double scale = g * 2.0 / static_cast<double>(V * K);
   const double n_global = math::resolve_count(args.count);
-  const int64_t tiles = ceil_div(N, kBwdRows);
-  const int64_t items = V * tiles;
+  const int64_t items = plan.bwd.items();
   const int64_t lanes = kernels_.lanes;
   const BlasSingleThreaded blas_pin;
 
@@ -339,9 +322,7 @@ Status CpuBackend::backward(const BackwardArgs& args) {
     auto* dz_buffer = reinterpret_cast<float*>(mine + plan.bwd_tile_bytes + plan.bwd_rows_bytes);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
-      const int64_t v = item / tiles;
-      const int64_t n0 = (item % tiles) * kBwdRows;
-      const int64_t rows = std::min(kBwdRows, N - n0);
+      const auto [v, n0, rows] = plan.bwd.item(item);
       const int64_t first = (v * N + n0) * D;  // of this item's rows in Z and dZ
       const float* z = args.projections != nullptr
                            ? nullptr  // P is kept: Z is not read
