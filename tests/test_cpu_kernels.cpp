@@ -511,8 +511,8 @@ TEST(CpuWorkSplit, KeepsTheThreadsBusyWhereTheProblemAllows) {
       for (int64_t N : {128, 512, 2048, 5000, 1 << 14, 1 << 16, 1 << 18, 1 << 20})
         for (int64_t K : {1, 16, 100, 256, 1024, 4096}) {
           const detail::cpu::ForwardSplit forward(V, N, K);
-          const int64_t smallest_items = V * ceil_div(N, detail::cpu::kChunkRows) *
-                                         ceil_div(K, detail::cpu::kFwdSlices);
+          const int64_t smallest_items =
+              V * ceil_div(N, detail::cpu::kChunkRows) * ceil_div(K, detail::cpu::kFwdSlices);
           if (smallest_items >= 4 * threads) {
             EXPECT_LE(detail::cpu::schedule_ratio(forward, threads), kBound)
                 << "ecf_sums, V " << V << " N " << N << " K " << K << ", " << threads
