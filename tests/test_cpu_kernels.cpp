@@ -471,13 +471,14 @@ INSTANTIATE_TEST_SUITE_P(Builds, SixteenVsEightLanes,
 // computed from the items' work instead of a clock (a split into too few items, such as one
 // item on two threads, is 2×).
 template <typename Split>
-void ExpectItemsCoverTheProblemOnce(const Split& split, bool forward) {
+void ExpectItemsCoverTheProblemOnce(const Split& split) {
+  constexpr bool forward = std::is_same_v<Split, detail::cpu::ForwardSplit>;
   const int64_t V = split.V, N = split.N, K = split.K;
   std::vector<int> covered(static_cast<size_t>(V * N * K), 0);
   for (int64_t i = 0; i < split.items(); ++i) {
     const auto it = split.item(i);
     int64_t v = 0, n_begin = 0, n_end = 0, k0 = 0, kw = K;
-    if constexpr (std::is_same_v<Split, detail::cpu::ForwardSplit>) {
+    if constexpr (forward) {
       v = it.v, n_begin = it.n_begin, n_end = it.n_end, k0 = it.k0, kw = it.kw;
     } else {
       v = it.v, n_begin = it.n0, n_end = it.n0 + it.rows;
@@ -497,8 +498,8 @@ TEST(CpuWorkSplit, ItemsCoverEverySampleAndSliceOnce) {
   for (int64_t V : {1, 3})
     for (int64_t N : {1, 255, 256, 2049, 40000})
       for (int64_t K : {1, 127, 129, 300}) {
-        ExpectItemsCoverTheProblemOnce(detail::cpu::ForwardSplit(V, N, K), true);
-        ExpectItemsCoverTheProblemOnce(detail::cpu::BackwardSplit(V, N, K), false);
+        ExpectItemsCoverTheProblemOnce(detail::cpu::ForwardSplit(V, N, K));
+        ExpectItemsCoverTheProblemOnce(detail::cpu::BackwardSplit(V, N, K));
       }
 }
 
