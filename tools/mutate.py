@@ -1,36 +1,60 @@
 #!/usr/bin/env python3
-"""Mutation testing of sigreg's library sources: does the test suite notice a one-point change?
+"""Mutation testing of sigreg's sources: does the test suite notice a one-point change?
 
-Mutants come from universalmutator (`pip install universalmutator`; its `mutate FILE cpp
+Mutants come from universalmutator (`pip install universalmutator`; its `mutate FILE cpp|python
 --noCheck` writes one file per mutant: operators, constants, comparisons, deleted statements,
 break/continue insertions...). This driver samples them (seeded, spread across the files in
 scope), and for each one: copies it over the source in a scratch copy of the repository (the
-work tree is never touched), rebuilds only what it touches (Ninja, the `cpu-only` preset with
-libsigreg shared, so a mutant is one compile and one link), runs the test binaries fastest first
-with a per-binary timeout, and records
+work tree is never touched), rebuilds only what it touches, runs the scope's tests fastest first,
+and records
 
-  killed        a test binary failed (non-zero exit) — the suite noticed;
-  timeout       a test binary ran past --timeout (counted as killed, reported apart);
-  survived      every test binary passed — a gap, or an equivalent mutant;
+  killed        a test failed (non-zero exit) — the suite noticed;
+  timeout       a test ran past --timeout (counted as killed, reported apart);
+  survived      every test passed — a gap, or an equivalent mutant;
   equivalent    every object file the build produced is byte-identical to the unmutated build's
-                ("trivial compiler equivalence", Papadakis et al., ICSE 2015): the mutant is the
-                same program, so no test can kill it; its tests are not run;
+                ("trivial compiler equivalence", Papadakis et al., ICSE 2015), or, for Python, the
+                mutant's syntax tree is the original's: the same program, so no test can kill it;
+                its tests are not run;
   no-compile    the mutant did not build (not counted in the score);
 
 then writes a Markdown report (score = (killed + timeout) / compiling mutants, raw and without
-the equivalent ones, and every survivor with its diff). It is not part of CI: ~160 mutants take about an hour on 2 cores.
+the equivalent ones, and every survivor with its diff). It is not part of CI (~160 host mutants
+take about an hour on 2 cores).
 
   tools/mutate.py --count 160 --seed 1 --report build-mutate/report.md
   tools/mutate.py --list                      # the sampled mutants, nothing built
-  tools/mutate.py --scope cuda                # host/cuda + kernels/ (needs a GPU to mean anything)
+  tools/mutate.py --scope python --count 40   # the PyTorch package and its bindings
+  tools/mutate.py --scope kernels --count 30  # kernels/*.cu through the kernel emulation
   tools/mutate.py --only host/cpu/simd.hpp --count 20
+  tools/mutate.py --pick kernels/ecf_kernels.cu#812   # one mutant, e.g. to check a new test
+  tools/mutate.py --scope kernels --count 30 --resume OLD.json  # finish an interrupted sample
 
-Scope `host` (default): host/reference, host/cpu, host/api, host/common and core/math.hpp
-(Philox, Box–Muller, the count and backward coefficients: compiled into the host library too).
-Scope `cuda`: the CUDA host code and kernels; build with CUDA on and run on a GPU machine.
+Scopes:
+  host     host/reference, host/cpu, host/api, host/common and core/math.hpp (Philox, Box–Muller,
+           the count and backward coefficients: compiled into the host library too); the
+           `cpu-only` preset with libsigreg shared (a mutant is one compile and one link) and the
+           GoogleTest binaries.
+  python   python/sigreg/*.py and python/csrc/bindings.cpp: the extension built CPU-only into the
+           scratch copy's python/sigreg (a .py mutant needs no build, a bindings mutant rebuilds
+           it), then one pytest process over tests/python, files fastest first, stopping at the
+           first failure. Docstring- and comment-only mutants and ones that do not parse are
+           dropped before sampling.
+  kernels  kernels/*.cu, compiled for host threads by tests/kernel_emulation (to_host.py and the
+           fake CUDA runtime): each mutant is run by the emulation checks that include its file
+           (check_finite, check_lean, check_kernels with the tensor-core kernels where CuTe is
+           installed), every grid variant of their run scripts (normal grid, 3 blocks, blocks
+           reversed), requiring the variants' digests to agree. Fast pass: -O2
+           -fno-strict-aliasing without sanitizers (CuTe reinterprets its register fragments,
+           which g++'s type-based alias analysis breaks at -O2), a check stopping at its first
+           failure; a mutant that survives it is run again as CI builds the emulation (-O1,
+           AddressSanitizer and UBSan; the normal grid of each check) before it is called a
+           survivor.
+  cuda     host/cuda and kernels/ built with CUDA on (needs a GPU machine to mean anything).
 """
 
 import argparse
+import ast
+import concurrent.futures
 import datetime
 import difflib
 import glob
@@ -42,7 +66,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import warnings
 
 SCOPES = {
     "host": [
@@ -54,8 +80,34 @@ SCOPES = {
         "host/common/*.hpp",
         "core/math.hpp",
     ],
+    "python": ["python/sigreg/*.py", "python/csrc/bindings.cpp"],
+    "kernels": ["kernels/*.cu"],
     "cuda": ["host/cuda/*.cu", "host/cuda/*.hpp", "kernels/*.cu", "kernels/*.cuh"],
 }
+
+# tests/python, fastest first (seconds on 2 cores, after the ~10 s torch import): one process, -x.
+PYTHON_TESTS = ["test_module.py", "test_ops.py", "test_oracle.py", "test_convergence.py",
+                "test_cpu_info.py", "test_distributed.py", "test_compile.py",
+                "test_compile_cache.py"]
+
+EMULATION = "tests/kernel_emulation"
+# The kernel emulation's checks (as its run scripts build them): main source, the kernels/*.cu it
+# compiles, the host sources it links, its grid variants, whether the variants' digests must
+# agree, and whether it takes the CuTe (tensor-core) flags.
+KERNEL_CHECKS = [
+    dict(name="finite", main="check_finite.cpp", kernels=["finite_kernels", "ecf_kernels"],
+         host=["host/common/knots.cpp"], digests=False, cute=False,
+         variants=[("wide", []), ("narrow", ["-DSIGREG_KERNEL_MAX_BLOCKS=3"])]),
+    dict(name="lean", main="check_lean.cpp", kernels=["lean_kernels", "ecf_kernels"],
+         host=["host/reference/reference.cpp", "host/common/knots.cpp"], digests=True, cute=False,
+         variants=[("wide", []), ("narrow", ["-DSIGREG_KERNEL_MAX_BLOCKS=3"]),
+                   ("reversed", ["-DSIGREG_KERNEL_MAX_BLOCKS=3", "-DSIGREG_EMULATE_REVERSED_BLOCKS"])]),
+    dict(name="kernels", main="check_kernels.cpp", kernels=["ecf_kernels", "fused_kernels"],
+         host=["host/reference/reference.cpp", "host/common/knots.cpp"], digests=True, cute=True,
+         variants=[("wide", []), ("narrow", ["-DSIGREG_KERNEL_MAX_BLOCKS=3"])]),
+]
+FAST_FLAGS = ["-O2", "-fno-strict-aliasing"]
+CI_FLAGS = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
 
 # Test binaries, fastest first: a mutant is killed by the first one that fails.
 TESTS = [
@@ -72,9 +124,12 @@ TESTS = [
     "test_determinism",
     "test_forward",
     "test_backward",
+    "test_kept_projections",
     "test_reference",
     "test_cpu_kernels",
+    "test_cpu_info",
     "test_dtypes",
+    "test_independent_oracle",
 ]
 
 
@@ -143,21 +198,46 @@ def hopeless(removed, added):
     return False
 
 
+def python_tree(text):
+    """The syntax tree of a Python source without its docstrings and `pass` statements (None when
+    it does not compile): two sources with the same tree differ only in comments, docstrings,
+    layout or a `pass` that universalmutator put in place of a docstring."""
+    try:
+        with warnings.catch_warnings():  # universalmutator writes e.g. `2(x)`: let it fail later
+            warnings.simplefilter("ignore")
+            compile(text, "<mutant>", "exec")
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                body = body[1:]
+            node.body = [n for n in body if not isinstance(n, ast.Pass)] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def generate(repo, relpath, workdir):
-    """All universalmutator mutants of one file, minus comment-only, hopeless and duplicate ones.
-    Returns [(mutant_id, text, removed, added)]."""
+    """All universalmutator mutants of one file, minus comment-only, hopeless and duplicate ones
+    (for Python: minus those that do not compile or leave the syntax tree without docstrings
+    unchanged). Returns [(mutant_id, text, removed, added)]."""
     src = os.path.join(repo, relpath)
     outdir = os.path.join(workdir, relpath.replace("/", "__"))
     os.makedirs(outdir, exist_ok=True)
-    # universalmutator picks the language from the extension; .cuh/.hpp are C++ as well.
-    base = os.path.basename(relpath)
-    stem, ext = os.path.splitext(base)
-    tmp_src = os.path.join(outdir, stem + ".cpp")
+    # universalmutator picks the language from the extension; .cu/.cuh/.hpp are C++ as well.
+    stem, ext = os.path.splitext(os.path.basename(relpath))
+    python = ext == ".py"
+    tmp_src = os.path.join(outdir, stem + (".py" if python else ".cpp"))
     shutil.copy(src, tmp_src)
-    rc, _, out = run(["mutate", tmp_src, "cpp", "--noCheck", "--mutantDir", outdir], cwd=outdir)
+    rc, _, out = run(["mutate", tmp_src, "python" if python else "cpp", "--noCheck",
+                      "--mutantDir", outdir], cwd=outdir)
     if rc != 0:
         sys.exit("mutate failed on %s:\n%s" % (relpath, out[-2000:]))
-    original = open(src).read().splitlines()
+    original_text = open(src).read()
+    original = original_text.splitlines()
+    original_tree = python_tree(original_text) if python else None
     seen, mutants = set(), []
     for name in sorted(os.listdir(outdir), key=lambda n: (len(n), n)):
         if ".mutant." not in name:
@@ -167,9 +247,13 @@ def generate(repo, relpath, workdir):
             continue
         seen.add(text)
         removed, added = changed_lines(original, text.splitlines())
-        if (not removed and not added) or comment_only(removed, added):
+        if not removed and not added:
             continue
-        if hopeless(removed, added):
+        if python:
+            tree = python_tree(text)
+            if tree is None or tree == original_tree:
+                continue
+        elif comment_only(removed, added) or hopeless(removed, added):
             continue
         mutant_id = int(name.split(".mutant.")[1].split(".")[0])
         mutants.append((mutant_id, text, removed, added))
@@ -205,22 +289,30 @@ def main():
     ap.add_argument("--only", action="append", help="mutate only this file (repeatable)")
     ap.add_argument("--count", type=int, default=160, help="mutants to run (default 160)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--timeout", type=int, default=120, help="seconds per test binary")
+    ap.add_argument("--timeout", type=int, default=None,
+                    help="seconds per test binary (default 120; python: 900 for the whole suite; "
+                         "kernels: 600 per emulation run)")
     ap.add_argument("--build-timeout", type=int, default=900)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--preset", default="cpu-only",
-                    help="configure preset: cpu-only (default), or asan to kill mutants that only "
-                         "corrupt memory (slow: ASan + UBSan)")
-    ap.add_argument("--tests", help="comma-separated test binaries to run (default: all)")
+                    help="host scope's configure preset: cpu-only (default), or asan to kill "
+                         "mutants that only corrupt memory (slow: ASan + UBSan)")
+    ap.add_argument("--tests", help="comma-separated test binaries (python: test files) to run "
+                                    "(default: all)")
     ap.add_argument("--scratch", help="scratch directory (default: a new temporary one)")
     ap.add_argument("--report", default="build-mutate/report.md")
     ap.add_argument("--list", action="store_true", help="list the sampled mutants and stop")
     ap.add_argument("--exclude", metavar="REPORT",
                     help="leave out the mutants an earlier report (its .json) ran, to extend it")
+    ap.add_argument("--resume", metavar="REPORT",
+                    help="take the verdicts an interrupted run of the same sample (same scope, "
+                         "seed and count) wrote to its .json, and run only the rest")
     ap.add_argument("--pick", action="append", metavar="FILE#ID",
                     help="run this mutant instead of a sample (repeatable), e.g. to check that "
                          "a new test kills a survivor")
     args = ap.parse_args()
+    if args.timeout is None:
+        args.timeout = {"python": 900, "kernels": 600}.get(args.scope, 120)
 
     repo = subprocess.run(["git", "rev-parse", "--show-toplevel"], stdout=subprocess.PIPE,
                           text=True, check=True).stdout.strip()
@@ -265,84 +357,378 @@ def main():
             continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         if not os.path.isfile(dst) or open(here, "rb").read() != open(dst, "rb").read():
-            shutil.copy(here, dst)
+            shutil.copy2(here, dst)
     for rel in files:  # and the files that carried mutants are rebuilt from their originals
         os.utime(os.path.join(src, rel))
-    suffix = "" if args.preset == "cpu-only" else "-" + args.preset
-    build = os.path.join(src, "build-mutate" + suffix)
-    cuda = "ON" if args.scope == "cuda" else "OFF"
-    tests = args.tests.split(",") if args.tests else TESTS
-    rc, secs, out = run(["cmake", "--preset", args.preset, "-B", build,
-                         "-DSIGREG_ENABLE_CUDA=" + cuda, "-DBUILD_SHARED_LIBS=ON",
-                         "-DSIGREG_BUILD_BENCH=OFF", "-DSIGREG_BUILD_DRIVER=OFF",
-                         "-DSIGREG_WARNINGS_AS_ERRORS=OFF",
-                         # list the tests when ctest runs, not after each link: a mutant that
-                         # breaks a binary's start must count as killed, not as a build failure
-                         "-DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST"], cwd=src)
-    if rc != 0:
-        sys.exit("configure failed:\n" + out[-3000:])
-    build_cmd = ["cmake", "--build", build, "-j", str(args.jobs), "--target"] + tests
-    rc, secs, out = run(build_cmd, cwd=src, timeout=args.build_timeout)
-    if rc != 0:
-        sys.exit("the unmutated build failed:\n" + out[-3000:])
-    env = dict(os.environ, OMP_WAIT_POLICY="passive")
-    base_secs = 0.0
-    for t in tests:  # the unmutated suite must pass, or every mutant would look killed
-        rc, s, out = run([os.path.join(build, "tests", t)], timeout=args.timeout, env=env)
-        base_secs += s
-        if rc != 0:
-            sys.exit("%s fails without a mutant:\n%s" % (t, out[-3000:]))
-    base_objects = object_hashes(build)
-    # Trivial compiler equivalence needs a reproducible build: recompiling the unmutated files
-    # must give the same bytes. Where it does not (debug information, a time stamp), the check is off.
-    for rel in files:
-        os.utime(os.path.join(src, rel))
-    run(build_cmd, cwd=src, timeout=args.build_timeout)
-    tce = object_hashes(build) == base_objects
-    print("baseline build and suite ok (suite %.1f s); trivial compiler equivalence %s; "
-          "scratch %s" % (base_secs, "on" if tce else "OFF (the build is not reproducible)",
-                          scratch))
 
+    runner = {"python": PythonRunner, "kernels": KernelRunner}.get(args.scope, CMakeRunner)(
+        args, repo, src, files)
+    runner.baseline()
+
+    resumed = {(r["file"], r["id"]): r for r in json.load(open(args.resume))} if args.resume else {}
     results, started = [], time.time()
     current = None  # the file now holding a mutant in the scratch copy
     for i, (f, mid, text, removed, added) in enumerate(chosen):
+        if (f, mid) in resumed:
+            results.append(resumed[(f, mid)])
+            print("[%3d/%d] %-32s #%-4d %-10s (from %s)" % (
+                i + 1, len(chosen), f, mid, results[-1]["outcome"], args.resume), flush=True)
+            continue
         path = os.path.join(src, f)
         if current is not None and current != f:  # restore with a new mtime: it must rebuild
             shutil.copy(os.path.join(repo, current), os.path.join(src, current))
         current = f
         with open(path, "w") as fh:
             fh.write(text)
-        rc, build_secs, out = run(build_cmd, cwd=src, timeout=args.build_timeout)
-        outcome, killer, test_secs = None, "", 0.0
-        if rc != 0:
-            outcome = "no-compile"
-            errors = [l for l in out.splitlines() if "error" in l]
-            first = errors[0] if errors else (out.strip().splitlines() or [""])[-1]
-            killer = first.split("error:", 1)[-1].strip()[:60]
-        elif tce and object_hashes(build) == base_objects:
-            outcome, killer = "equivalent", "same object code"
-        else:
-            for t in tests:
-                trc, s, _ = run([os.path.join(build, "tests", t)], timeout=args.timeout, env=env)
-                test_secs += s
-                if trc is None:
-                    outcome, killer = "timeout", t
-                    break
-                if trc != 0:
-                    outcome, killer = "killed", t
-                    break
-            outcome = outcome or "survived"
+        outcome, killer, build_secs, test_secs = runner.judge(f)
         results.append(dict(file=f, id=mid, removed=removed, added=added, outcome=outcome,
                             killer=killer, build=build_secs, test=test_secs))
         print("[%3d/%d] %-32s #%-4d %-10s %-22s build %5.1f s, tests %5.1f s" % (
             i + 1, len(chosen), f, mid, outcome, killer, build_secs, test_secs), flush=True)
+        write_report(args, results, commit, dirty, time.time() - started, len(files),
+                     sum(len(v) for v in per_file.values()), quiet=True)
     if current is not None:
         shutil.copy(os.path.join(repo, current), os.path.join(src, current))
     write_report(args, results, commit, dirty, time.time() - started, len(files),
                  sum(len(v) for v in per_file.values()))
 
 
-def write_report(args, results, commit, dirty, seconds, nfiles, candidates):
+def first_error(out):
+    errors = [l for l in out.splitlines() if "error" in l]
+    first = errors[0] if errors else (out.strip().splitlines() or [""])[-1]
+    return first.split("error:", 1)[-1].strip()[:60]
+
+
+class CMakeRunner:
+    """Scopes host and cuda: a Ninja build of the GoogleTest binaries, run fastest first."""
+
+    def __init__(self, args, repo, src, files):
+        self.args, self.repo, self.src, self.files = args, repo, src, files
+        suffix = "" if args.preset == "cpu-only" else "-" + args.preset
+        self.build = os.path.join(src, "build-mutate" + suffix)
+        self.tests = args.tests.split(",") if args.tests else TESTS
+        self.build_cmd = ["cmake", "--build", self.build, "-j", str(args.jobs), "--target"]
+        self.build_cmd += self.targets()
+        self.env = dict(os.environ, OMP_WAIT_POLICY="passive")
+
+    def targets(self):
+        return self.tests
+
+    def configure(self, extra):
+        cuda = "ON" if self.args.scope == "cuda" else "OFF"
+        rc, _, out = run(["cmake", "--preset", self.args.preset, "-B", self.build,
+                          "-DSIGREG_ENABLE_CUDA=" + cuda, "-DSIGREG_BUILD_BENCH=OFF",
+                          "-DSIGREG_BUILD_DRIVER=OFF", "-DSIGREG_WARNINGS_AS_ERRORS=OFF"] + extra,
+                         cwd=self.src)
+        if rc != 0:
+            sys.exit("configure failed:\n" + out[-3000:])
+
+    def baseline(self):
+        self.configure(["-DBUILD_SHARED_LIBS=ON",
+                        # list the tests when ctest runs, not after each link: a mutant that
+                        # breaks a binary's start must count as killed, not as a build failure
+                        "-DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST"])
+        self.compile_baseline()
+        secs = 0.0
+        for name, cmd in self.test_commands():  # the unmutated suite must pass
+            rc, s, out = run(cmd, timeout=self.args.timeout, env=self.env)
+            secs += s
+            if rc != 0:
+                sys.exit("%s fails without a mutant:\n%s" % (name, out[-3000:]))
+        print("baseline build and suite ok (suite %.1f s); trivial compiler equivalence %s; "
+              "scratch %s" % (secs, "on" if self.tce else "OFF (the build is not reproducible)",
+                              os.path.dirname(self.src)))
+
+    def compile_baseline(self):
+        rc, _, out = run(self.build_cmd, cwd=self.src, timeout=self.args.build_timeout)
+        if rc != 0:
+            sys.exit("the unmutated build failed:\n" + out[-3000:])
+        self.base_objects = object_hashes(self.build)
+        # Trivial compiler equivalence needs a reproducible build: recompiling the unmutated
+        # files must give the same bytes. Where it does not (debug information, a time stamp),
+        # the check is off.
+        for rel in self.files:
+            os.utime(os.path.join(self.src, rel))
+        run(self.build_cmd, cwd=self.src, timeout=self.args.build_timeout)
+        self.tce = object_hashes(self.build) == self.base_objects
+
+    def test_commands(self):
+        return [(t, [os.path.join(self.build, "tests", t)]) for t in self.tests]
+
+    def rebuild(self, f):
+        """Builds the mutant: (None | "no-compile" | "equivalent", why, seconds)."""
+        rc, secs, out = run(self.build_cmd, cwd=self.src, timeout=self.args.build_timeout)
+        if rc != 0:
+            return "no-compile", first_error(out), secs
+        if self.tce and object_hashes(self.build) == self.base_objects:
+            return "equivalent", "same object code", secs
+        return None, "", secs
+
+    def judge(self, f):
+        outcome, killer, build_secs = self.rebuild(f)
+        test_secs = 0.0
+        if outcome is None:
+            for name, cmd in self.test_commands():
+                rc, s, _ = run(cmd, timeout=self.args.timeout, env=self.env)
+                test_secs += s
+                if rc is None or rc != 0:
+                    outcome, killer = ("timeout" if rc is None else "killed"), name
+                    break
+        return outcome or "survived", killer, build_secs, test_secs
+
+
+class PythonRunner(CMakeRunner):
+    """Scope python: the extension built CPU-only into the scratch python/sigreg, one pytest
+    process over tests/python (fastest file first, -x). A .py mutant is judged by its syntax
+    tree (generate() dropped the unchanged ones), a bindings.cpp mutant by its object code."""
+
+    def __init__(self, args, repo, src, files):
+        super().__init__(args, repo, src, files)
+        self.build = os.path.join(src, "build-mutate-python")
+        self.build_cmd = ["cmake", "--build", self.build, "-j", str(args.jobs), "--target",
+                          "sigreg_torch"]
+        self.tests = args.tests.split(",") if args.tests else PYTHON_TESTS
+        self.env = dict(os.environ, OMP_WAIT_POLICY="passive", PYTHONDONTWRITEBYTECODE="1",
+                        PYTHONPATH=os.path.join(src, "python"))
+
+    def baseline(self):
+        self.configure(["-DSIGREG_BUILD_PYTHON=ON", "-DSIGREG_BUILD_TESTS=OFF"])
+        self.compile_baseline()
+        self.install()
+        super_tests = self.test_commands()
+        rc, s, out = run(super_tests[0][1], timeout=self.args.timeout, env=self.env,
+                         cwd=self.src)
+        if rc != 0:
+            sys.exit("tests/python fails without a mutant:\n" + out[-3000:])
+        print("baseline build and suite ok (suite %.1f s); trivial compiler equivalence %s "
+              "(bindings.cpp); scratch %s" % (s, "on" if self.tce else "OFF",
+                                              os.path.dirname(self.src)))
+
+    def install(self):
+        shutil.copy(os.path.join(self.build, "python", "_sigreg_ops.so"),
+                    os.path.join(self.src, "python", "sigreg", "_sigreg_ops.so"))
+
+    def test_commands(self):
+        files = [os.path.join("tests", "python", t) for t in self.tests]
+        return [("pytest", [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+                 + files)]
+
+    def rebuild(self, f):
+        if f.endswith(".py"):
+            return None, "", 0.0
+        outcome, why, secs = super().rebuild(f)
+        if outcome is None:
+            self.install()
+        return outcome, why, secs
+
+    def judge(self, f):
+        outcome, killer, build_secs = self.rebuild(f)
+        test_secs = 0.0
+        if outcome is None:
+            rc, test_secs, out = run(self.test_commands()[0][1], timeout=self.args.timeout,
+                                     env=self.env, cwd=self.src)
+            if rc is None:
+                outcome, killer = "timeout", "pytest"
+            elif rc != 0:
+                failed = [l.split()[1] for l in out.splitlines()
+                          if l.startswith(("FAILED tests/", "ERROR tests/"))]
+                outcome, killer = "killed", (failed[0] if failed else "pytest rc %d" % rc)[:60]
+        if f == "python/csrc/bindings.cpp" and outcome in ("no-compile", "equivalent"):
+            self.install()
+        return outcome or "survived", killer, build_secs, test_secs
+
+
+class ConversionError(Exception):
+    """to_host.py could not rewrite a kernel file's launches (the mutant broke their syntax)."""
+
+
+class KernelRunner:
+    """Scope kernels: the emulation checks of tests/kernel_emulation, compiled by this driver
+    (objects cached by source text and flags, so a mutant recompiles only its own file)."""
+
+    def __init__(self, args, repo, src, files):
+        self.args, self.repo, self.src, self.files = args, repo, src, files
+        self.out = os.path.join(src, "build-mutate-kernels")
+        self.cache = os.path.join(self.out, "objects")
+        os.makedirs(self.cache, exist_ok=True)
+        here = os.path.join(src, EMULATION)
+        self.common = ["-std=c++20", "-pthread", "-I" + os.path.join(here, "fake"), "-I" + src,
+                       "-I" + os.path.join(src, "include")]
+        self.cute = []
+        probe = subprocess.run([sys.executable, "-c", "import cutlass_library, os; print(os.path."
+                                "join(os.path.dirname(cutlass_library.__file__), 'source', "
+                                "'include'))"], stdout=subprocess.PIPE, text=True)
+        cute = os.environ.get("SIGREG_CUTLASS_INCLUDE_DIR") or probe.stdout.strip()
+        nvcc = shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
+        cuda_root = os.path.dirname(os.path.dirname(nvcc))
+        cccl = next((d for d in (os.path.join(cuda_root, "include", "cccl"),
+                                 os.path.join(cuda_root, "include"))
+                     if os.path.isfile(os.path.join(d, "cuda", "std", "utility"))), None)
+        if cute and os.path.isfile(os.path.join(cute, "cute", "tensor.hpp")) and cccl:
+            self.cute = ["-DSIGREG_HAVE_CUTE=1", "-DSIGREG_EMULATED_MMA",
+                         "-DCCCL_DISABLE_FP16_SUPPORT", "-isystem", cute, "-isystem", cccl,
+                         "-include", os.path.join(here, "emulated_mma.hpp")]
+        else:
+            print("CuTe or libcu++ headers not found: the tensor-core kernels are not emulated")
+        self.env = dict(os.environ, SIGREG_EMULATION_FAIL_FAST="1",
+                        ASAN_OPTIONS="detect_leaks=0")
+        self.cxx = os.environ.get("CXX", "g++")
+        self.tce = True
+
+    def checks_of(self, f):
+        stem = os.path.splitext(os.path.basename(f))[0]
+        return [c for c in self.checks if stem in c["kernels"]]
+
+    def headers_key(self):
+        """Every header a translation unit may include: part of each object's cache key."""
+        h = hashlib.sha256()
+        for pattern in ("kernels/*.cuh", "core/*.hpp", "include/sigreg/*.h*", EMULATION + "/*.hpp",
+                        EMULATION + "/fake/*"):
+            for p in sorted(glob.glob(os.path.join(self.src, pattern))):
+                h.update(p.encode() + open(p, "rb").read())
+        return h.hexdigest()
+
+    def sources(self, check):
+        """The check's translation units: (name, text) with the kernels converted for host."""
+        units = [(check["main"], open(os.path.join(self.src, EMULATION, check["main"])).read())]
+        for k in check["kernels"]:
+            cu = os.path.join(self.src, "kernels", k + ".cu")
+            tmp = os.path.join(self.out, k + ".cpp")
+            conv = subprocess.run([sys.executable, os.path.join(self.src, EMULATION, "to_host.py"),
+                                   cu, tmp], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True)
+            if conv.returncode != 0:  # a mutant that breaks a launch's syntax
+                raise ConversionError(conv.stdout.strip())
+            units.append((k + ".cpp", open(tmp).read()))
+        units += [(h, open(os.path.join(self.src, h)).read()) for h in check["host"]]
+        return units
+
+    def compile_units(self, check, variant_flags, mode):
+        """Compiles (or finds cached) every unit of check for one variant; returns (ok, error,
+        {unit: object path})."""
+        flags = self.common + (FAST_FLAGS if mode == "fast" else CI_FLAGS) + variant_flags
+        flags += self.cute if check["cute"] else []
+        jobs, objects = [], {}
+        try:
+            units = self.sources(check)
+        except ConversionError as e:
+            return False, str(e), {}
+        for name, text in units:
+            key = hashlib.sha256(("stdin\0" + self.headers_key_cached + "\0".join(flags) + name + text)
+                                 .encode()).hexdigest()[:24]
+            obj = os.path.join(self.cache, key + ".o")
+            objects[name] = obj
+            if not os.path.isfile(obj):
+                # from standard input, so that the object names no file (its STT_FILE symbol is
+                # "<stdin>"): a mutant that compiles to the same code gives the same bytes
+                origin = (os.path.join(self.src, EMULATION) if name == check["main"] else
+                          os.path.join(self.src, os.path.dirname(name)) if "/" in name else
+                          os.path.join(self.src, "kernels"))
+                tmp = "%s.%d-%d.tmp" % (obj, os.getpid(), threading.get_ident())
+                jobs.append(([self.cxx] + flags + ["-iquote", origin, "-x", "c++", "-c", "-",
+                                                    "-o", tmp], obj, tmp, text))
+        running = []
+        errors = ""
+        for cmd, obj, tmp, text in jobs:  # --jobs compiles at a time
+            p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, errors="replace")
+            p.stdin.write(text)
+            p.stdin.close()
+            running.append((p, obj, tmp))
+            if len(running) >= self.args.jobs:
+                errors += self.wait_one(running)
+        while running:
+            errors += self.wait_one(running)
+        return not errors, errors, objects
+
+    @staticmethod
+    def wait_one(running):
+        p, obj, tmp = running.pop(0)
+        out = p.stdout.read()
+        p.wait()
+        if p.returncode != 0:
+            return out or "compile failed"
+        os.replace(tmp, obj)
+        return ""
+
+    def run_check(self, check, mode):
+        """Builds and runs the variants of check (in mode "ci" only the first, the normal grid:
+        the sanitizers look for memory errors, the fast pass compared the grids): (outcome or
+        None, why, build s, test s, {unit: [object per variant]})."""
+        build_secs = test_secs = 0.0
+        digests, objects = {}, {}
+        for vname, vflags in check["variants"][:None if mode == "fast" else 1]:
+            t0 = time.time()
+            ok, err, objs = self.compile_units(check, vflags, mode)
+            for unit, obj in objs.items():
+                objects.setdefault(unit, []).append(obj)
+            exe = os.path.join(self.out, "check_%s_%s_%s" % (check["name"], vname, mode))
+            if ok:
+                rc = subprocess.run([self.cxx] + self.common + (FAST_FLAGS if mode == "fast" else
+                                    CI_FLAGS) + list(objs.values()) + ["-o", exe],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                ok, err = rc.returncode == 0, rc.stdout
+            build_secs += time.time() - t0
+            if not ok:
+                return "no-compile", first_error(err), build_secs, test_secs, objects
+            rc, s, out = run([exe], timeout=self.args.timeout, env=self.env)
+            test_secs += s
+            label = "%s/%s" % (check["name"], vname)
+            if rc is None:
+                return "timeout", label, build_secs, test_secs, objects
+            if rc != 0:
+                return "killed", label, build_secs, test_secs, objects
+            digests[vname] = [l for l in out.splitlines() if l.startswith("digest")]
+        if check["digests"] and len({tuple(d) for d in digests.values()}) > 1:
+            return "killed", "%s digests" % check["name"], build_secs, test_secs, objects
+        return None, "", build_secs, test_secs, objects
+
+    def baseline(self):
+        self.headers_key_cached = self.headers_key()
+        self.checks = list(KERNEL_CHECKS)
+        timing, self.base_objects = {}, {}
+        for check in self.checks:
+            outcome, why, b, t, objects = self.run_check(check, "fast")
+            if outcome is not None:
+                sys.exit("emulation check %s fails without a mutant (%s)" % (check["name"], why))
+            timing[check["name"]] = t
+            self.base_objects[check["name"]] = {u: [open(o, "rb").read() for o in objs]
+                                                for u, objs in objects.items()}
+        self.checks.sort(key=lambda c: timing[c["name"]])  # fastest first
+        print("baseline emulation ok (%s); scratch %s" % (
+            ", ".join("%s %.0f s" % kv for kv in timing.items()), os.path.dirname(self.src)))
+
+    def judge(self, f):
+        """Trivial compiler equivalence first (the mutated unit's fast objects against the
+        baseline's, every variant of every check that includes it), then the fast runs, then the
+        CI-flag runs of a fast survivor."""
+        unit = os.path.splitext(os.path.basename(f))[0] + ".cpp"
+        checks = self.checks_of(f)
+        t0, same = time.time(), True
+        builds = [(check, i, vflags) for check in checks
+                  for i, (_, vflags) in enumerate(check["variants"])]
+        with concurrent.futures.ThreadPoolExecutor(self.args.jobs) as pool:  # variants at once
+            compiled = list(pool.map(lambda b: self.compile_units(b[0], b[2], "fast"), builds))
+        for (check, i, _), (ok, err, objects) in zip(builds, compiled):
+            if not ok:
+                return "no-compile", first_error(err), time.time() - t0, 0.0
+            base = self.base_objects[check["name"]][unit][i]
+            same = same and open(objects[unit], "rb").read() == base
+        build_secs, test_secs = time.time() - t0, 0.0
+        if same:
+            return "equivalent", "same object code", build_secs, test_secs
+        for mode in ("fast", "ci"):
+            for check in checks:
+                outcome, why, b, t, _ = self.run_check(check, mode)
+                build_secs, test_secs = build_secs + b, test_secs + t
+                if outcome is not None:
+                    return outcome, why + (" (asan)" if mode == "ci" else ""), build_secs, test_secs
+        return "survived", "", build_secs, test_secs
+
+
+def write_report(args, results, commit, dirty, seconds, nfiles, candidates, quiet=False):
+    """The Markdown report and its .json (rewritten after every mutant: an interrupted run
+    keeps what it judged)."""
     count = lambda o: sum(1 for r in results if r["outcome"] == o)
     killed, timeout, survived, nocomp, same = (count("killed"), count("timeout"),
                                                count("survived"), count("no-compile"),
@@ -364,7 +750,8 @@ def write_report(args, results, commit, dirty, seconds, nfiles, candidates):
         "- date: %s; commit %s%s" % (datetime.date.today().isoformat(), commit,
                                       " (with uncommitted changes)" if dirty else ""),
         "- %d files, %d candidate mutants (universalmutator, comment-only and duplicate ones "
-        "dropped), %d sampled; %.0f min" % (nfiles, candidates, len(results), seconds / 60),
+        "dropped; for Python, also those that do not compile or change only docstrings), %d "
+        "sampled; %.0f min" % (nfiles, candidates, len(results), seconds / 60),
         "- killed %d, timeout %d, survived %d, same object code as the original %d, did not "
         "compile %d" % (killed, timeout, survived, same, nocomp),
         "- **%.1f%% of the %d compiling mutants killed; %.1f%% of the %d that change the object "
@@ -397,8 +784,9 @@ def write_report(args, results, commit, dirty, seconds, nfiles, candidates):
         fh.write("\n".join(lines) + "\n")
     with open(os.path.splitext(args.report)[0] + ".json", "w") as fh:  # for --exclude
         json.dump(results, fh, indent=1)
-    print("\n".join(lines[:7]))
-    print("report: " + args.report)
+    if not quiet:
+        print("\n".join(lines[:7]))
+        print("report: " + args.report)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
 // What the kernel-emulation checks share (check_kernels.cpp, check_lean.cpp): a failure counter
 // with CHECK, the float ulp distance, and an FNV-1a digest that the run scripts compare across grid
-// sizes and block orders.
+// sizes and block orders. With SIGREG_EMULATION_FAIL_FAST set, the first failed CHECK ends the
+// run (exit code 1): tools/mutate.py needs only the first failure of a mutant.
 #pragma once
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace sigreg::emulation {
 
 inline int failures = 0;
+inline const bool fail_fast = std::getenv("SIGREG_EMULATION_FAIL_FAST") != nullptr;
 
 inline int64_t ulp(float a, float b) {
   int32_t x, y;
@@ -35,5 +38,9 @@ inline uint64_t digest(const void* data, size_t bytes, uint64_t h = 146959810393
       std::printf("FAIL %s:%d: ", __FILE__, __LINE__); \
       std::printf(__VA_ARGS__);                        \
       std::printf("\n");                               \
+      if (::sigreg::emulation::fail_fast) {            \
+        std::fflush(stdout);                           \
+        std::exit(1);                                  \
+      }                                                \
     }                                                  \
   } while (0)

@@ -18,6 +18,9 @@ while True:
     while k > 0 and (source[k - 1].isalnum() or source[k - 1] in "_<>:"):
         k -= 1
     end = source.find(">>>(", j)
+    if end < 0:
+        sys.exit("%s: the launch at line %d has no closing '>>>('" % (
+            sys.argv[1], source.count("\n", 0, j) + 1))
     out.append(source[i:k])
     out.append("emulate_launch(%s, %s, " % (source[k:j], source[j + 3:end]))
     i = end + 4

@@ -28,6 +28,20 @@ def _assert_float32_gradient(grad, z, A, **knots):
     assert_elementwise(grad, g64, tolerance)
 
 
+def test_public_names():
+    # `from sigreg import *` gives every public function and class the package defines, and the
+    # build queries answer in their documented types.
+    ns = {}
+    exec("from sigreg import *", ns)
+    defined = {n for n in dir(sigreg) if not n.startswith("_")
+               and getattr(getattr(sigreg, n), "__module__", "").startswith("sigreg")}
+    assert defined == set(sigreg.__all__) and defined <= set(ns)
+    assert type(sigreg._C.cuda_available()) is bool and type(sigreg.cuda_available()) is bool
+    assert all(type(k) is str for k in sigreg.kernel_versions())
+    if sigreg.cuda_available():  # a GPU is usable only by a build with CUDA kernels
+        assert sigreg.kernel_versions() and torch.cuda.is_available()
+
+
 @pytest.mark.parametrize("shape", [(200, 16), (3, 100, 8), (2, 2, 64, 5)])
 @pytest.mark.parametrize("quadrature,knots", [("trapezoid", 17), ("simpson", 9)])
 def test_forward_backward_match_eager(gaussian, shape, quadrature, knots):
@@ -380,8 +394,9 @@ def test_non_finite_input_propagates_or_is_named(gaussian, bad):
         sigreg.sigreg_loss(gaussian(2, 40, 6), A, check_finite=True)
     # Finite input passes the check and gives the unchecked result.
     clean = gaussian(2, 40, 6)
-    assert torch.equal(sigreg.SIGReg(num_slices=8, check_finite=True)(clean, step=1),
-                       sigreg.SIGReg(num_slices=8)(clean, step=1))
+    for x in (clean, clean.double()):  # the float64 check is plain PyTorch's
+        assert torch.equal(sigreg.SIGReg(num_slices=8, check_finite=True)(x, step=1),
+                           sigreg.SIGReg(num_slices=8)(x, step=1))
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -31,19 +31,22 @@ def test_opcheck_directions(device):
     torch.library.opcheck(_ops.directions, (step, 7, CONFIG))
 
 
+# D = 64: the CPU fast path keeps the projections, so the fake kernel must give them their shape.
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_opcheck_forward(device, dtype):
+@pytest.mark.parametrize("D", [5, 64])
+def test_opcheck_forward(device, dtype, D):
     if device == "cuda" and dtype == torch.float64:
         pytest.skip("float64 on CUDA runs the float32 kernels; covered by float32")
-    z, _, A = _inputs(device, dtype)
+    z, _, A = _inputs(device, dtype, shape=(2, 20, D))
     torch.library.opcheck(_ops.forward, (z, A, CONFIG))
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_opcheck_forward_step(device, dtype):
-    z, step, _ = _inputs(device, dtype)
+@pytest.mark.parametrize("D", [5, 64])
+def test_opcheck_forward_step(device, dtype, D):
+    z, step, _ = _inputs(device, dtype, shape=(2, 20, D))
     torch.library.opcheck(_ops.forward_step, (z, step, CONFIG))
 
 
@@ -96,6 +99,31 @@ def test_kept_projections_are_z_times_A_and_give_the_recomputed_gradient(dtype):
     # The backward reads them: the projections of z / 2 give another gradient.
     other = _ops.backward(z, A, sums, g, kept * 0.5, CONFIG, 1.0)
     assert (other.float() - without.float()).abs().max() > 1e-3 * scale
+
+
+def test_kept_projections_of_another_shape_or_kind_are_refused():
+    z, _, A = _inputs("cpu", torch.float32, requires_grad=False, shape=(2, 20, 64))
+    _, _, sums, kept = _ops.forward(z, A, CONFIG)
+    g = torch.tensor(0.7)
+    V, N, K = kept.shape
+    wrong = [kept[:, 1:], kept[:1], torch.zeros(V, N, K + 1), kept.reshape(V * N, K),
+             kept.double(), kept.reshape(-1)]
+    for p in wrong:  # each one element short, long, or of another rank or type: none is read
+        with pytest.raises(ValueError, match=r"projections: expected empty, or float32 \(V, N, K\)"
+                                             r" = \(2, 20, 8\)"):
+            _C.call(_ops.backward, z, A, sums, g, p, CONFIG, 1.0)
+    with pytest.raises(ValueError, match="projections: expected empty"):  # the reference keeps none
+        _C.call(_ops.backward, z.double(), A, sums, g.double(), kept, CONFIG, 1.0)
+
+
+def test_sums_of_another_size_or_type_are_refused():
+    z, _, A = _inputs("cpu", torch.float32, requires_grad=False)
+    _, _, sums, kept = _ops.forward(z, A, CONFIG)
+    g, flat = torch.tensor(0.7), sums.reshape(1, -1)  # 2-D: not a sums_and_count
+    for bad in (flat[:, 1:], torch.cat([flat, flat[:, :1]], 1), sums.float()):
+        with pytest.raises(ValueError, match=r"sums: expected float64 \(V, K, M, 2\) with %d "
+                                             r"elements on cpu" % sums.numel()):
+            _C.call(_ops.backward, z, A, bad, g, kept, CONFIG, 1.0)
 
 
 def test_a_negative_projections_budget_is_refused():
@@ -214,5 +242,17 @@ def test_config_string_errors(gaussian):
         _C.call(_ops.forward, z, A, CONFIG.replace("knots=9", "knots=1"))
     with pytest.raises(ValueError, match=r"step: expected one int64"):
         _C.call(_ops.directions, torch.zeros(2, dtype=torch.int64), 4, CONFIG)
+    # A value that is not wholly a number, or out of range, is named with its key.
+    for item in ("t_max=2.5x", "t_max=", "num_slices=8q", "seed=", "knots=99999999999999999999"):
+        key = item.split("=")[0]
+        with pytest.raises(ValueError, match=r"^config: bad %s in '%s' \(expected key=value" % (
+                key, item)):
+            _C.call(_ops.forward, z, A, item)
+    with pytest.raises(ValueError, match=r"^config: no '=' in 'seed' in 'seed'"):
+        _C.call(_ops.forward, z, A, "seed")
+    # The library judges the feature count, before any tensor of that shape is made.
+    for features in (0, -1):
+        with pytest.raises(ValueError, match=r"features: expected D ≥ 1, got %d$" % features):
+            _C.call(_ops.directions, torch.tensor(0), features, CONFIG)
     # Omitted keys take their defaults (docs/design.md §8.1).
     assert _ops.directions(torch.tensor(0), 3, "").shape == (3, 256)
