@@ -84,6 +84,9 @@ SCOPES = {
     "kernels": ["kernels/*.cu"],
     "cuda": ["host/cuda/*.cu", "host/cuda/*.hpp", "kernels/*.cu", "kernels/*.cuh"],
 }
+# In a scope's folders but not built by its configuration (a mutant there would change no object
+# and pass for an equivalent one): the stand-in for a build without the CPU backend.
+NOT_BUILT = {"host": ["host/cpu/no_cpu.cpp"]}
 
 # tests/python, fastest first (seconds on 2 cores, after the ~10 s torch import): one process, -x.
 PYTHON_TESTS = ["test_module.py", "test_ops.py", "test_oracle.py", "test_convergence.py",
@@ -268,7 +271,9 @@ def sample(per_file, count, rng):
     quota = {f: min(4, len(per_file[f])) for f in files}
     left = count - sum(quota.values())
     for f in files:
-        quota[f] += int(left * len(per_file[f]) / max(total, 1))
+        quota[f] += int(max(left, 0) * len(per_file[f]) / max(total, 1))
+    while sum(quota.values()) > count:  # fewer than 4 a file: drop from the fullest first
+        quota[max(files, key=lambda f: (quota[f], rng.random()))] -= 1
     extra = count - sum(quota.values())
     for f in rng.sample(files, len(files)):
         if extra <= 0:
@@ -325,7 +330,8 @@ def main():
 
     picks = [(p.split("#")[0], int(p.split("#")[1])) for p in (args.pick or [])]
     in_scope = sorted({os.path.relpath(p, repo) for g in SCOPES[args.scope]
-                       for p in glob.glob(os.path.join(repo, g))})
+                       for p in glob.glob(os.path.join(repo, g))} -
+                      set(NOT_BUILT.get(args.scope, [])))
     files = sorted({f for f, _ in picks}) or args.only or in_scope
     scratch = args.scratch or tempfile.mkdtemp(prefix="sigreg-mutate-")
     gen_dir = os.path.join(scratch, "mutants")

@@ -15,9 +15,7 @@ namespace {
 
 std::string brand_string() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  unsigned int regs[12] = {};
-  if (static_cast<unsigned int>(__get_cpuid_max(0x80000000u, nullptr)) < 0x80000004u)
-    return "unknown x86-64 CPU";
+  unsigned int regs[12] = {};  // __get_cpuid leaves a leaf the CPU lacks zero: no brand string
   for (unsigned int leaf = 0; leaf < 3; ++leaf)
     __get_cpuid(0x80000002u + leaf, &regs[4 * leaf], &regs[4 * leaf + 1], &regs[4 * leaf + 2],
                 &regs[4 * leaf + 3]);
