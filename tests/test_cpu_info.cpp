@@ -39,6 +39,7 @@ TEST(CpuInfo, WarnsWhenTheCblasKernelsAreBelowTheCpu) {
   if (!Handle::create(Backend::kCpu, &handle).ok()) GTEST_SKIP() << "no CPU backend in this build";
   const CpuInfo info = cpu_info();
   const bool sse_core = one_of(info.blas_kernels, {"Prescott", "Katmai", "Core2", "Nehalem"});
+  const bool avx_core = one_of(info.blas_kernels, {"Sandybridge", "Bulldozer", "Piledriver"});
   const bool avx2_core = one_of(info.blas_kernels, {"Haswell", "Zen"});
   const bool avx512_core = one_of(info.blas_kernels, {"SkylakeX", "Cooperlake", "SapphireRapids"});
   const bool wide_cpu = one_of(info.isa, {"avx512", "avx2-fma", "avx"});
@@ -49,7 +50,8 @@ TEST(CpuInfo, WarnsWhenTheCblasKernelsAreBelowTheCpu) {
   if (avx512_core || (avx2_core && info.isa != "avx512")) {
     EXPECT_EQ(info.warning, "");
   }
-  if (avx2_core && info.isa == "avx512") {
+  if ((avx2_core && info.isa == "avx512") ||
+      (avx_core && one_of(info.isa, {"avx512", "avx2-fma"}))) {
     EXPECT_NE(info.warning, "");
   }
   if (!info.warning.empty()) {
