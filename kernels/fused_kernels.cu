@@ -21,6 +21,7 @@
 // Backward: each thread loads its slice's 2·M coefficients once per tile and writes dP (coalesced
 // along k); dZ = dP·Aᵀ is a cuBLAS call (host/cuda/gemm.cu).
 #include <algorithm>
+#include <cassert>
 
 #include "kernels/fused_kernels.cuh"
 #ifndef SIGREG_HAVE_CUTE
@@ -153,6 +154,7 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
     for (int jj = 0; jj < kChunk; ++jj) acc_c[jj] = acc_s[jj] = 0.0f;
 
     const int64_t row0 = rb * kFusedRows;
+    assert(k0 < K && row0 < N);  // no tile is empty (checked by the kernel emulation)
     Projection::tile(Zv, A, N, D, K, row0, k0, sm.gemm, sm.p);
     if (k < K) {
       for (int r = 0; r < kEpilogueRuns; ++r) {
@@ -223,6 +225,7 @@ __global__ void __launch_bounds__(kFusedThreads, kFusedMinBlocks)
     const int64_t v = rest / row_tiles;
     const int64_t k0 = k_tile * kFusedSlices;
     const int64_t k = k0 + slice;
+    assert(k0 < K && row0 < N);  // no tile is empty (checked by the kernel emulation)
 
     Projection::tile(Z + v * N * D, A, N, D, K, row0, k0, sm.gemm, sm.p);
     if (k < K) {

@@ -138,10 +138,66 @@ void check_ecf_policy() {
               wrong == 0 ? "ok" : "FAILED");
 }
 
+// launch_round (A in 16 bits for the tensor-core kernels) against the compiler's own conversions:
+// every element rounded once, to nearest even, NaN kept NaN; one element to several grid-stride
+// rounds (3 blocks: 768 elements a round), the output poisoned first.
+uint16_t bf16_of(float x) {  // round to nearest, ties to even (x not NaN)
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+uint16_t fp16_of(float x) {
+  const _Float16 h = static_cast<_Float16>(x);
+  uint16_t b;
+  std::memcpy(&b, &h, sizeof b);
+  return b;
+}
+
+void check_round() {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            1e-42f,
+                            65504.0f,
+                            65520.0f,
+                            1e30f,
+                            -1e30f,
+                            std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(),
+                            1.00048828125f};
+  int wrong = 0;
+  for (int64_t count : {1, 255, 257, 769, 4099, 20011}) {
+    std::vector<float> in(static_cast<size_t>(count));
+    for (size_t i = 0; i < in.size(); ++i) in[i] = i % 7 == 3 ? specials[rng() % 10] : normal(rng);
+    for (const sigreg::DType out_type : {sigreg::DType::kBFloat16, sigreg::DType::kFloat16}) {
+      const bool bf16 = out_type == sigreg::DType::kBFloat16;
+      std::vector<uint16_t> out(in.size(), 0xdead);
+      sigreg::kernels::launch_round(in.data(), count, out_type, out.data(), nullptr);
+      for (size_t i = 0; i < in.size(); ++i) {
+        const uint16_t exponent = bf16 ? 0x7f80 : 0x7c00;
+        if (std::isnan(in[i])) {
+          wrong += (out[i] & exponent) != exponent || (out[i] & (0x7fff & ~exponent)) == 0;
+        } else {
+          wrong += out[i] != (bf16 ? bf16_of(in[i]) : fp16_of(in[i]));
+        }
+      }
+    }
+  }
+  if (wrong != 0) {
+    ++failures;
+    std::printf("FAIL launch_round: %d elements wrong\n", wrong);
+  }
+  std::printf("round kernel: float to bf16 / fp16, every element (%s)\n",
+              wrong == 0 ? "ok" : "FAILED");
+}
+
 }  // namespace
 
 int main() {
   check_ecf_policy();
+  check_round();
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
   const float extremes[] = {0.0f,
