@@ -168,7 +168,7 @@ void check_round() {
                             std::numeric_limits<float>::quiet_NaN(),
                             1.00048828125f};
   int wrong = 0;
-  for (int64_t count : {1, 255, 257, 769, 4099, 20011}) {
+  for (int64_t count : {1, 255, 257, 769, 4099}) {
     std::vector<float> in(static_cast<size_t>(count));
     for (size_t i = 0; i < in.size(); ++i) in[i] = i % 7 == 3 ? specials[rng() % 10] : normal(rng);
     for (const sigreg::DType out_type : {sigreg::DType::kBFloat16, sigreg::DType::kFloat16}) {
