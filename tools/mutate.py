@@ -511,8 +511,8 @@ class PythonRunner(CMakeRunner):
         self.configure(["-DSIGREG_BUILD_PYTHON=ON", "-DSIGREG_BUILD_TESTS=OFF"])
         self.compile_baseline()
         self.install()
-        super_tests = self.test_commands()
-        rc, s, out = run(super_tests[0][1], timeout=self.args.timeout, env=self.env,
+        self.original_installed = True
+        rc, s, out = run(self.test_commands()[0][1], timeout=self.args.timeout, env=self.env,
                          cwd=self.src)
         if rc != 0:
             sys.exit("tests/python fails without a mutant:\n" + out[-3000:])
@@ -530,11 +530,21 @@ class PythonRunner(CMakeRunner):
                  + files)]
 
     def rebuild(self, f):
+        """A .py mutant runs against the original extension: where a bindings mutant's is
+        installed, the restored bindings.cpp is rebuilt first."""
         if f.endswith(".py"):
+            if not self.original_installed:
+                rc, secs, out = run(self.build_cmd, cwd=self.src, timeout=self.args.build_timeout)
+                if rc != 0:
+                    sys.exit("rebuilding the unmutated extension failed:\n" + out[-3000:])
+                self.install()
+                self.original_installed = True
+                return None, "", secs
             return None, "", 0.0
         outcome, why, secs = super().rebuild(f)
         if outcome is None:
             self.install()
+            self.original_installed = False
         return outcome, why, secs
 
     def judge(self, f):
@@ -549,8 +559,6 @@ class PythonRunner(CMakeRunner):
                 failed = [l.split()[1] for l in out.splitlines()
                           if l.startswith(("FAILED tests/", "ERROR tests/"))]
                 outcome, killer = "killed", (failed[0] if failed else "pytest rc %d" % rc)[:60]
-        if f == "python/csrc/bindings.cpp" and outcome in ("no-compile", "equivalent"):
-            self.install()
         return outcome or "survived", killer, build_secs, test_secs
 
 
