@@ -10,20 +10,21 @@ namespace sigreg::detail {
 namespace {
 
 // The vector ISA of an OpenBLAS x86-64 core (its kernels): 3 AVX-512, 2 AVX2+FMA, 1 AVX, 0 SSE;
-// −1 for a name not listed here (then nothing is claimed).
+// −1 for a name not listed here (then nothing is claimed). The names are those OpenBLAS reports
+// (gotoblas_corename): a Zen core is "Zen" (on Zen 4, the AVX-512 core chosen, e.g. "Cooperlake").
 int core_level(const std::string& core) {
   struct Core {
     const char* name;
     int level;
   };
   static const Core kCores[] = {
-      {"SkylakeX", 3},     {"Cooperlake", 3}, {"SapphireRapids", 3}, {"Haswell", 2},
-      {"Zen", 2},          {"Zen2", 2},       {"Zen3", 2},           {"Zen4", 2},
-      {"Sandybridge", 1},  {"Bulldozer", 1},  {"Piledriver", 1},     {"Steamroller", 1},
-      {"Excavator", 1},    {"Katmai", 0},     {"Coppermine", 0},     {"Northwood", 0},
-      {"Prescott", 0},     {"Banias", 0},     {"Core2", 0},          {"Penryn", 0},
-      {"Dunnington", 0},   {"Nehalem", 0},    {"Atom", 0},           {"Opteron", 0},
-      {"Opteron_SSE3", 0}, {"Barcelona", 0},  {"Bobcat", 0},         {"Nano", 0}};
+      {"SkylakeX", 3},    {"Cooperlake", 3},   {"SapphireRapids", 3}, {"Haswell", 2},
+      {"Zen", 2},         {"Sandybridge", 1},  {"Bulldozer", 1},      {"Piledriver", 1},
+      {"Steamroller", 1}, {"Excavator", 1},    {"Katmai", 0},         {"Coppermine", 0},
+      {"Northwood", 0},   {"Prescott", 0},     {"Banias", 0},         {"Core2", 0},
+      {"Penryn", 0},      {"Dunnington", 0},   {"Nehalem", 0},        {"Atom", 0},
+      {"Opteron", 0},     {"Opteron_SSE3", 0}, {"Barcelona", 0},      {"Bobcat", 0},
+      {"Nano", 0}};
   for (const Core& c : kCores)
     if (core == c.name) return c.level;
   return -1;

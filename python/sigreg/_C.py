@@ -99,8 +99,15 @@ def cpu_info() -> dict:
     return dict(line.split("=", 1) for line in _lib._cpu_info.default().splitlines())
 
 
+def as_int64(step: int) -> int:
+    """A uint64 step (0 ≤ step < 2^64) as the int64 with the same bits: what the operators and
+    the step tensor take."""
+    step = int(step)
+    if not 0 <= step < 2**64:
+        raise ValueError(f"step: expected 0 ≤ step < 2^64, got {step}")
+    return step - 2**64 if step >= 2**63 else step
+
+
 def reference_directions(features: int, config: str, step: int) -> torch.Tensor:
     """sigreg::reference::directions: the float64 Philox draw before rounding (for tests)."""
-    step = int(step) % 2**64
-    return call(_lib._reference_directions.default, int(features), config,
-                step - 2**64 if step >= 2**63 else step)
+    return call(_lib._reference_directions.default, int(features), config, as_int64(step))

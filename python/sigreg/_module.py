@@ -64,14 +64,6 @@ def _config(num_slices, knots, t_max, quadrature, seed, allow_tf32, kernels,
     return config
 
 
-def _as_int64(value: int) -> int:
-    """A uint64 step as the int64 with the same bits: what the step tensor holds."""
-    value = int(value)
-    if not 0 <= value < _U64:
-        raise ValueError(f"step: expected 0 ≤ step < 2^64, got {value}")
-    return value - _U64 if value >= 2**63 else value
-
-
 class SIGRegStats:
     """What one call saw. Tensors are detached and stay on the input's device; the integers are
     read from the device only when asked for (reading them is the one host synchronisation)."""
@@ -295,7 +287,7 @@ class SIGReg(torch.nn.Module):
         elif isinstance(step, torch.Tensor):
             step_t = step
         else:
-            step_t = torch.tensor(_as_int64(step), dtype=torch.int64)
+            step_t = torch.tensor(_C.as_int64(step), dtype=torch.int64)
         if device is not None and step_t.device != torch.device(device):
             step_t = step_t.to(device)
         return _call(_ops.directions, step_t, int(D), self._config)
@@ -313,7 +305,7 @@ class SIGReg(torch.nn.Module):
         elif isinstance(step, torch.Tensor):
             step_t = step if step.device == z.device else step.to(z.device)
         else:
-            step_t = torch.full((), _as_int64(step), dtype=torch.int64, device=z.device)
+            step_t = torch.full((), _C.as_int64(step), dtype=torch.int64, device=z.device)
         world = _world(self.distributed, self.process_group)
         if world:
             A = _call(_ops.directions, step_t, z.shape[2], self._config)

@@ -202,6 +202,9 @@ def test_directions_match_reference_generator():
     for D, step in [(1, 0), (7, 2), (64, 123456789), (5, 2**64 - 1)]:
         ref = _C.reference_directions(D, reg._config, step)
         assert (reg.directions(D, step).double() - ref).abs().max().item() < 1e-6
+    for step in (-1, 2**64):
+        with pytest.raises(ValueError, match="step: expected 0 ≤ step < 2\\^64"):
+            _C.reference_directions(3, reg._config, step)
 
 
 def test_directions_independent_of_slice_count():
@@ -286,6 +289,12 @@ def test_config_errors_carry_library_message():
         sigreg.SIGReg(distributed="yes")
     with pytest.raises(ValueError, match="seed: expected 0 ≤ seed < 2\\^64"):
         sigreg.SIGReg(seed=-1)
+    # null_expectation's library call returns NaN for an invalid configuration: the package
+    # checks it first.
+    with pytest.raises(ValueError, match="Simpson's rule needs an odd number of knots"):
+        sigreg.null_expectation(knots=16, quadrature="simpson")
+    with pytest.raises(ValueError, match=r"config\.t_max"):
+        sigreg.null_expectation(t_max=0.0)
 
 
 def test_input_errors_carry_library_message(gaussian):
