@@ -2,9 +2,11 @@
 // (and the forward and backward suites) with OPENBLAS_CORETYPE forcing other kernels, and say
 // through SIGREG_EXPECT_BLAS_CORE which core the CBLAS must then report.
 #include <cstdlib>
+#include <fstream>
 #include <initializer_list>
 #include <string>
 
+#include "host/cpu/cblas.hpp"
 #include "tests/runner.hpp"
 
 namespace sigreg::test {
@@ -22,6 +24,25 @@ TEST(CpuInfo, NamesTheCpuAndItsWidestIsa) {
   EXPECT_TRUE(one_of(info.isa, {"avx512", "avx2-fma", "avx", "sse2", "unknown"})) << info.isa;
 }
 
+std::string trimmed(const std::string& text) {
+  const size_t first = text.find_first_not_of(" \t"), last = text.find_last_not_of(" \t");
+  return first == std::string::npos ? "" : text.substr(first, last - first + 1);
+}
+
+// The CPU's name is its brand string, as Linux reads it too (/proc/cpuinfo's "model name").
+TEST(CpuInfo, TheCpuNameIsTheOnesLinuxReports) {
+#if defined(__linux__) && defined(__x86_64__)
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, model;
+  while (model.empty() && std::getline(cpuinfo, line))
+    if (line.rfind("model name", 0) == 0) model = trimmed(line.substr(line.find(':') + 1));
+  if (model.empty()) GTEST_SKIP() << "no model name in /proc/cpuinfo";
+  EXPECT_EQ(cpu_info().cpu, model);
+#else
+  GTEST_SKIP() << "not Linux on x86-64";
+#endif
+}
+
 TEST(CpuInfo, NamesTheCpuBackendsKernelsAndItsCblas) {
   Handle handle;
   if (!Handle::create(Backend::kCpu, &handle).ok()) GTEST_SKIP() << "no CPU backend in this build";
@@ -31,6 +52,30 @@ TEST(CpuInfo, NamesTheCpuBackendsKernelsAndItsCblas) {
   if (const char* core = std::getenv("SIGREG_EXPECT_BLAS_CORE")) {
     EXPECT_EQ(info.blas_kernels, core) << info.blas;
   }
+  // OpenBLAS's build line names the core it chose ("OpenBLAS 0.3.21 DYNAMIC_ARCH … Haswell …").
+  if (info.blas.rfind("OpenBLAS", 0) == 0) {
+    EXPECT_NE((info.blas + " ").find(" " + info.blas_kernels + " "), std::string::npos)
+        << "'" << info.blas_kernels << "' in '" << info.blas << "'";
+  }
+}
+
+// The ISA of OpenBLAS's x86-64 cores: the -m flags its build gives each TARGET's kernels
+// (Makefile.x86_64), written out per CPU generation.
+TEST(CpuInfo, KnowsTheIsaOfEveryOpenBlasCore) {
+  using detail::cblas::core_isa;
+  for (const char* intel_avx512 : {"SkylakeX", "Cooperlake", "SapphireRapids"})
+    EXPECT_STREQ(core_isa(intel_avx512), "avx512") << intel_avx512;
+  for (const char* avx2 : {"Haswell", "Zen"}) EXPECT_STREQ(core_isa(avx2), "avx2-fma") << avx2;
+  for (const char* avx : {"Sandybridge", "Bulldozer", "Piledriver", "Steamroller", "Excavator"})
+    EXPECT_STREQ(core_isa(avx), "avx") << avx;
+  for (const char* intel_sse :
+       {"Katmai", "Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Nano"})
+    EXPECT_STREQ(core_isa(intel_sse), "sse2") << intel_sse;
+  for (const char* amd_sse : {"Opteron", "Opteron_SSE3", "Barcelona", "Bobcat"})
+    EXPECT_STREQ(core_isa(amd_sse), "sse2") << amd_sse;
+  // Not OpenBLAS x86-64 cores (or names it never reports on x86-64): nothing is claimed.
+  for (const char* other : {"", "Unknown", "Zen4", "Coppermine", "NEOVERSEN1", "haswell"})
+    EXPECT_STREQ(core_isa(other), "") << other;
 }
 
 // The warning names the kernels it is about, and is given exactly when they are below the ISA.
@@ -56,6 +101,10 @@ TEST(CpuInfo, WarnsWhenTheCblasKernelsAreBelowTheCpu) {
   }
   if (!info.warning.empty()) {
     EXPECT_NE(info.warning.find(info.blas_kernels), std::string::npos) << info.warning;
+  }
+  // Kernels of an ISA not known (another CBLAS, e.g. BLIS: no core name): nothing is claimed.
+  if (*detail::cblas::core_isa(info.blas_kernels) == '\0') {
+    EXPECT_EQ(info.warning, "");
   }
 }
 

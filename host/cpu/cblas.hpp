@@ -6,6 +6,8 @@
 
 #include <cblas.h>
 
+#include <string>
+
 #if defined(SIGREG_CBLAS_PREFIX_SCIPY)
 #define SIGREG_CBLAS_NAME(name) scipy_##name
 #else
@@ -31,5 +33,9 @@ void set_openblas_threads(int threads);  // no effect where the CBLAS is not Ope
 // and the core whose kernels it runs on this CPU ("Haswell", "SkylakeX", …); "" where unknown.
 const char* library_config();
 const char* core_name();
+
+// The vector ISA of an OpenBLAS x86-64 core's kernels, named as cpu_info names ISAs ("avx512",
+// "avx2-fma", "avx", "sse2"); "" for a name that is not an OpenBLAS x86-64 core.
+const char* core_isa(const std::string& core);
 
 }  // namespace sigreg::detail::cblas

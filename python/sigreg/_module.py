@@ -303,7 +303,7 @@ class SIGReg(torch.nn.Module):
             if self.training:
                 counter.add_(1)
         elif isinstance(step, torch.Tensor):
-            step_t = step if step.device == z.device else step.to(z.device)
+            step_t = step.to(z.device)  # itself when already there
         else:
             step_t = torch.full((), _C.as_int64(step), dtype=torch.int64, device=z.device)
         world = _world(self.distributed, self.process_group)

@@ -38,7 +38,6 @@ through finalize), and backward no second derivative: both get an autograd formu
 raises if a backward pass reaches them (torch's C++ "not implemented" kernel is not in the stable
 ABI, and without a formula torch only warns and passes a wrong gradient on).
 """
-import functools
 
 import torch
 
@@ -66,14 +65,12 @@ def config_string(num_slices=_D["num_slices"], knots=_D["knots"], t_max=_D["t_ma
             f"kernels={kernels},keep_projections_mib={int(keep_projections_mib)}")
 
 
-@functools.lru_cache(maxsize=64)
 def _parsed(config: str):
     """(num_slices, knots) of a configuration string, for the fake kernels' shapes."""
     values = _C._parse(config)
     return int(values.get("num_slices", _D["num_slices"])), int(values.get("knots", _D["knots"]))
 
 
-@functools.lru_cache(maxsize=64)
 def _keep_mib(config: str) -> int:
     return int(_C._parse(config).get("keep_projections_mib", _D["keep_projections_mib"]))
 

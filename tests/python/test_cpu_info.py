@@ -23,12 +23,14 @@ def _import_with(env_extra):
     code = ("import warnings, json; warnings.simplefilter('always')\n"
             "with warnings.catch_warnings(record=True) as w:\n"
             "    import sigreg\n"
-            "print(json.dumps([sigreg.cpu_info(), [str(x.message) for x in w]]))")
+            "print(json.dumps([sigreg.cpu_info(), [str(x.message) for x in w],\n"
+            "                  [x.filename for x in w]]))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     import json
 
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    info, messages, places = json.loads(out.stdout.strip().splitlines()[-1])
+    return info, messages, places
 
 
 def test_import_warns_when_the_cblas_runs_sse_kernels_on_a_wider_cpu():
@@ -37,10 +39,12 @@ def test_import_warns_when_the_cblas_runs_sse_kernels_on_a_wider_cpu():
         pytest.skip("the CBLAS is not OpenBLAS: OPENBLAS_CORETYPE cannot force its kernels")
     if info["isa"] not in ("avx512", "avx2-fma", "avx"):
         pytest.skip("this CPU has no ISA wider than SSE")
-    forced, messages = _import_with({"OPENBLAS_CORETYPE": "Prescott"})
+    forced, messages, places = _import_with({"OPENBLAS_CORETYPE": "Prescott"})
     assert forced["blas_kernels"] in ("Prescott", "Katmai"), forced
     assert forced["warning"] and forced["blas_kernels"] in forced["warning"]
     assert any("OPENBLAS_CORETYPE" in m for m in messages), messages
+    # The warning points at the user's `import sigreg` (here the -c script), not into sigreg.
+    assert places[[("OPENBLAS_CORETYPE" in m) for m in messages].index(True)] == "<string>", places
     native = {"avx512": "SkylakeX", "avx2-fma": "Haswell", "avx": "Sandybridge"}[info["isa"]]
-    _, quiet = _import_with({"OPENBLAS_CORETYPE": native})
+    _, quiet, _ = _import_with({"OPENBLAS_CORETYPE": native})
     assert not any("sigreg:" in m for m in quiet), quiet

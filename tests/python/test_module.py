@@ -28,6 +28,21 @@ def _assert_float32_gradient(grad, z, A, **knots):
     assert_elementwise(grad, g64, tolerance)
 
 
+def test_version_is_the_installed_distributions():
+    import importlib.metadata
+    import subprocess
+    import sys
+
+    assert sigreg.__version__ == importlib.metadata.version("sigreg")
+    # Imported where no distribution metadata is found (a copied source tree): "unknown".
+    code = ("import importlib.metadata as m\n"
+            "def missing(name): raise m.PackageNotFoundError(name)\n"
+            "m.version = missing\n"
+            "import sigreg; print(sigreg.__version__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "unknown"
+
+
 def test_public_names():
     # `from sigreg import *` gives every public function and class the package defines, and the
     # build queries answer in their documented types.
@@ -321,6 +336,17 @@ def test_lejepa_call_form():
     with pytest.raises(TypeError):
         sigreg.SIGReg(17, 256)
     assert sigreg.SIGReg().knots == 17
+
+
+def test_options_are_kept_as_attributes():
+    reg = sigreg.SIGReg(11, num_slices=12, t_max=2.0, quadrature="simpson", seed=7,
+                        allow_tf32=False, kernels="auto", distributed=False, ddp_grad_scale=False,
+                        check_finite=True)
+    assert (reg.knots, reg.num_slices, reg.t_max, reg.quadrature, reg.seed) == (
+        11, 12, 2.0, "simpson", 7)
+    assert (reg.allow_tf32, reg.kernels, reg.distributed) == (False, "auto", False)
+    assert (reg.ddp_grad_scale, reg.check_finite, reg.process_group) == (False, True, None)
+    assert sigreg.SIGReg().allow_tf32 is sigreg._C.DEFAULTS["allow_tf32"]
 
 
 @pytest.mark.parametrize("knots", [17, 9])

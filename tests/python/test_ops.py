@@ -143,6 +143,18 @@ def test_kept_projections_follow_the_budget():
     assert _ops.forward(z.double(), A, CONFIG)[3].numel() == 0  # the float64 reference
 
 
+def test_kept_projections_budget_edge():
+    # keep_projections_mib = 1: V·N·K float32 of exactly 2^20 bytes are kept, 1 KiB more are not.
+    # opcheck holds the fake kernel's shapes to the real ones on both sides of the edge.
+    config = _ops.config_string(num_slices=256, knots=9, t_max=2.5, seed=3,
+                                keep_projections_mib=1)
+    for N, kept in [(1024, True), (1025, False)]:
+        z = torch.randn(1, N, 64, generator=torch.Generator().manual_seed(N))
+        A = _ops.directions(torch.tensor(4), 64, config)
+        assert (_ops.forward(z, A, config)[3].numel() > 0) == kept, N
+        torch.library.opcheck(_ops.forward, (z, A, config))
+
+
 def test_every_operator_is_checked():
     # A new operator must get an opcheck test above.
     names = {name for name in dir(torch.ops.sigreg) if not name.startswith("_")
