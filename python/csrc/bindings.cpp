@@ -118,9 +118,9 @@ Tensor empty(std::initializer_list<int64_t> sizes, ScalarType dtype, const Devic
   std::array<int64_t, 4> size{}, stride{};
   const int64_t ndim = static_cast<int64_t>(sizes.size());
   std::copy(sizes.begin(), sizes.end(), size.begin());
-  for (int64_t d = ndim - 1, running = 1; d >= 0; --d) {
-    stride[d] = running;
-    running *= std::max<int64_t>(size[d], 1);
+  for (int64_t d = ndim - 1, running = 1; d >= 0; --d) {  // .at(): a bad index throws, never UB
+    stride.at(d) = running;
+    running *= std::max<int64_t>(size.at(d), 1);
   }
   const int32_t type = torch::stable::detail::to<int32_t>(torch::stable::detail::from(dtype));
   const int32_t device_type =

@@ -427,6 +427,10 @@ def test_non_finite_input_propagates_or_is_named(gaussian, bad):
     A[3, 5] = bad
     with pytest.raises(ValueError, match=r"A: element \(d=3, k=5\)"):
         sigreg.sigreg_loss(gaussian(2, 40, 6), A, check_finite=True)
+    first = gaussian(2, 40, 6)
+    first[0, 0, 0] = bad  # flat index 0: still named
+    with pytest.raises(ValueError, match=r"z: element \(v=0, n=0, d=0\)"):
+        sigreg.SIGReg(num_slices=8, check_finite=True)(first, step=1)
     # Finite input passes the check and gives the unchecked result.
     clean = gaussian(2, 40, 6)
     for x in (clean, clean.double()):  # the float64 check is plain PyTorch's

@@ -248,6 +248,8 @@ def test_config_string_errors(gaussian):
     assert not isinstance(raised.value, RuntimeError)
     with pytest.raises(ValueError, match="quadrature: expected 'trapezoid' or 'simpson'"):
         _C.call(_ops.forward, z, A, CONFIG.replace("trapezoid", "gauss"))
+    with pytest.raises(ValueError, match=r"A: expected shape \(D, K\) with D = 4, got \[5, 8\]$"):
+        _C.call(_ops.forward, z, _ops.directions(torch.tensor(0), 5, CONFIG), CONFIG)
     with pytest.raises(ValueError, match=r"A: expected K = num_slices = 9"):
         _C.call(_ops.forward, z, A, CONFIG.replace("num_slices=8", "num_slices=9"))
     with pytest.raises(ValueError, match=r"config\.num_knots"):
@@ -255,7 +257,9 @@ def test_config_string_errors(gaussian):
     with pytest.raises(ValueError, match=r"step: expected one int64"):
         _C.call(_ops.directions, torch.zeros(2, dtype=torch.int64), 4, CONFIG)
     # A value that is not wholly a number, or out of range, is named with its key.
-    for item in ("t_max=2.5x", "t_max=", "num_slices=8q", "seed=", "knots=99999999999999999999"):
+    for item in ("t_max=2.5x", "t_max=", "num_slices=8q", "seed=", "knots=99999999999999999999",
+                 "seed=5x", "seed=-1", "seed=18446744073709551616", "knots=9 ",
+                 "keep_projections_mib=1x"):
         key = item.split("=")[0]
         with pytest.raises(ValueError, match=r"^config: bad %s in '%s' \(expected key=value" % (
                 key, item)):
