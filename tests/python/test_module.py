@@ -322,6 +322,8 @@ def test_input_errors_carry_library_message(gaussian):
         sigreg.sigreg_loss(torch.zeros(0, 4), reg.directions(4, 0))
     with pytest.raises(ValueError, match=r"A: expected shape \(D, K\)"):
         sigreg.sigreg_loss(gaussian(10, 4), reg.directions(5, 0))
+    with pytest.raises(TypeError, match="^z: expected a torch.Tensor, got list$"):
+        reg([[0.0, 1.0], [2.0, 3.0]])
     with pytest.raises(TypeError, match="floating-point"):
         reg(torch.zeros(10, 4, dtype=torch.int64))
 
