@@ -9,9 +9,6 @@
 #include "host/cpu/cblas.hpp"
 #include "tests/runner.hpp"
 
-// OpenBLAS's threading model (0 sequential, 1 pthreads, 2 OpenMP); weak, null for another CBLAS.
-extern "C" int SIGREG_CBLAS_NAME(openblas_get_parallel)(void) __attribute__((weak));
-
 namespace sigreg::test {
 namespace {
 
@@ -73,9 +70,8 @@ TEST(Handle, CpuHandlesLeaveTheOpenBlasThreadCountAsTheyFoundIt) {
   const int before = openblas_threads();
   set_openblas_threads(3);
   if (openblas_threads() != 3) {
-    // Only a sequential OpenBLAS (openblas_get_parallel() == 0) may keep one thread.
-    ASSERT_NE(SIGREG_CBLAS_NAME(openblas_get_parallel), nullptr);
-    ASSERT_EQ(SIGREG_CBLAS_NAME(openblas_get_parallel)(), 0) << "set_openblas_threads(3) was lost";
+    // Only a sequential OpenBLAS may keep one thread.
+    ASSERT_EQ(detail::cblas::openblas_parallel(), 0) << "set_openblas_threads(3) was lost";
     GTEST_SKIP() << "this OpenBLAS is sequential: it keeps one thread";
   }
   {

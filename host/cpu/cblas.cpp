@@ -9,6 +9,7 @@ void SIGREG_CBLAS_NAME(openblas_set_num_threads)(int num_threads) __attribute__(
 int SIGREG_CBLAS_NAME(openblas_get_num_threads)(void) __attribute__((weak));
 char* SIGREG_CBLAS_NAME(openblas_get_config)(void) __attribute__((weak));
 char* SIGREG_CBLAS_NAME(openblas_get_corename)(void) __attribute__((weak));
+int SIGREG_CBLAS_NAME(openblas_get_parallel)(void) __attribute__((weak));
 }
 
 namespace sigreg::detail::cblas {
@@ -16,6 +17,12 @@ namespace sigreg::detail::cblas {
 int openblas_threads() {
   return SIGREG_CBLAS_NAME(openblas_get_num_threads) != nullptr
              ? SIGREG_CBLAS_NAME(openblas_get_num_threads)()
+             : -1;
+}
+
+int openblas_parallel() {
+  return SIGREG_CBLAS_NAME(openblas_get_parallel) != nullptr
+             ? SIGREG_CBLAS_NAME(openblas_get_parallel)()
              : -1;
 }
 

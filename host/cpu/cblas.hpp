@@ -28,6 +28,8 @@ inline void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, 
 // is then its own business: BLIS and a sequential MKL run on the caller's thread by default).
 int openblas_threads();
 void set_openblas_threads(int threads);  // no effect where the CBLAS is not OpenBLAS
+// OpenBLAS's threading model: 0 sequential, 1 pthreads, 2 OpenMP; −1 where it is not OpenBLAS.
+int openblas_parallel();
 
 // What the CBLAS says of itself: OpenBLAS's build line (version, DYNAMIC_ARCH, the chosen core)
 // and the core whose kernels it runs on this CPU ("Haswell", "SkylakeX", …); "" where unknown.

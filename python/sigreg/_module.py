@@ -288,8 +288,8 @@ class SIGReg(torch.nn.Module):
             step_t = step
         else:
             step_t = torch.tensor(_C.as_int64(step), dtype=torch.int64)
-        if device is not None and step_t.device != torch.device(device):
-            step_t = step_t.to(device)
+        if device is not None:
+            step_t = step_t.to(device)  # itself when already there
         return _call(_ops.directions, step_t, int(D), self._config)
 
     def forward(self, proj: torch.Tensor, step=None, *, return_stats: bool = False):
